@@ -1,0 +1,207 @@
+//! The operations the keyspace understands, and what they return.
+//!
+//! `WriteOp` is what travels through the raft log (postcard-encoded inside a
+//! `raft::types::Proposal`), so it must be deterministic: every time-dependent
+//! decision is made from absolute unix-ms deadlines chosen by the leader and
+//! from the proposal's `now_ms`, never from the applying node's clock.
+//! `ReadOp` is evaluated locally against the keyspace after the read barrier.
+//! `Outcome` is protocol-neutral: the command layer renders it as RESP.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// Set-style condition (`NX` / `XX`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SetCond {
+    Always,
+    /// Only if the key does not exist (NX).
+    IfAbsent,
+    /// Only if the key exists (XX).
+    IfPresent,
+}
+
+/// What a write does to the key's deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Ttl {
+    /// Remove any deadline (plain SET).
+    Clear,
+    /// Keep the existing deadline (KEEPTTL, APPEND, INCR, SETRANGE ...).
+    Keep,
+    /// Absolute unix time in milliseconds.
+    At(u64),
+}
+
+/// EXPIRE-family condition (Redis 7: NX XX GT LT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExpireCond {
+    Always,
+    /// Only if the key has no deadline.
+    Nx,
+    /// Only if the key has a deadline.
+    Xx,
+    /// Only if the new deadline is greater (no deadline counts as infinite).
+    Gt,
+    /// Only if the new deadline is less (no deadline counts as infinite).
+    Lt,
+}
+
+/// A replicated write. Relative TTLs have already been made absolute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum WriteOp {
+    /// SET / SETNX / SETEX / PSETEX / GETSET. `get` returns the old value
+    /// (`Bulk`/`Nil`, or WRONGTYPE) instead of OK/Nil.
+    Set {
+        key: Bytes,
+        value: Bytes,
+        cond: SetCond,
+        ttl: Ttl,
+        get: bool,
+    },
+    /// MSET (always OK) and MSETNX (`nx`: all or nothing, returns Int 1/0).
+    MSet {
+        pairs: Vec<(Bytes, Bytes)>,
+        nx: bool,
+    },
+    /// GETDEL: returns the old value and deletes it.
+    GetDel { key: Bytes },
+    /// GETEX with EX/PX/EXAT/PXAT (`Ttl::At`) or PERSIST (`Ttl::Clear`).
+    GetEx { key: Bytes, ttl: Ttl },
+    /// APPEND: returns the new length.
+    Append { key: Bytes, value: Bytes },
+    /// INCR/DECR/INCRBY/DECRBY: returns the new value; checked overflow.
+    IncrBy { key: Bytes, delta: i64 },
+    /// INCRBYFLOAT: returns the new value as Bulk (Redis formatting); never
+    /// stores inf/NaN.
+    IncrByFloat { key: Bytes, delta: f64 },
+    /// SETRANGE: returns the new length.
+    SetRange {
+        key: Bytes,
+        offset: u64,
+        value: Bytes,
+    },
+    /// DEL / UNLINK: returns the number of keys removed.
+    Del { keys: Vec<Bytes> },
+    /// RENAME (OK) / RENAMENX (Int 1/0). Missing source: `NoSuchKey`.
+    Rename { src: Bytes, dst: Bytes, nx: bool },
+    /// EXPIRE family with an absolute deadline; a deadline <= now deletes the
+    /// key. Returns Int 1 if applied, 0 if not (missing key or cond false).
+    Expire {
+        key: Bytes,
+        at_ms: u64,
+        cond: ExpireCond,
+    },
+    /// PERSIST: Int 1 if a deadline was removed.
+    Persist { key: Bytes },
+    /// FLUSHDB / FLUSHALL.
+    FlushAll,
+    /// Proposed by the leader's active-expiry task: delete each key only if
+    /// it is still expired at the proposal's `now_ms`. Returns Int (count).
+    DeleteExpired { keys: Vec<Bytes> },
+}
+
+/// How TTL/PTTL/EXPIRETIME/PEXPIRETIME report a deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TtlQuery {
+    /// TTL: remaining seconds (rounded like Redis: (ms + 500) / 1000).
+    Seconds,
+    /// PTTL: remaining milliseconds.
+    Millis,
+    /// EXPIRETIME: absolute unix seconds.
+    AbsSeconds,
+    /// PEXPIRETIME: absolute unix milliseconds.
+    AbsMillis,
+}
+
+/// A read evaluated against the local keyspace (never replicated).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadOp {
+    Get {
+        key: Bytes,
+    },
+    MGet {
+        keys: Vec<Bytes>,
+    },
+    StrLen {
+        key: Bytes,
+    },
+    /// GETRANGE (Redis semantics for negative and out-of-range indexes).
+    GetRange {
+        key: Bytes,
+        start: i64,
+        end: i64,
+    },
+    /// EXISTS / TOUCH: counts keys (repeats counted).
+    Exists {
+        keys: Vec<Bytes>,
+    },
+    /// TYPE: Simple "string" or "none".
+    Type {
+        key: Bytes,
+    },
+    /// TTL family: -2 missing, -1 no deadline.
+    Ttl {
+        key: Bytes,
+        query: TtlQuery,
+    },
+    /// KEYS pattern: Array of Bulk.
+    Keys {
+        pattern: Bytes,
+    },
+    /// SCAN cursor [MATCH p] [COUNT n] [TYPE t]: Array[Bulk(next cursor), Array[Bulk...]].
+    Scan {
+        cursor: u64,
+        pattern: Option<Bytes>,
+        count: usize,
+        type_name: Option<Bytes>,
+    },
+    /// RANDOMKEY: Bulk or Nil.
+    RandomKey,
+    /// DBSIZE: Int (keys not yet deleted, like Redis, may include expired ones).
+    DbSize,
+    /// CLUSTER COUNTKEYSINSLOT.
+    CountKeysInSlot {
+        slot: u16,
+    },
+    /// CLUSTER GETKEYSINSLOT.
+    GetKeysInSlot {
+        slot: u16,
+        count: usize,
+    },
+}
+
+/// Errors a keyspace operation can return (rendered with Redis's texts by
+/// the command layer; `Display` gives those texts without the leading '-').
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum KeyspaceError {
+    #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
+    WrongType,
+    #[error("ERR value is not an integer or out of range")]
+    NotInteger,
+    #[error("ERR value is not a valid float")]
+    NotFloat,
+    #[error("ERR increment or decrement would overflow")]
+    Overflow,
+    #[error("ERR increment would produce NaN or Infinity")]
+    NanOrInfinity,
+    #[error("ERR no such key")]
+    NoSuchKey,
+    #[error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")]
+    TooBig,
+    #[error("OOM command not allowed when used memory > 'maxmemory'.")]
+    OutOfMemory,
+}
+
+/// Protocol-neutral result of an operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// `+OK`
+    Ok,
+    /// Null bulk / null.
+    Nil,
+    Int(i64),
+    Bulk(Bytes),
+    /// A status reply other than OK (e.g. TYPE's "string").
+    Status(String),
+    Array(Vec<Outcome>),
+    Err(KeyspaceError),
+}

@@ -1,0 +1,21 @@
+//! raftcache: a Redis-protocol cache whose writes are replicated by Raft.
+//!
+//! Data flows one way:
+//!
+//! ```text
+//! socket -> server::connection (RESP via protocol::request, limits, pipelining)
+//!        -> command (ONE table: arity, flags, key positions; typed parse)
+//!        -> router  (leader? read barrier / propose; follower? -MOVED; none? -CLUSTERDOWN)
+//!        -> raft    (openraft; entries are typed `Proposal`s, never RESP)
+//!        -> raft::log_store (LMDB via heed; flushed = on disk)
+//!        -> raft::state_machine (batched apply, snapshots)
+//!        -> keyspace (map, deadlines)
+//!        -> reply   (protocol::reply, one flush per pipeline batch)
+//! ```
+//!
+//! Nothing lower imports anything higher.
+
+pub mod command;
+pub mod keyspace;
+pub mod protocol;
+pub mod raft;

@@ -1,0 +1,1 @@
+//! LMDB (heed) raft log store. (being written)

@@ -1,0 +1,6 @@
+//! Consensus: openraft wired to our LMDB log store, our state machine and our
+//! TCP bus. Knows keyspace operations, never RESP.
+
+pub mod log_store;
+pub mod state_machine;
+pub mod types;

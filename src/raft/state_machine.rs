@@ -1,0 +1,2 @@
+//! Batched-apply state machine. (being written)
+pub struct StateMachine;
