@@ -16,6 +16,7 @@
 //! Nothing lower imports anything higher.
 
 pub mod command;
+pub mod config;
 pub mod keyspace;
 pub mod protocol;
 pub mod raft;
