@@ -21,7 +21,8 @@
 //! * **Buffer bound is the connection's job.** The parser only ever holds
 //!   (in `buf` plus its argument vector) the request currently being
 //!   received; the connection must cap `buf` itself with
-//!   `client-query-buffer-limit` (see [`RequestParser::query_buffer_limit`]),
+//!   `client-query-buffer-limit` on `buf.len()` plus
+//!   [`RequestParser::pending_bytes`] (see [`RequestParser::query_buffer_limit`]),
 //!   which also bounds a client that declares `$536870912` and then trickles.
 //!
 //! # Contract with the caller
@@ -102,6 +103,9 @@ pub struct RequestParser {
     /// Bytes at the front of `buf` already searched for the current line's
     /// terminator without finding it (keeps byte-by-byte arrival linear).
     scanned: usize,
+    /// Bytes of the current request already taken out of `buf` (lines,
+    /// bulks, and the `Bytes` handles holding them); see [`Self::pending_bytes`].
+    pending: usize,
 }
 
 impl RequestParser {
@@ -112,7 +116,8 @@ impl RequestParser {
         }
     }
 
-    /// The query-buffer cap the connection should enforce now: the
+    /// The query-buffer cap the connection should enforce now (on
+    /// `buf.len() + pending_bytes()`): the
     /// configured `client-query-buffer-limit`, or 1 MB while unauthenticated
     /// (as Redis does). Exceeding it means: log and close the connection.
     pub fn query_buffer_limit(&self, configured: usize) -> usize {
@@ -121,6 +126,16 @@ impl RequestParser {
         } else {
             configured
         }
+    }
+
+    /// Memory held for the request being received that is no longer in
+    /// `buf`: consumed length lines and the arguments already split off.
+    /// The connection must enforce its query-buffer limit on
+    /// `buf.len() + pending_bytes()`, like Redis counts `argv_len_sum`;
+    /// checking `buf.len()` alone would let `*2147483647` followed by
+    /// endless `$0\r\n\r\n` grow the argument vector without bound.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending
     }
 
     /// True while part of a multibulk request has been consumed from the
@@ -145,6 +160,7 @@ impl RequestParser {
         self.args = Vec::new();
         self.bulk_len = None;
         self.scanned = 0;
+        self.pending = 0;
     }
 
     fn parse_inner(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ParseError> {
@@ -218,6 +234,7 @@ impl RequestParser {
         }
         buf.advance(cr + 2);
         self.scanned = 0;
+        self.pending = cr + 2;
         // In range 0..=i32::MAX after clamping -1, so the cast is lossless.
         Ok(Some(n.max(0) as usize))
     }
@@ -249,6 +266,7 @@ impl RequestParser {
                     let len = usize::try_from(len).map_err(|_| proto("invalid bulk length"))?;
                     buf.advance(cr + 2);
                     self.scanned = 0;
+                    self.pending += cr + 2;
                     self.bulk_len = Some(len);
                     len
                 }
@@ -267,9 +285,11 @@ impl RequestParser {
             }
             self.args.push(buf.split_to(len).freeze());
             buf.advance(2);
+            self.pending += need + std::mem::size_of::<Bytes>();
             self.bulk_len = None;
             self.remaining -= 1;
         }
+        self.pending = 0;
         Ok(Some(std::mem::take(&mut self.args)))
     }
 
@@ -727,6 +747,27 @@ mod tests {
         let mut buf = BytesMut::from(&b"*2147483647\r\n"[..]);
         assert_eq!(p.parse(&mut buf).unwrap(), None);
         assert!(p.args.capacity() <= MAX_ARGS_PREALLOC);
+    }
+
+    #[test]
+    fn pending_bytes_count_consumed_arguments() {
+        let mut p = RequestParser::default();
+        let mut buf = BytesMut::from(&b"*2147483647\r\n"[..]);
+        for _ in 0..1000 {
+            buf.extend_from_slice(b"$0\r\n\r\n");
+        }
+        buf.extend_from_slice(b"$5\r\nab");
+        assert_eq!(p.parse(&mut buf).unwrap(), None);
+        assert_eq!(&buf[..], b"ab");
+        let per_arg = 6 + std::mem::size_of::<Bytes>();
+        assert_eq!(p.pending_bytes(), 13 + 1000 * per_arg + 4);
+        // Completing a request clears it.
+        let mut p = RequestParser::default();
+        let mut buf = BytesMut::from(&b"*1\r\n$1\r\na\r\n*2\r\n$1\r\nb"[..]);
+        assert!(p.parse(&mut buf).unwrap().is_some());
+        assert_eq!(p.pending_bytes(), 0);
+        assert_eq!(p.parse(&mut buf).unwrap(), None);
+        assert_eq!(p.pending_bytes(), 4 + 4);
     }
 
     #[test]
