@@ -15,8 +15,12 @@
 //!
 //! Nothing lower imports anything higher.
 
+pub mod boot;
 pub mod command;
 pub mod config;
 pub mod keyspace;
+pub mod metrics;
 pub mod protocol;
 pub mod raft;
+pub mod router;
+pub mod server;

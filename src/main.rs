@@ -1,1 +1,145 @@
-fn main() {}
+//! `raftcache`: parse the configuration, set up logging and start the node.
+
+use std::time::Duration;
+
+use raftcache::boot::{self, BootSettings};
+use raftcache::config::{Config, LogFormat};
+use raftcache::keyspace::Limits;
+use raftcache::raft::types::NodeInfo;
+use raftcache::raft::RaftSettings;
+use raftcache::server::ServerSettings;
+
+fn main() {
+    let config = Config::from_env_and_args().unwrap_or_else(|e| e.exit());
+    init_tracing(&config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("raftcache")
+        .build()
+        .unwrap_or_else(|e| fatal(&format!("cannot start the async runtime: {e}")));
+    if let Err(e) = runtime.block_on(start(config)) {
+        fatal(&format!("{e:#}"));
+    }
+}
+
+fn fatal(msg: &str) -> ! {
+    tracing::error!("{msg}");
+    eprintln!("raftcache: {msg}");
+    std::process::exit(1);
+}
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn start(c: Config) -> anyhow::Result<()> {
+    let name = boot::node_name(&c.dir)?;
+    let me = NodeInfo {
+        addr: c.announce_client_addr(),
+        bus_addr: c.announce_bus_addr(),
+        name,
+    };
+    let limits = Limits {
+        proto_max_bulk_len: c.proto_max_bulk_len,
+    };
+    let raft = RaftSettings {
+        node_id: c.node_id,
+        me: me.clone(),
+        dir: c.dir.clone(),
+        limits,
+        lmdb_map_size: usize::try_from(c.lmdb_map_size).unwrap_or(usize::MAX),
+        unsafe_no_fsync: c.unsafe_no_fsync,
+        heartbeat_interval_ms: c.heartbeat_interval,
+        election_timeout_min_ms: c.election_timeout_min,
+        election_timeout_max_ms: c.election_timeout_max,
+        snapshot_logs_since_last: c.snapshot_logs_since_last,
+        max_in_snapshot_log_to_keep: c.max_in_snapshot_log_to_keep,
+        max_payload_entries: c.max_payload_entries,
+        read_consistency: c.read_consistency,
+        active_expire_hz: c.active_expire_hz,
+        max_ops_per_proposal: 4096,
+    };
+    let server = ServerSettings {
+        maxclients: c.maxclients as usize,
+        idle_timeout: c.timeout,
+        tcp_keepalive: c.tcp_keepalive,
+        proto_max_bulk_len: c.proto_max_bulk_len,
+        client_query_buffer_limit: usize::try_from(c.client_query_buffer_limit)
+            .unwrap_or(usize::MAX),
+        client_output_buffer_limit: usize::try_from(c.client_output_buffer_limit.hard_bytes)
+            .unwrap_or(usize::MAX),
+        requirepass: c.requirepass.clone(),
+        config_pairs: config_pairs(&c),
+        node_id: c.node_id,
+        me,
+        bus_port: c.bus_port,
+        dir: c.dir.clone(),
+    };
+    let boot = BootSettings {
+        client_listen: c.client_addr().to_string(),
+        bus_listen: c.bus_addr().to_string(),
+        join: c.join.clone(),
+        metrics_listen: c
+            .metrics_port
+            .map(|p| std::net::SocketAddr::new(c.bind, p).to_string()),
+    };
+    boot::run(boot, raft, server).await?;
+    Ok(())
+}
+
+/// What `CONFIG GET` reports, in redis.conf spelling. redis-benchmark asks
+/// for `save` and `appendonly`; other tools ask for the memory knobs.
+fn config_pairs(c: &Config) -> Vec<(String, String)> {
+    let secs = |d: Option<Duration>| d.map(|d| d.as_secs()).unwrap_or(0).to_string();
+    vec![
+        ("bind".into(), c.bind.to_string()),
+        ("port".into(), c.port.to_string()),
+        ("dir".into(), c.dir.display().to_string()),
+        ("save".into(), String::new()),
+        ("appendonly".into(), "yes".into()),
+        (
+            "appendfsync".into(),
+            if c.unsafe_no_fsync { "no" } else { "always" }.into(),
+        ),
+        ("databases".into(), "1".into()),
+        ("maxclients".into(), c.maxclients.to_string()),
+        ("timeout".into(), secs(c.timeout)),
+        ("tcp-keepalive".into(), secs(c.tcp_keepalive)),
+        (
+            "proto-max-bulk-len".into(),
+            c.proto_max_bulk_len.to_string(),
+        ),
+        (
+            "client-query-buffer-limit".into(),
+            c.client_query_buffer_limit.to_string(),
+        ),
+        ("maxmemory".into(), c.maxmemory.to_string()),
+        (
+            "maxmemory-policy".into(),
+            c.maxmemory_policy.as_str().into(),
+        ),
+        ("cluster-enabled".into(), "yes".into()),
+        ("cluster-announce-ip".into(), c.cluster_announce_ip.clone()),
+        (
+            "cluster-announce-port".into(),
+            c.cluster_announce_port.to_string(),
+        ),
+        (
+            "cluster-announce-bus-port".into(),
+            c.cluster_announce_bus_port.to_string(),
+        ),
+        (
+            "read-consistency".into(),
+            c.read_consistency.as_str().into(),
+        ),
+        ("hz".into(), c.active_expire_hz.to_string()),
+    ]
+}

@@ -63,3 +63,9 @@ pub fn first_key<'a>(spec: &table::CommandSpec, args: &'a [Bytes]) -> Option<&'a
     let _ = (spec, args);
     todo!()
 }
+
+/// Commands a client may send before authenticating (table flag `no_auth`).
+pub fn allowed_before_auth(spec: &table::CommandSpec) -> bool {
+    let _ = spec;
+    todo!()
+}

@@ -364,9 +364,7 @@ impl Keyspace {
                 }
                 Ok(Outcome::Bulk(text))
             }
-            WriteOp::SetRange { key, offset, value } => {
-                self.op_setrange(key, *offset, value, now)
-            }
+            WriteOp::SetRange { key, offset, value } => self.op_setrange(key, *offset, value, now),
             WriteOp::Del { keys } => {
                 let mut n = 0;
                 for k in keys {
@@ -617,7 +615,13 @@ impl Keyspace {
                 pattern,
                 count,
                 type_name,
-            } => self.scan(*cursor, pattern.as_deref(), *count, type_name.as_deref(), now),
+            } => self.scan(
+                *cursor,
+                pattern.as_deref(),
+                *count,
+                type_name.as_deref(),
+                now,
+            ),
             ReadOp::RandomKey => match self.random_key(now) {
                 Some(k) => Outcome::Bulk(k),
                 None => Outcome::Nil,
@@ -650,8 +654,7 @@ impl Keyspace {
         }
         let pat = Pattern::new(pattern);
         let all = pat.matches_all();
-        let slots: Box<dyn Iterator<Item = &SlotMap>> = match glob::pattern_hash_prefix(pattern)
-        {
+        let slots: Box<dyn Iterator<Item = &SlotMap>> = match glob::pattern_hash_prefix(pattern) {
             Some(prefix) => Box::new(std::iter::once(&self.slots[slot_of(prefix)])),
             None => Box::new(self.slots.iter()),
         };
@@ -682,8 +685,7 @@ impl Keyspace {
         let pat = pattern.map(Pattern::new).filter(|p| !p.matches_all());
         let count = count.max(1);
         let mut slot = usize::try_from(cursor).unwrap_or(SLOTS);
-        if let (Some(prefix), true) = (pattern.and_then(glob::pattern_hash_prefix), slot < SLOTS)
-        {
+        if let (Some(prefix), true) = (pattern.and_then(glob::pattern_hash_prefix), slot < SLOTS) {
             // Only one slot can match: visit it if the cursor hasn't passed it.
             let only = slot_of(prefix);
             slot = if slot <= only { only } else { SLOTS };

@@ -41,7 +41,11 @@ const fn crc_tables() -> [[u32; 256]; 8] {
         let mut c = i as u32;
         let mut k = 0;
         while k < 8 {
-            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
             k += 1;
         }
         t[0][i] = c;
@@ -119,7 +123,9 @@ fn hash_bytes(mut h: u64, b: &[u8]) -> u64 {
     }
     let mut tail = [0u8; 8];
     tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(M).rotate_left(31);
+    h = (h ^ u64::from_le_bytes(tail))
+        .wrapping_mul(M)
+        .rotate_left(31);
     // Length last, so "ab"+"c" and "a"+"bc" differ.
     fmix64(h ^ b.len() as u64)
 }
@@ -201,7 +207,10 @@ pub(super) fn write<W: Write>(ks: &Keyspace, w: W) -> io::Result<()> {
 // ---- reading ------------------------------------------------------------------
 
 fn bad(msg: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("snapshot: {}", msg.into()))
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("snapshot: {}", msg.into()),
+    )
 }
 
 struct CrcReader<R: Read> {

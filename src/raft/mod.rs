@@ -2,5 +2,10 @@
 //! TCP bus. Knows keyspace operations, never RESP.
 
 pub mod log_store;
+pub mod network;
+pub mod node;
+pub mod service;
 pub mod state_machine;
 pub mod types;
+
+pub use node::{ClusterView, RaftError, RaftNode, RaftSettings, ReadConsistency};

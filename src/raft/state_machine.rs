@@ -1,2 +1,415 @@
-//! Batched-apply state machine. (being written)
-pub struct StateMachine;
+//! The state machine: the keyspace plus what raft needs to know about it
+//! (last applied log id, last membership, the replicated clock).
+//!
+//! * **Batched apply**: `apply` drains every entry that is already available
+//!   from openraft's stream, applies all of them under ONE write lock, and
+//!   only then answers each waiting client. Lock traffic per entry would
+//!   otherwise dominate under pipelined load.
+//! * **Replicated clock**: each `Proposal` carries the leader's `now_ms`; the
+//!   state machine uses `max(previous, now_ms)` so time never goes backwards
+//!   across leader changes and every replica expires keys at the same index.
+//! * **Snapshots** are files: `snapshot-<term>-<index>.snap` written as temp
+//!   file, fsync, rename, fsync dir. Building one clones the keyspace under a
+//!   read lock (reference-count bumps, not data copies) and serializes the
+//!   clone on a blocking thread, so writers are stalled only for the clone.
+
+use std::fs::{self, File};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures::{FutureExt, Stream, StreamExt};
+use openraft::storage::{EntryResponder, RaftStateMachine};
+use openraft::{EntryPayload, RaftSnapshotBuilder};
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+
+use crate::keyspace::{Keyspace, Limits};
+use crate::raft::types::{Applied, LogId, SnapshotMeta, StoredMembership, TypeConfig};
+
+const SNAPSHOT_MAGIC: &[u8; 8] = b"RCSNAP01";
+/// A snapshot header (meta) larger than this is corrupt, not big.
+const MAX_HEADER_LEN: u32 = 64 * 1024 * 1024;
+
+/// Everything the state machine holds; shared with the read path.
+#[derive(Debug, Clone, Default)]
+pub struct SmData {
+    pub keyspace: Keyspace,
+    pub last_applied: Option<LogId>,
+    pub last_membership: StoredMembership,
+    /// The replicated clock: the greatest `now_ms` applied so far.
+    pub clock_ms: u64,
+}
+
+/// What is serialized in front of the keyspace in a snapshot file.
+#[derive(Debug, Serialize, Deserialize)]
+struct SnapshotHeader {
+    meta: SnapshotMeta,
+    clock_ms: u64,
+}
+
+/// A snapshot on disk. Readers use positional reads (`read_at`) on the
+/// shared handle so concurrent senders never disturb each other's offset,
+/// and an unlinked old snapshot stays readable while a send is in flight.
+#[derive(Debug, Clone)]
+pub struct SnapshotFile {
+    pub path: PathBuf,
+    pub file: Arc<File>,
+}
+
+impl SnapshotFile {
+    pub fn open(path: PathBuf) -> io::Result<SnapshotFile> {
+        let file = Arc::new(File::open(&path)?);
+        Ok(SnapshotFile { path, file })
+    }
+
+    pub fn len(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+
+    pub fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// A fresh sequential reader over the whole file.
+    pub fn reader(&self) -> io::Result<impl Read> {
+        let mut f = File::open(&self.path).or_else(|_| self.file.try_clone())?;
+        f.seek(SeekFrom::Start(0))?;
+        Ok(BufReader::with_capacity(1 << 20, f))
+    }
+
+    /// Read up to `buf.len()` bytes at `offset` without moving any cursor.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        self.file.read_at(buf, offset)
+    }
+}
+
+#[derive(Debug)]
+pub struct StateMachine {
+    data: Arc<RwLock<SmData>>,
+    dir: PathBuf,
+    limits: Limits,
+    current: CurrentSnapshot,
+}
+
+/// The newest durable snapshot, shared by the state machine and builders.
+type CurrentSnapshot = Arc<parking_lot::Mutex<Option<(SnapshotMeta, SnapshotFile)>>>;
+
+impl StateMachine {
+    /// Open the state machine in `dir` (created if missing), loading the
+    /// newest complete snapshot if there is one. Leftover temp files from a
+    /// crash mid-snapshot are removed.
+    pub fn open(dir: &Path, limits: Limits) -> io::Result<StateMachine> {
+        fs::create_dir_all(dir)?;
+        let mut newest: Option<(u64, u64, PathBuf)> = None;
+        for entry in fs::read_dir(dir)? {
+            let path = entry?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.ends_with(".tmp") {
+                let _ = fs::remove_file(&path);
+                continue;
+            }
+            if let Some((term, index)) = parse_snapshot_name(name) {
+                if newest
+                    .as_ref()
+                    .is_none_or(|(t, i, _)| (index, term) > (*i, *t))
+                {
+                    newest = Some((term, index, path));
+                }
+            }
+        }
+        let sm = StateMachine {
+            data: Arc::new(RwLock::new(SmData {
+                keyspace: Keyspace::new(limits),
+                ..SmData::default()
+            })),
+            dir: dir.to_path_buf(),
+            limits,
+            current: CurrentSnapshot::default(),
+        };
+        if let Some((_, _, path)) = newest {
+            let file = SnapshotFile::open(path)?;
+            let (header, keyspace) = read_snapshot(&file, limits)?;
+            *sm.data.write() = SmData {
+                keyspace,
+                last_applied: header.meta.last_log_id,
+                last_membership: header.meta.last_membership.clone(),
+                clock_ms: header.clock_ms,
+            };
+            *sm.current.lock() = Some((header.meta, file));
+            remove_old_snapshots(&sm.dir, &sm.current)?;
+        }
+        Ok(sm)
+    }
+
+    /// The shared data, for the read path.
+    pub fn data(&self) -> Arc<RwLock<SmData>> {
+        self.data.clone()
+    }
+}
+
+/// Delete every snapshot file but the current one (senders holding the old
+/// file's handle can still read it: unlinking does not truncate).
+fn remove_old_snapshots(dir: &Path, current: &CurrentSnapshot) -> io::Result<()> {
+    let keep = current.lock().as_ref().map(|(_, f)| f.path.clone());
+    {
+        for entry in fs::read_dir(dir)? {
+            let path = entry?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if parse_snapshot_name(name).is_some() && Some(&path) != keep.as_ref() {
+                fs::remove_file(&path)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn snapshot_name(meta: &SnapshotMeta) -> String {
+    match &meta.last_log_id {
+        Some(id) => format!(
+            "snapshot-{}-{}.snap",
+            id.committed_leader_id().term,
+            id.index
+        ),
+        None => "snapshot-0-0.snap".to_string(),
+    }
+}
+
+fn parse_snapshot_name(name: &str) -> Option<(u64, u64)> {
+    let rest = name.strip_prefix("snapshot-")?.strip_suffix(".snap")?;
+    let (term, index) = rest.split_once('-')?;
+    Some((term.parse().ok()?, index.parse().ok()?))
+}
+
+fn invalid(msg: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.into())
+}
+
+/// Parse a snapshot file: magic, header length, postcard header, keyspace.
+pub fn read_snapshot(
+    file: &SnapshotFile,
+    limits: Limits,
+) -> io::Result<(SnapshotHeaderView, Keyspace)> {
+    let mut r = file.reader()?;
+    let mut magic = [0u8; 8];
+    r.read_exact(&mut magic)?;
+    if &magic != SNAPSHOT_MAGIC {
+        return Err(invalid("not a raftcache snapshot (bad magic)"));
+    }
+    let mut len = [0u8; 4];
+    r.read_exact(&mut len)?;
+    let len = u32::from_le_bytes(len);
+    if len > MAX_HEADER_LEN {
+        return Err(invalid("snapshot header too large"));
+    }
+    let mut header = Vec::new();
+    r.by_ref().take(u64::from(len)).read_to_end(&mut header)?;
+    if header.len() != len as usize {
+        return Err(invalid("truncated snapshot header"));
+    }
+    let header: SnapshotHeader =
+        postcard::from_bytes(&header).map_err(|e| invalid(format!("snapshot header: {e}")))?;
+    let keyspace = Keyspace::read_snapshot(r, limits)?;
+    Ok((
+        SnapshotHeaderView {
+            meta: header.meta,
+            clock_ms: header.clock_ms,
+        },
+        keyspace,
+    ))
+}
+
+/// The decoded header of a snapshot file.
+#[derive(Debug)]
+pub struct SnapshotHeaderView {
+    pub meta: SnapshotMeta,
+    pub clock_ms: u64,
+}
+
+/// Write `keyspace` as a snapshot into `dir` durably; returns the file.
+fn write_snapshot(
+    dir: &Path,
+    meta: &SnapshotMeta,
+    clock_ms: u64,
+    keyspace: &Keyspace,
+) -> io::Result<SnapshotFile> {
+    let final_path = dir.join(snapshot_name(meta));
+    let tmp_path = dir.join(format!("{}.tmp", snapshot_name(meta)));
+    {
+        let file = File::create(&tmp_path)?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        let header = postcard::to_stdvec(&SnapshotHeader {
+            meta: meta.clone(),
+            clock_ms,
+        })
+        .map_err(|e| invalid(format!("encode snapshot header: {e}")))?;
+        w.write_all(SNAPSHOT_MAGIC)?;
+        w.write_all(&(header.len() as u32).to_le_bytes())?;
+        w.write_all(&header)?;
+        keyspace.write_snapshot(&mut w)?;
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+    }
+    fs::rename(&tmp_path, &final_path)?;
+    File::open(dir)?.sync_all()?;
+    SnapshotFile::open(final_path)
+}
+
+/// Builds a snapshot from a point-in-time clone of the state.
+pub struct SnapshotBuilder {
+    data: Arc<RwLock<SmData>>,
+    dir: PathBuf,
+    current: CurrentSnapshot,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    type SnapshotData = SnapshotFile;
+
+    async fn build_snapshot(
+        &mut self,
+    ) -> Result<openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotFile>, io::Error> {
+        let started = std::time::Instant::now();
+        // The clone is the only part done under the lock.
+        let snapshot = self.data.read().clone();
+        let cloned_in = started.elapsed();
+        let meta = SnapshotMeta {
+            last_log_id: snapshot.last_applied,
+            last_membership: snapshot.last_membership.clone(),
+        };
+        let dir = self.dir.clone();
+        let meta2 = meta.clone();
+        let file = tokio::task::spawn_blocking(move || {
+            write_snapshot(&dir, &meta2, snapshot.clock_ms, &snapshot.keyspace)
+        })
+        .await
+        .map_err(io::Error::other)??;
+        tracing::info!(
+            last_log_id = ?meta.last_log_id,
+            cloned_ms = cloned_in.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            bytes = file.len().unwrap_or(0),
+            "snapshot built"
+        );
+        *self.current.lock() = Some((meta.clone(), file.clone()));
+        remove_old_snapshots(&self.dir, &self.current)?;
+        metrics::histogram!(crate::metrics::SNAPSHOT_BUILD_SECONDS)
+            .record(started.elapsed().as_secs_f64());
+        Ok(openraft::Snapshot {
+            meta,
+            snapshot: file,
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotData = SnapshotFile;
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
+        let d = self.data.read();
+        Ok((d.last_applied, d.last_membership.clone()))
+    }
+
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
+    where
+        Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + Send,
+    {
+        let mut batch = Vec::new();
+        let mut replies = Vec::new();
+        loop {
+            // Wait for one entry, then take everything else already there.
+            match entries.next().await {
+                None => return Ok(()),
+                Some(item) => batch.push(item?),
+            }
+            while let Some(Some(item)) = entries.next().now_or_never() {
+                batch.push(item?);
+            }
+            {
+                let mut d = self.data.write();
+                for (entry, responder) in batch.drain(..) {
+                    d.last_applied = Some(entry.log_id);
+                    let applied = match entry.payload {
+                        EntryPayload::Blank => Applied::default(),
+                        EntryPayload::Normal(p) => {
+                            d.clock_ms = d.clock_ms.max(p.now_ms);
+                            let now = d.clock_ms;
+                            Applied {
+                                outcomes: p
+                                    .ops
+                                    .iter()
+                                    .map(|op| d.keyspace.apply(op, now))
+                                    .collect(),
+                            }
+                        }
+                        EntryPayload::Membership(m) => {
+                            d.last_membership = StoredMembership::new(Some(entry.log_id), m);
+                            Applied::default()
+                        }
+                    };
+                    if let Some(r) = responder {
+                        replies.push((r, applied));
+                    }
+                }
+            }
+            metrics::counter!(crate::metrics::APPLIED_BATCHES).increment(1);
+            for (r, applied) in replies.drain(..) {
+                r.send(applied);
+            }
+        }
+    }
+
+    async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
+        SnapshotBuilder {
+            data: self.data.clone(),
+            dir: self.dir.clone(),
+            current: self.current.clone(),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: SnapshotFile,
+    ) -> Result<(), io::Error> {
+        let limits = self.limits;
+        let file = snapshot.clone();
+        let (header, keyspace) = tokio::task::spawn_blocking(move || read_snapshot(&file, limits))
+            .await
+            .map_err(io::Error::other)??;
+        if header.meta.last_log_id != meta.last_log_id {
+            return Err(invalid("snapshot file does not match its meta"));
+        }
+        // Make the received file our current snapshot durably before
+        // replacing the state, so a crash right after still restarts from it.
+        let final_path = self.dir.join(snapshot_name(meta));
+        if snapshot.path != final_path {
+            fs::rename(&snapshot.path, &final_path)?;
+            File::open(&self.dir)?.sync_all()?;
+        }
+        *self.data.write() = SmData {
+            keyspace,
+            last_applied: meta.last_log_id,
+            last_membership: meta.last_membership.clone(),
+            clock_ms: header.clock_ms,
+        };
+        *self.current.lock() = Some((meta.clone(), SnapshotFile::open(final_path)?));
+        remove_old_snapshots(&self.dir, &self.current)?;
+        Ok(())
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotFile>>, io::Error>
+    {
+        Ok(self
+            .current
+            .lock()
+            .as_ref()
+            .map(|(meta, file)| openraft::Snapshot {
+                meta: meta.clone(),
+                snapshot: file.clone(),
+            }))
+    }
+}

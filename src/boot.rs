@@ -1,0 +1,208 @@
+//! Wiring a node together: data dir identity, raft group, bus listener,
+//! client listener, metrics endpoint, and joining an existing cluster.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::raft::types::NodeInfo;
+use crate::raft::{RaftNode, RaftSettings};
+use crate::router::Router;
+use crate::server::{random_hex40, Server, ServerSettings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Raft(String),
+    #[error("join failed: {0}")]
+    Join(String),
+}
+
+/// Everything `run` needs besides the raft and server settings.
+#[derive(Debug, Clone)]
+pub struct BootSettings {
+    pub client_listen: String,
+    pub bus_listen: String,
+    pub join: Option<String>,
+    pub metrics_listen: Option<String>,
+}
+
+/// The 40-hex cluster node id, generated once and kept in the data dir.
+pub fn node_name(dir: &Path) -> std::io::Result<String> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("node-name");
+    match std::fs::read_to_string(&path) {
+        Ok(s) if s.trim().len() == 40 => Ok(s.trim().to_string()),
+        _ => {
+            let name = random_hex40();
+            let tmp = dir.join("node-name.tmp");
+            std::fs::write(&tmp, &name)?;
+            std::fs::File::open(&tmp)?.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            std::fs::File::open(dir)?.sync_all()?;
+            Ok(name)
+        }
+    }
+}
+
+/// Start the node and serve until the process ends.
+pub async fn run(
+    boot: BootSettings,
+    raft: RaftSettings,
+    server: ServerSettings,
+) -> Result<(), StartError> {
+    if let Some(addr) = &boot.metrics_listen {
+        let addr: std::net::SocketAddr = addr.parse().map_err(|e| StartError::Listen {
+            addr: addr.clone(),
+            source: std::io::Error::other(format!("{e}")),
+        })?;
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+            .map_err(|e| StartError::Listen {
+                addr: addr.to_string(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+    }
+    let client = TcpListener::bind(&boot.client_listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: boot.client_listen.clone(),
+            source,
+        })?;
+    let bus = TcpListener::bind(&boot.bus_listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: boot.bus_listen.clone(),
+            source,
+        })?;
+    if raft.unsafe_no_fsync {
+        tracing::warn!("!!! unsafe-no-fsync is ON: acknowledged writes can be LOST on a crash. Test use only. !!!");
+    }
+    let snapshot_dir = raft.dir.join("snapshots");
+    let me = raft.me.clone();
+    let id = raft.node_id;
+    let node = RaftNode::start(raft)
+        .await
+        .map_err(|e| StartError::Raft(e.to_string()))?;
+    tokio::spawn(crate::raft::service::serve(
+        bus,
+        node.raft.clone(),
+        snapshot_dir,
+    ));
+
+    let initialized = node
+        .raft
+        .is_initialized()
+        .await
+        .map_err(|e| StartError::Raft(e.to_string()))?;
+    let router = Router::new(node.clone());
+    let server = Server::new(server, router);
+    tracing::info!(node_id = id, client = %boot.client_listen, bus = %boot.bus_listen, name = %me.name, "raftcache ready");
+    let serving = tokio::spawn(server.clone().serve(client));
+    if initialized {
+        if boot.join.is_some() {
+            tracing::info!("data dir already holds cluster state; --join ignored");
+        }
+    } else if let Some(seed) = &boot.join {
+        join(seed, id, &me).await?;
+    } else {
+        let members = BTreeMap::from([(id, me.clone())]);
+        node.raft
+            .initialize(members)
+            .await
+            .map_err(|e| StartError::Raft(format!("bootstrap: {e}")))?;
+        tracing::info!("bootstrapped a new single-node cluster");
+    }
+    let _ = serving.await;
+    Ok(())
+}
+
+/// Ask a member (following redirects to the leader) to add this node: first
+/// as a learner, then, once it has caught up, as a voter.
+async fn join(seed: &str, id: u64, me: &NodeInfo) -> Result<(), StartError> {
+    let mut target = seed.to_string();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        match join_once(&target, id, me).await {
+            Ok(JoinReply::Done) => {
+                tracing::info!(via = %target, "joined the cluster");
+                return Ok(());
+            }
+            Ok(JoinReply::Redirect(addr)) => {
+                tracing::info!(from = %target, to = %addr, "join redirected to the leader");
+                target = addr;
+                continue;
+            }
+            Ok(JoinReply::Error(e)) => {
+                tracing::warn!(via = %target, error = %e, "join attempt refused")
+            }
+            Err(e) => tracing::warn!(via = %target, error = %e, "join attempt failed"),
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(StartError::Join(format!("could not join through {seed}")));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        target = seed.to_string();
+    }
+}
+
+enum JoinReply {
+    Done,
+    Redirect(String),
+    Error(String),
+}
+
+async fn join_once(target: &str, id: u64, me: &NodeInfo) -> std::io::Result<JoinReply> {
+    let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(target))
+        .await
+        .map_err(|_| std::io::Error::other("connect timed out"))??;
+    let mut stream = BufReader::new(stream);
+    let id = id.to_string();
+    let args: [&str; 6] = ["RAFTCACHE", "JOIN", &id, &me.addr, &me.bus_addr, &me.name];
+    let mut req = format!("*{}\r\n", args.len());
+    for a in args {
+        req.push_str(&format!("${}\r\n{}\r\n", a.len(), a));
+    }
+    stream.get_mut().write_all(req.as_bytes()).await?;
+    let mut line = String::new();
+    // Adding a learner waits for it to catch up: allow time.
+    tokio::time::timeout(Duration::from_secs(60), stream.read_line(&mut line))
+        .await
+        .map_err(|_| std::io::Error::other("join reply timed out"))??;
+    let line = line.trim_end();
+    if line.starts_with('+') {
+        return Ok(JoinReply::Done);
+    }
+    if let Some(rest) = line.strip_prefix("-MOVED ") {
+        if let Some((_, addr)) = rest.split_once(' ') {
+            return Ok(JoinReply::Redirect(addr.to_string()));
+        }
+    }
+    Ok(JoinReply::Error(line.to_string()))
+}
+
+/// Shared so admin commands (CLUSTER MEET, RAFTCACHE JOIN) can add members.
+pub async fn add_member(node: &Arc<RaftNode>, id: u64, info: NodeInfo) -> Result<(), String> {
+    node.raft
+        .add_learner(id, info, true)
+        .await
+        .map_err(|e| e.to_string())?;
+    let voters: std::collections::BTreeSet<u64> = std::iter::once(id).collect();
+    node.raft
+        .change_membership(openraft::ChangeMembers::AddVoterIds(voters), false)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}

@@ -1,0 +1,18 @@
+//! Metric names in one place, so dashboards and code agree.
+
+pub const COMMANDS_TOTAL: &str = "raftcache_commands_total";
+pub const COMMAND_ERRORS_TOTAL: &str = "raftcache_command_errors_total";
+pub const CONNECTIONS_TOTAL: &str = "raftcache_connections_total";
+pub const CONNECTED_CLIENTS: &str = "raftcache_connected_clients";
+pub const REJECTED_CONNECTIONS_TOTAL: &str = "raftcache_rejected_connections_total";
+pub const PROPOSALS_TOTAL: &str = "raftcache_proposals_total";
+pub const PROPOSED_OPS_TOTAL: &str = "raftcache_proposed_ops_total";
+pub const APPLIED_BATCHES: &str = "raftcache_applied_batches_total";
+pub const READ_BARRIERS_TOTAL: &str = "raftcache_read_barriers_total";
+pub const REDIRECTS_TOTAL: &str = "raftcache_redirects_total";
+pub const EXPIRED_KEYS_TOTAL: &str = "raftcache_expired_keys_total";
+pub const SNAPSHOT_BUILD_SECONDS: &str = "raftcache_snapshot_build_seconds";
+pub const KEYS: &str = "raftcache_keys";
+pub const RAFT_TERM: &str = "raftcache_raft_term";
+pub const RAFT_LAST_APPLIED: &str = "raftcache_raft_last_applied_index";
+pub const RAFT_IS_LEADER: &str = "raftcache_raft_is_leader";

@@ -1,0 +1,377 @@
+//! The raft bus, outbound side: TCP to each peer's bus port, one request
+//! frame then one response frame, the connection kept and reused, redialled
+//! after any error (openraft backs off on `Unreachable`).
+//!
+//! Frames are `u32 big-endian length | postcard payload`. A frame's length
+//! is checked against `MAX_FRAME` and its body is read as it arrives, never
+//! allocated up front from the declared length. Snapshots travel as a
+//! sequence of bounded chunks read with positional reads from the file.
+
+use std::io;
+use std::time::Duration;
+
+use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufStream};
+use tokio::net::TcpStream;
+
+use crate::raft::state_machine::SnapshotFile;
+use crate::raft::types::{NodeId, NodeInfo, SnapshotMeta, TypeConfig, Vote};
+
+/// Largest frame accepted on the bus (an append of big values can be large;
+/// bodies are read incrementally, so this bounds memory, not allocation).
+pub const MAX_FRAME: u32 = 1 << 30;
+/// Snapshot chunk size on the wire.
+pub const SNAPSHOT_CHUNK: usize = 1 << 20;
+/// Bus protocol version, checked on every connection's first frame.
+pub const BUS_VERSION: u32 = 1;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum BusRequest {
+    /// First frame on a connection.
+    Hello {
+        version: u32,
+        from: NodeId,
+    },
+    Append(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<TypeConfig>),
+    PreVote(VoteRequest<TypeConfig>),
+    TransferLeader(TransferLeaderRequest<TypeConfig>),
+    /// One piece of a snapshot; `done` on the last one installs it.
+    SnapshotChunk {
+        vote: Vote,
+        meta: SnapshotMeta,
+        offset: u64,
+        data: Vec<u8>,
+        done: bool,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum BusResponse {
+    Hello,
+    Append(AppendEntriesResponse<TypeConfig>),
+    Vote(VoteResponse<TypeConfig>),
+    TransferLeader(TransferLeaderResponse<TypeConfig>),
+    /// Intermediate chunk accepted.
+    ChunkAccepted,
+    Snapshot(SnapshotResponse<TypeConfig>),
+    /// The peer could not serve the request (e.g. shutting down).
+    Error(String),
+}
+
+pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(
+    w: &mut W,
+    msg: &T,
+) -> io::Result<()> {
+    let body =
+        postcard::to_stdvec(msg).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let len = u32::try_from(body.len())
+        .ok()
+        .filter(|l| *l <= MAX_FRAME)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bus frame too large"))?;
+    w.write_all(&len.to_be_bytes()).await?;
+    w.write_all(&body).await?;
+    w.flush().await
+}
+
+/// Read one frame; `Ok(None)` on a clean EOF between frames.
+pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
+    r: &mut R,
+) -> io::Result<Option<T>> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = u32::from_be_bytes(len);
+    if len > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("bus frame of {len} bytes exceeds the limit"),
+        ));
+    }
+    let mut body = Vec::with_capacity((len as usize).min(64 * 1024));
+    r.take(u64::from(len)).read_to_end(&mut body).await?;
+    if body.len() != len as usize {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "truncated bus frame",
+        ));
+    }
+    postcard::from_bytes(&body).map(Some).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("undecodable bus frame: {e}"),
+        )
+    })
+}
+
+/// Creates one `PeerClient` per (target, purpose); openraft keeps them.
+#[derive(Debug, Clone)]
+pub struct Network {
+    me: NodeId,
+}
+
+impl Network {
+    pub fn new(me: NodeId) -> Network {
+        Network { me }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> PeerClient {
+        PeerClient {
+            me: self.me,
+            target,
+            addr: node.bus_addr.clone(),
+            conn: None,
+        }
+    }
+}
+
+pub struct PeerClient {
+    me: NodeId,
+    target: NodeId,
+    addr: String,
+    conn: Option<BufStream<TcpStream>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct BusError(String);
+
+impl PeerClient {
+    async fn connect(&mut self) -> io::Result<&mut BufStream<TcpStream>> {
+        if self.conn.is_none() {
+            let stream = TcpStream::connect(&self.addr).await?;
+            stream.set_nodelay(true)?;
+            let mut stream = BufStream::new(stream);
+            write_frame(
+                &mut stream,
+                &BusRequest::Hello {
+                    version: BUS_VERSION,
+                    from: self.me,
+                },
+            )
+            .await?;
+            match read_frame::<_, BusResponse>(&mut stream).await? {
+                Some(BusResponse::Hello) => {}
+                other => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("bad bus hello reply: {other:?}"),
+                    ))
+                }
+            }
+            self.conn = Some(stream);
+        }
+        Ok(self.conn.as_mut().expect("connected above"))
+    }
+
+    /// One request/response exchange; any failure drops the connection.
+    async fn call(&mut self, req: &BusRequest, ttl: Duration) -> Result<BusResponse, CallError> {
+        let fresh = self.conn.is_none();
+        let result = tokio::time::timeout(ttl, async {
+            let conn = self.connect().await.map_err(|e| (true, e))?;
+            write_frame(conn, req).await.map_err(|e| (false, e))?;
+            read_frame::<_, BusResponse>(conn)
+                .await
+                .map_err(|e| (false, e))?
+                .ok_or_else(|| {
+                    (
+                        false,
+                        io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "peer closed the bus connection",
+                        ),
+                    )
+                })
+        })
+        .await;
+        match result {
+            Ok(Ok(BusResponse::Error(e))) => {
+                self.conn = None;
+                Err(CallError::Remote(e))
+            }
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err((connecting, e))) => {
+                self.conn = None;
+                if connecting || fresh {
+                    Err(CallError::Unreachable(e.to_string()))
+                } else {
+                    Err(CallError::Network(e.to_string()))
+                }
+            }
+            Err(_) => {
+                self.conn = None;
+                Err(CallError::Timeout)
+            }
+        }
+    }
+
+    fn unexpected(&self, resp: BusResponse) -> CallError {
+        CallError::Network(format!(
+            "unexpected bus response from node {}: {resp:?}",
+            self.target
+        ))
+    }
+}
+
+enum CallError {
+    Unreachable(String),
+    Network(String),
+    Remote(String),
+    Timeout,
+}
+
+impl From<CallError> for RPCError<TypeConfig> {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Unreachable(m) => RPCError::Unreachable(Unreachable::new(&BusError(m))),
+            CallError::Network(m) | CallError::Remote(m) => {
+                RPCError::Network(NetworkError::new(&BusError(m)))
+            }
+            CallError::Timeout => {
+                RPCError::Network(NetworkError::new(&BusError("bus request timed out".into())))
+            }
+        }
+    }
+}
+
+impl From<CallError> for StreamingError<TypeConfig> {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Unreachable(m) => {
+                StreamingError::Unreachable(Unreachable::new(&BusError(m)))
+            }
+            CallError::Network(m) | CallError::Remote(m) => {
+                StreamingError::Network(NetworkError::new(&BusError(m)))
+            }
+            CallError::Timeout => StreamingError::Network(NetworkError::new(&BusError(
+                "snapshot chunk timed out".into(),
+            ))),
+        }
+    }
+}
+
+impl RaftNetworkV2<TypeConfig> for PeerClient {
+    type SnapshotData = SnapshotFile;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self
+            .call(&BusRequest::Append(rpc), option.hard_ttl())
+            .await?
+        {
+            BusResponse::Append(r) => Ok(r),
+            other => Err(self.unexpected(other).into()),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self.call(&BusRequest::Vote(rpc), option.hard_ttl()).await? {
+            BusResponse::Vote(r) => Ok(r),
+            other => Err(self.unexpected(other).into()),
+        }
+    }
+
+    /// Implemented for real: openraft's default grants every pre-vote,
+    /// which would make PreVote useless.
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self
+            .call(&BusRequest::PreVote(rpc), option.hard_ttl())
+            .await?
+        {
+            BusResponse::Vote(r) => Ok(r),
+            other => Err(self.unexpected(other).into()),
+        }
+    }
+
+    async fn transfer_leader(
+        &mut self,
+        req: TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self
+            .call(&BusRequest::TransferLeader(req), option.hard_ttl())
+            .await?
+        {
+            BusResponse::TransferLeader(r) => Ok(r),
+            other => Err(self.unexpected(other).into()),
+        }
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote,
+        snapshot: openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotFile>,
+        cancel: impl std::future::Future<Output = ReplicationClosed> + Send + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        let total = snapshot
+            .snapshot
+            .len()
+            .map_err(|e| StreamingError::from(CallError::Network(e.to_string())))?;
+        let chunk = option
+            .snapshot_chunk_size()
+            .unwrap_or(SNAPSHOT_CHUNK)
+            .clamp(4096, 16 << 20);
+        let send = async {
+            let mut offset = 0u64;
+            loop {
+                let mut data = vec![0u8; chunk];
+                let n = snapshot
+                    .snapshot
+                    .read_at(offset, &mut data)
+                    .map_err(|e| CallError::Network(format!("read snapshot: {e}")))?;
+                data.truncate(n);
+                let done = offset + n as u64 >= total;
+                let req = BusRequest::SnapshotChunk {
+                    vote,
+                    meta: snapshot.meta.clone(),
+                    offset,
+                    data,
+                    done,
+                };
+                match self
+                    .call(&req, option.hard_ttl().max(Duration::from_secs(10)))
+                    .await?
+                {
+                    BusResponse::ChunkAccepted if !done => offset += n as u64,
+                    BusResponse::Snapshot(r) if done => return Ok(r),
+                    other => return Err(self.unexpected(other)),
+                }
+                if n == 0 {
+                    return Err(CallError::Network(
+                        "snapshot file shrank while sending".into(),
+                    ));
+                }
+            }
+        };
+        tokio::select! {
+            r = send => r.map_err(StreamingError::from),
+            closed = cancel => Err(StreamingError::Closed(closed)),
+        }
+    }
+}

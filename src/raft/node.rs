@@ -1,0 +1,443 @@
+//! One raft group on this node: openraft plus the three things that make it
+//! fast and correct for a cache —
+//!
+//! * the **proposer**: writes from every connection queue on one channel;
+//!   a task drains whatever is queued into ONE `Proposal` (one log entry,
+//!   one apply) and submits it without waiting, so many entries are in
+//!   flight and the log store can group-commit them;
+//! * the **read barrier**: linearizable reads wait for one ReadIndex round;
+//!   rounds are shared by every read that arrived before the round began;
+//! * the **cluster view**: leader and membership copied out of openraft's
+//!   metrics on every change, so the hot path checks leadership with one
+//!   atomic load.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use openraft::async_runtime::watch::WatchReceiver;
+use openraft::impls::ProgressResponder;
+use openraft::{ReadPolicy, ServerState};
+use parking_lot::RwLock;
+use tokio::sync::{mpsc, oneshot};
+
+pub use crate::config::ReadConsistency;
+use crate::keyspace::{Limits, Outcome, WriteOp};
+use crate::raft::log_store::{LogStore, LogStoreOptions};
+use crate::raft::network::Network;
+use crate::raft::state_machine::{SmData, StateMachine};
+use crate::raft::types::{NodeId, NodeInfo, Proposal, Raft};
+
+/// Everything `RaftNode::start` needs, independent of how it was configured.
+#[derive(Debug, Clone)]
+pub struct RaftSettings {
+    pub node_id: NodeId,
+    pub me: NodeInfo,
+    pub dir: PathBuf,
+    pub limits: Limits,
+    pub lmdb_map_size: usize,
+    pub unsafe_no_fsync: bool,
+    pub heartbeat_interval_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    pub snapshot_logs_since_last: u64,
+    pub max_in_snapshot_log_to_keep: u64,
+    pub max_payload_entries: u64,
+    pub read_consistency: ReadConsistency,
+    pub active_expire_hz: u32,
+    /// Ops per proposal at most (bounds entry size and apply latency).
+    pub max_ops_per_proposal: usize,
+}
+
+/// Why a write or read could not be served here.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RaftError {
+    /// Not the leader; the leader if known.
+    #[error("not the leader")]
+    NotLeader(Option<(NodeId, NodeInfo)>),
+    /// The write may or may not have been applied (leader changed after the
+    /// entry was appended).
+    #[error("write outcome unknown after a leader change")]
+    Unknown,
+    /// A quorum could not be reached.
+    #[error("no quorum")]
+    NoQuorum,
+    #[error("raft is shutting down: {0}")]
+    Fatal(String),
+}
+
+/// What the rest of the server sees of the cluster.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterView {
+    pub term: u64,
+    pub leader: Option<NodeId>,
+    pub state: Option<ServerState>,
+    pub voters: Vec<NodeId>,
+    pub learners: Vec<NodeId>,
+    pub nodes: BTreeMap<NodeId, NodeInfo>,
+    pub last_applied: u64,
+    pub last_log_index: u64,
+    pub committed: u64,
+    pub snapshot_index: u64,
+    pub purged_index: u64,
+    /// Leader only: matched index per follower.
+    pub replication: BTreeMap<NodeId, u64>,
+}
+
+impl ClusterView {
+    pub fn leader_info(&self) -> Option<(NodeId, NodeInfo)> {
+        let id = self.leader?;
+        Some((id, self.nodes.get(&id)?.clone()))
+    }
+}
+
+type WriteReply = oneshot::Sender<Result<Outcome, RaftError>>;
+type ReadWaiter = oneshot::Sender<Result<(), RaftError>>;
+
+/// A running raft group member.
+pub struct RaftNode {
+    pub id: NodeId,
+    pub me: NodeInfo,
+    pub raft: Raft,
+    data: Arc<RwLock<SmData>>,
+    is_leader: Arc<AtomicBool>,
+    view: Arc<RwLock<Arc<ClusterView>>>,
+    proposals: mpsc::UnboundedSender<(WriteOp, WriteReply)>,
+    reads: mpsc::UnboundedSender<ReadWaiter>,
+    pub read_consistency: ReadConsistency,
+}
+
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl RaftNode {
+    pub async fn start(s: RaftSettings) -> anyhow_like::Result<Arc<RaftNode>> {
+        let log_store = LogStore::open(
+            &s.dir,
+            LogStoreOptions {
+                map_size: s.lmdb_map_size,
+                unsafe_no_fsync: s.unsafe_no_fsync,
+            },
+        )?;
+        let sm = StateMachine::open(&s.dir.join("snapshots"), s.limits)?;
+        let data = sm.data();
+        let config = openraft::Config {
+            cluster_name: "raftcache".into(),
+            heartbeat_interval: s.heartbeat_interval_ms,
+            election_timeout_min: s.election_timeout_min_ms,
+            election_timeout_max: s.election_timeout_max_ms,
+            enable_pre_vote: Some(true),
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(s.snapshot_logs_since_last),
+            max_in_snapshot_log_to_keep: s.max_in_snapshot_log_to_keep,
+            max_payload_entries: s.max_payload_entries,
+            ..Default::default()
+        };
+        let config = Arc::new(
+            config
+                .validate()
+                .map_err(|e| anyhow_like::msg(format!("raft config: {e}")))?,
+        );
+        let raft = Raft::new(s.node_id, config, Network::new(s.node_id), log_store, sm)
+            .await
+            .map_err(|e| anyhow_like::msg(format!("raft start: {e}")))?;
+
+        let (ptx, prx) = mpsc::unbounded_channel();
+        let (rtx, rrx) = mpsc::unbounded_channel();
+        let node = Arc::new(RaftNode {
+            id: s.node_id,
+            me: s.me.clone(),
+            raft: raft.clone(),
+            data,
+            is_leader: Arc::new(AtomicBool::new(false)),
+            view: Arc::new(RwLock::new(Arc::new(ClusterView::default()))),
+            proposals: ptx,
+            reads: rtx,
+            read_consistency: s.read_consistency,
+        });
+        tokio::spawn(watch_metrics(
+            raft.clone(),
+            node.is_leader.clone(),
+            node.view.clone(),
+        ));
+        tokio::spawn(run_proposer(raft.clone(), prx, s.max_ops_per_proposal));
+        if s.read_consistency != ReadConsistency::Stale {
+            let policy = match s.read_consistency {
+                ReadConsistency::Lease => ReadPolicy::LeaseRead,
+                _ => ReadPolicy::ReadIndex,
+            };
+            tokio::spawn(run_read_barrier(raft.clone(), rrx, policy));
+        }
+        tokio::spawn(run_active_expiry(node.clone(), s.active_expire_hz.max(1)));
+        Ok(node)
+    }
+
+    /// True if this node believes it is the leader (cheap; the proposal or
+    /// read barrier is what really confirms it).
+    pub fn is_leader(&self) -> bool {
+        self.is_leader.load(Ordering::Acquire)
+    }
+
+    pub fn view(&self) -> Arc<ClusterView> {
+        self.view.read().clone()
+    }
+
+    /// Shared state-machine data for local reads.
+    pub fn data(&self) -> &Arc<RwLock<SmData>> {
+        &self.data
+    }
+
+    /// Queue a write. The order of `propose` calls on one task is the order
+    /// in the log; the returned future resolves once the op is applied.
+    pub fn propose(
+        &self,
+        op: WriteOp,
+    ) -> impl std::future::Future<Output = Result<Outcome, RaftError>> {
+        let (tx, rx) = oneshot::channel();
+        let sent = self.proposals.send((op, tx)).is_ok();
+        async move {
+            if !sent {
+                return Err(RaftError::Fatal("proposer stopped".into()));
+            }
+            rx.await
+                .unwrap_or_else(|_| Err(RaftError::Fatal("proposer dropped the write".into())))
+        }
+    }
+
+    /// Wait until a local read would be linearizable (per `read_consistency`).
+    pub async fn read_barrier(&self) -> Result<(), RaftError> {
+        if self.read_consistency == ReadConsistency::Stale {
+            return if self.is_leader() {
+                Ok(())
+            } else {
+                Err(RaftError::NotLeader(self.view().leader_info()))
+            };
+        }
+        let (tx, rx) = oneshot::channel();
+        self.reads
+            .send(tx)
+            .map_err(|_| RaftError::Fatal("read barrier stopped".into()))?;
+        rx.await
+            .unwrap_or_else(|_| Err(RaftError::Fatal("read barrier dropped".into())))
+    }
+}
+
+fn forward<E>(f: &openraft::error::ForwardToLeader<crate::raft::types::TypeConfig>) -> RaftError {
+    let _ = std::marker::PhantomData::<E>;
+    match (&f.leader_id, &f.leader_node) {
+        (Some(id), Some(n)) => RaftError::NotLeader(Some((*id, n.clone()))),
+        _ => RaftError::NotLeader(None),
+    }
+}
+
+async fn run_proposer(
+    raft: Raft,
+    mut rx: mpsc::UnboundedReceiver<(WriteOp, WriteReply)>,
+    max_ops: usize,
+) {
+    let mut ops = Vec::new();
+    let mut waiters = Vec::new();
+    while let Some((op, tx)) = rx.recv().await {
+        ops.push(op);
+        waiters.push(tx);
+        while ops.len() < max_ops {
+            match rx.try_recv() {
+                Ok((op, tx)) => {
+                    ops.push(op);
+                    waiters.push(tx);
+                }
+                Err(_) => break,
+            }
+        }
+        metrics::counter!(crate::metrics::PROPOSALS_TOTAL).increment(1);
+        metrics::counter!(crate::metrics::PROPOSED_OPS_TOTAL).increment(ops.len() as u64);
+        let proposal = Proposal {
+            now_ms: unix_ms(),
+            ops: std::mem::take(&mut ops),
+        };
+        let batch = std::mem::take(&mut waiters);
+        let (responder, result) = ProgressResponder::complete_only();
+        if let Err(e) = raft.write(proposal).responder(responder).await {
+            let err = RaftError::Fatal(e.to_string());
+            for w in batch {
+                let _ = w.send(Err(err.clone()));
+            }
+            continue;
+        }
+        tokio::spawn(async move {
+            let outcome = match result.await {
+                Ok(Ok(resp)) => Ok(resp.data.outcomes),
+                Ok(Err(e)) => Err(match &e {
+                    openraft::error::ClientWriteError::ForwardToLeader(f) => forward::<()>(f),
+                    openraft::error::ClientWriteError::LogEntryDiscarded(_) => RaftError::Unknown,
+                    other => RaftError::Fatal(other.to_string()),
+                }),
+                Err(_) => Err(RaftError::Unknown),
+            };
+            match outcome {
+                Ok(outcomes) => {
+                    for (w, o) in batch.into_iter().zip(outcomes) {
+                        let _ = w.send(Ok(o));
+                    }
+                }
+                Err(e) => {
+                    for w in batch {
+                        let _ = w.send(Err(e.clone()));
+                    }
+                }
+            }
+        });
+    }
+}
+
+async fn run_read_barrier(
+    raft: Raft,
+    mut rx: mpsc::UnboundedReceiver<ReadWaiter>,
+    policy: ReadPolicy,
+) {
+    let mut waiters = Vec::new();
+    while let Some(w) = rx.recv().await {
+        waiters.push(w);
+        while let Ok(w) = rx.try_recv() {
+            waiters.push(w);
+        }
+        metrics::counter!(crate::metrics::READ_BARRIERS_TOTAL).increment(1);
+        let result = match raft.ensure_linearizable(policy.clone()).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(match e.api_error() {
+                Some(openraft::error::LinearizableReadError::ForwardToLeader(f)) => {
+                    forward::<()>(f)
+                }
+                Some(openraft::error::LinearizableReadError::QuorumNotEnough(_)) => {
+                    RaftError::NoQuorum
+                }
+                None => RaftError::Fatal(e.to_string()),
+            }),
+        };
+        for w in waiters.drain(..) {
+            let _ = w.send(result.clone());
+        }
+    }
+}
+
+async fn watch_metrics(
+    raft: Raft,
+    is_leader: Arc<AtomicBool>,
+    view: Arc<RwLock<Arc<ClusterView>>>,
+) {
+    let mut rx = raft.metrics();
+    loop {
+        let v = {
+            let m = rx.borrow_watched();
+            let membership = m.membership_config.membership();
+            ClusterView {
+                term: m.current_term,
+                leader: m.current_leader,
+                state: Some(m.state),
+                voters: membership.voter_ids().collect(),
+                learners: membership.learner_ids().collect(),
+                nodes: membership.nodes().map(|(id, n)| (*id, n.clone())).collect(),
+                last_applied: m.last_applied.map(|l| l.index).unwrap_or(0),
+                last_log_index: m.last_log_index.unwrap_or(0),
+                committed: m.local_committed.map(|l| l.index).unwrap_or(0),
+                snapshot_index: m.snapshot.map(|l| l.index).unwrap_or(0),
+                purged_index: m.purged.map(|l| l.index).unwrap_or(0),
+                replication: m
+                    .replication
+                    .as_ref()
+                    .map(|r| {
+                        r.iter()
+                            .map(|(id, l)| (*id, l.as_ref().map(|l| l.index).unwrap_or(0)))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }
+        };
+        is_leader.store(v.state == Some(ServerState::Leader), Ordering::Release);
+        metrics::gauge!(crate::metrics::RAFT_TERM).set(v.term as f64);
+        metrics::gauge!(crate::metrics::RAFT_LAST_APPLIED).set(v.last_applied as f64);
+        metrics::gauge!(crate::metrics::RAFT_IS_LEADER).set(
+            if v.state == Some(ServerState::Leader) {
+                1.0
+            } else {
+                0.0
+            },
+        );
+        *view.write() = Arc::new(v);
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Redis's active expiry, run on the leader only: sample 20 keys with a
+/// deadline, and repeat while more than 25% of the sample had expired (and
+/// the cycle's time budget lasts). The deletions are proposed, so every
+/// replica deletes the same keys at the same log index.
+async fn run_active_expiry(node: Arc<RaftNode>, hz: u32) {
+    const SAMPLE: usize = 20;
+    let period = Duration::from_millis(1000 / u64::from(hz));
+    let budget = period / 4;
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if !node.is_leader() {
+            continue;
+        }
+        let started = std::time::Instant::now();
+        let now = unix_ms();
+        let mut expired = Vec::new();
+        {
+            let d = node.data.read();
+            loop {
+                let (sampled, found) = d.keyspace.sample_expired(now, SAMPLE);
+                let n = found.len();
+                expired.extend(found);
+                if sampled == 0
+                    || n * 4 <= sampled
+                    || started.elapsed() > budget
+                    || expired.len() >= 10_000
+                {
+                    break;
+                }
+            }
+        }
+        if expired.is_empty() {
+            continue;
+        }
+        expired.sort();
+        expired.dedup();
+        let n = expired.len();
+        match node.propose(WriteOp::DeleteExpired { keys: expired }).await {
+            Ok(Outcome::Int(deleted)) => metrics::counter!(crate::metrics::EXPIRED_KEYS_TOTAL)
+                .increment(deleted.max(0) as u64),
+            Ok(_) => {}
+            Err(e) => tracing::debug!(candidates = n, error = %e, "active expiry proposal failed"),
+        }
+    }
+}
+
+/// Minimal error plumbing for startup (the library avoids `anyhow`).
+pub mod anyhow_like {
+    pub type Result<T> = std::result::Result<T, StartError>;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    pub struct StartError(pub String);
+
+    pub fn msg(s: String) -> StartError {
+        StartError(s)
+    }
+
+    impl From<std::io::Error> for StartError {
+        fn from(e: std::io::Error) -> Self {
+            StartError(e.to_string())
+        }
+    }
+}

@@ -1,0 +1,399 @@
+//! Commands that need server or cluster state: INFO, CLIENT, CONFIG GET,
+//! HELLO/AUTH, CLUSTER topology and membership, and our RAFTCACHE extras.
+//! Replies are built from the raft `ClusterView`, so every node tells the
+//! same story about who leads.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::protocol::Reply;
+use crate::raft::types::NodeInfo;
+use crate::raft::{ClusterView, RaftNode};
+use crate::server::connection::Session;
+use crate::server::Server;
+
+/// The Redis version we report (clients gate features on it).
+pub const REDIS_VERSION: &str = "7.2.4";
+
+fn bulk(s: impl Into<String>) -> Reply {
+    Reply::Bulk(Bytes::from(s.into()))
+}
+
+/// Split `host:port` (host may be empty).
+fn host_port(addr: &str) -> (String, u16) {
+    match addr.rsplit_once(':') {
+        Some((h, p)) => (h.to_string(), p.parse().unwrap_or(0)),
+        None => (addr.to_string(), 0),
+    }
+}
+
+/// Nodes in reply order: leader first, then voters, then learners.
+fn ordered_nodes(view: &ClusterView) -> Vec<(u64, NodeInfo, &'static str)> {
+    let mut out = Vec::new();
+    if let Some((id, info)) = view.leader_info() {
+        out.push((id, info, "master"));
+    }
+    for (id, info) in &view.nodes {
+        if Some(*id) != view.leader {
+            out.push((*id, info.clone(), "replica"));
+        }
+    }
+    out
+}
+
+/// `INFO [section ...]`.
+pub fn info(server: &Server, sections: &[String]) -> String {
+    let node = server.router.group_for_slot(None);
+    let view = node.view();
+    let want = |s: &str| {
+        sections.is_empty()
+            || sections.iter().any(|w| {
+                w.eq_ignore_ascii_case(s)
+                    || w.eq_ignore_ascii_case("all")
+                    || w.eq_ignore_ascii_case("everything")
+            })
+            || (sections.iter().any(|w| w.eq_ignore_ascii_case("default")))
+    };
+    let mut out = String::new();
+    let (keys, expires, used_memory) = {
+        let d = node.data().read();
+        (
+            d.keyspace.len(),
+            d.keyspace.expires_len(),
+            d.keyspace.used_memory(),
+        )
+    };
+    let uptime = server.started.elapsed().as_secs();
+    if want("server") {
+        let _ = write!(
+            out,
+            "# Server\r\nredis_version:{REDIS_VERSION}\r\nraftcache_version:{}\r\nredis_mode:cluster\r\nos:{}\r\narch_bits:64\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nexecutable:raftcache\r\n\r\n",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::OS,
+            std::process::id(),
+            server.run_id,
+            host_port(&server.settings.me.addr).1,
+            uptime / 86400,
+        );
+    }
+    if want("clients") {
+        let _ = write!(
+            out,
+            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\n\r\n",
+            server.clients.len(),
+            server.settings.maxclients
+        );
+    }
+    if want("memory") {
+        let rss = rss_bytes();
+        let _ = write!(
+            out,
+            "# Memory\r\nused_memory:{used_memory}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\n\r\n",
+            human_bytes(used_memory as u64)
+        );
+    }
+    if want("persistence") {
+        let _ = write!(
+            out,
+            "# Persistence\r\nloading:0\r\naof_enabled:1\r\nraft_log_backend:lmdb\r\nlast_snapshot_index:{}\r\n\r\n",
+            view.snapshot_index
+        );
+    }
+    if want("stats") {
+        let s = &server.stats;
+        let _ = write!(
+            out,
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_error_replies:{}\r\nraftcache_redirects:{}\r\n\r\n",
+            s.total_connections.load(Ordering::Relaxed),
+            s.total_commands.load(Ordering::Relaxed),
+            s.rejected_connections.load(Ordering::Relaxed),
+            s.net_input_bytes.load(Ordering::Relaxed),
+            s.net_output_bytes.load(Ordering::Relaxed),
+            s.error_replies.load(Ordering::Relaxed),
+            s.redirects.load(Ordering::Relaxed),
+        );
+    }
+    if want("replication") {
+        out.push_str(&replication_section(node, &view));
+    }
+    if want("cpu") {
+        let (user, sys) = cpu_seconds();
+        let _ = write!(
+            out,
+            "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n\r\n"
+        );
+    }
+    if want("cluster") {
+        out.push_str("# Cluster\r\ncluster_enabled:1\r\n\r\n");
+    }
+    if want("raft") {
+        let _ = write!(
+            out,
+            "# Raft\r\nraft_node_id:{}\r\nraft_state:{:?}\r\nraft_term:{}\r\nraft_leader_id:{}\r\nraft_last_log_index:{}\r\nraft_committed_index:{}\r\nraft_last_applied_index:{}\r\nraft_snapshot_index:{}\r\nraft_purged_index:{}\r\nraft_voters:{}\r\nraft_learners:{}\r\nraft_read_consistency:{:?}\r\n\r\n",
+            node.id,
+            view.state.unwrap_or(openraft::ServerState::Learner),
+            view.term,
+            view.leader.map(|l| l.to_string()).unwrap_or_default(),
+            view.last_log_index,
+            view.committed,
+            view.last_applied,
+            view.snapshot_index,
+            view.purged_index,
+            join_ids(&view.voters),
+            join_ids(&view.learners),
+            node.read_consistency,
+        );
+    }
+    if want("keyspace") {
+        out.push_str("# Keyspace\r\n");
+        if keys > 0 {
+            let _ = write!(out, "db0:keys={keys},expires={expires},avg_ttl=0\r\n");
+        }
+        out.push_str("\r\n");
+    }
+    while out.ends_with("\r\n\r\n") {
+        out.truncate(out.len() - 2);
+    }
+    out
+}
+
+fn join_ids(ids: &[u64]) -> String {
+    ids.iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn replication_section(node: &RaftNode, view: &ClusterView) -> String {
+    let mut out = String::from("# Replication\r\n");
+    if node.is_leader() {
+        let followers: Vec<_> = ordered_nodes(view)
+            .into_iter()
+            .filter(|(id, _, _)| *id != node.id)
+            .collect();
+        let _ = write!(
+            out,
+            "role:master\r\nconnected_slaves:{}\r\n",
+            followers.len()
+        );
+        for (i, (id, info, _)) in followers.iter().enumerate() {
+            let (ip, port) = host_port(&info.addr);
+            let matched = view.replication.get(id).copied().unwrap_or(0);
+            let lag = view.last_log_index.saturating_sub(matched);
+            let _ = write!(
+                out,
+                "slave{i}:ip={ip},port={port},state=online,offset={matched},lag={lag}\r\n"
+            );
+        }
+        let _ = write!(out, "master_repl_offset:{}\r\n", view.last_applied);
+    } else {
+        let (host, port, status) = match view.leader_info() {
+            Some((_, info)) => {
+                let (h, p) = host_port(&info.addr);
+                (h, p, "up")
+            }
+            None => (String::new(), 0, "down"),
+        };
+        let lag = view.committed.saturating_sub(view.last_applied);
+        let _ = write!(
+            out,
+            "role:slave\r\nmaster_host:{host}\r\nmaster_port:{port}\r\nmaster_link_status:{status}\r\nslave_repl_offset:{}\r\nslave_read_repl_offset:{}\r\nmaster_sync_in_progress:0\r\nslave_lag:{lag}\r\nconnected_slaves:0\r\n",
+            view.last_applied, view.last_applied
+        );
+    }
+    out.push_str("\r\n");
+    out
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.2}{}", UNITS[u])
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
+        .map(|pages| pages * 4096)
+        .unwrap_or(0)
+}
+
+fn cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 100.0
+    };
+    (ticks(11), ticks(12))
+}
+
+/// `CLUSTER SLOTS`: one range, leader first.
+pub fn cluster_slots(server: &Server, resp3: bool) -> Reply {
+    let view = server.router.group_for_slot(None).view();
+    if view.leader_info().is_none() {
+        return Reply::Array(vec![]);
+    }
+    let mut range = vec![Reply::Int(0), Reply::Int(16383)];
+    for (_, info, _) in ordered_nodes(&view) {
+        let (host, port) = host_port(&info.addr);
+        let meta = if resp3 {
+            Reply::Map(vec![])
+        } else {
+            Reply::Array(vec![])
+        };
+        range.push(Reply::Array(vec![
+            bulk(host),
+            Reply::Int(i64::from(port)),
+            bulk(info.name),
+            meta,
+        ]));
+    }
+    Reply::Array(vec![Reply::Array(range)])
+}
+
+/// `CLUSTER SHARDS`.
+pub fn cluster_shards(server: &Server) -> Reply {
+    let node = server.router.group_for_slot(None);
+    let view = node.view();
+    let nodes = ordered_nodes(&view)
+        .into_iter()
+        .map(|(id, info, role)| {
+            let (ip, port) = host_port(&info.addr);
+            let offset = if id == node.id {
+                view.last_applied
+            } else {
+                view.replication.get(&id).copied().unwrap_or(0)
+            };
+            Reply::Map(vec![
+                (bulk("id"), bulk(info.name.clone())),
+                (bulk("port"), Reply::Int(i64::from(port))),
+                (bulk("ip"), bulk(ip.clone())),
+                (bulk("endpoint"), bulk(ip)),
+                (bulk("role"), bulk(role)),
+                (bulk("replication-offset"), Reply::Int(offset as i64)),
+                (bulk("health"), bulk("online")),
+            ])
+        })
+        .collect();
+    Reply::Array(vec![Reply::Map(vec![
+        (
+            bulk("slots"),
+            Reply::Array(vec![Reply::Int(0), Reply::Int(16383)]),
+        ),
+        (bulk("nodes"), Reply::Array(nodes)),
+    ])])
+}
+
+/// `CLUSTER NODES` text.
+pub fn cluster_nodes(server: &Server) -> String {
+    let node = server.router.group_for_slot(None);
+    let view = node.view();
+    let leader_name = view.leader_info().map(|(_, i)| i.name);
+    let mut out = String::new();
+    let mut listed: Vec<(u64, NodeInfo)> =
+        view.nodes.iter().map(|(i, n)| (*i, n.clone())).collect();
+    if !view.nodes.contains_key(&node.id) {
+        listed.push((node.id, node.me.clone()));
+    }
+    for (id, info) in listed {
+        let bus_port = host_port(&info.bus_addr).1;
+        let is_leader = Some(id) == view.leader;
+        let mut flags = Vec::new();
+        if id == node.id {
+            flags.push("myself");
+        }
+        flags.push(if is_leader { "master" } else { "slave" });
+        let master = if is_leader {
+            "-".to_string()
+        } else {
+            leader_name.clone().unwrap_or_else(|| "-".into())
+        };
+        let slots = if is_leader { " 0-16383" } else { "" };
+        let _ = writeln!(
+            out,
+            "{} {}@{} {} {} 0 0 {} connected{}",
+            info.name,
+            info.addr,
+            bus_port,
+            flags.join(","),
+            master,
+            view.term,
+            slots
+        );
+    }
+    out
+}
+
+/// `CLUSTER INFO` text.
+pub fn cluster_info(server: &Server) -> String {
+    let view = server.router.group_for_slot(None).view();
+    let ok = view.leader.is_some();
+    format!(
+        "cluster_state:{}\r\ncluster_slots_assigned:16384\r\ncluster_slots_ok:{}\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:{}\r\ncluster_known_nodes:{}\r\ncluster_size:{}\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:{}\r\ncluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\n",
+        if ok { "ok" } else { "fail" },
+        if ok { 16384 } else { 0 },
+        if ok { 0 } else { 16384 },
+        view.nodes.len().max(1),
+        view.voters.len(),
+        view.term,
+        view.term,
+    )
+}
+
+/// A text reply: verbatim `txt` in RESP3, bulk in RESP2 (the encoder
+/// downgrades).
+pub fn text(s: String) -> Reply {
+    Reply::Verbatim("txt", Bytes::from(s))
+}
+
+/// `CONFIG GET pattern...`: a map of matching names.
+pub fn config_get(server: &Server, patterns: &[Bytes]) -> Reply {
+    let mut pairs = Vec::new();
+    for (name, value) in &server.settings.config_pairs {
+        if patterns
+            .iter()
+            .any(|p| crate::keyspace::glob_match(&p.to_ascii_lowercase(), name.as_bytes()))
+            && !pairs
+                .iter()
+                .any(|(n, _): &(Reply, Reply)| *n == bulk(name.clone()))
+        {
+            pairs.push((bulk(name.clone()), bulk(value.clone())));
+        }
+    }
+    Reply::Map(pairs)
+}
+
+/// Add a node as learner, wait for it to catch up, then make it a voter.
+pub async fn add_member(node: &Arc<RaftNode>, id: u64, info: NodeInfo) -> Result<(), String> {
+    crate::boot::add_member(node, id, info).await
+}
+
+/// Execute a server-layer command. (variants arrive with the command table)
+pub async fn execute(
+    server: &Arc<Server>,
+    session: &mut Session,
+    cmd: crate::command::ServerCmd,
+) -> Reply {
+    let _ = (server, session, cmd);
+    Reply::error("ERR not yet")
+}

@@ -1,0 +1,283 @@
+//! One client connection: read, parse every complete request in the buffer,
+//! execute them in order, and write all their replies with one flush.
+//!
+//! Pipelined writes do not wait for each other: each is queued to the
+//! proposer (queue order is log order) and its reply slot is kept in
+//! order. A read first waits for the writes before it in the pipeline (so
+//! it sees them), then for one read barrier shared by every read of the
+//! batch: all of them were received before the barrier began, so one
+//! quorum round proves all of them linearizable.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::command::{self, table::CommandSpec, Plan};
+use crate::keyspace::Outcome;
+use crate::protocol::reply::encode;
+use crate::protocol::{ParseError, ParserLimits, Reply, RequestParser};
+use crate::raft::node::unix_ms;
+use crate::router::Redirect;
+use crate::server::clients::ClientInfo;
+use crate::server::Server;
+
+/// Per-connection state that commands can change.
+pub struct Session {
+    pub info: Arc<ClientInfo>,
+    pub resp3: bool,
+    pub readonly: bool,
+    pub authenticated: bool,
+    /// Set by QUIT: close after this batch's replies are written.
+    pub closing: bool,
+}
+
+type WriteFuture = Pin<Box<dyn Future<Output = Result<Outcome, Redirect>> + Send>>;
+
+enum Pending {
+    Ready(Reply),
+    Write(&'static CommandSpec, WriteFuture),
+}
+
+/// The replies of one pipeline batch, in request order.
+struct Batch {
+    pending: Vec<Pending>,
+    /// Index of the first entry that may still be an unresolved write.
+    resolved_upto: usize,
+    /// A read barrier already covers the rest of this batch's reads.
+    barrier_done: bool,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            pending: Vec::new(),
+            resolved_upto: 0,
+            barrier_done: false,
+        }
+    }
+
+    fn push(&mut self, r: Reply) {
+        self.pending.push(Pending::Ready(r));
+    }
+
+    /// Wait for every queued write (so a following read observes them).
+    async fn resolve_writes(&mut self) {
+        for i in self.resolved_upto..self.pending.len() {
+            if let Pending::Write(spec, fut) = &mut self.pending[i] {
+                let reply = outcome_reply(spec, fut.await);
+                self.pending[i] = Pending::Ready(reply);
+            }
+        }
+        self.resolved_upto = self.pending.len();
+    }
+
+    async fn encode_into(&mut self, resp3: bool, out: &mut BytesMut) {
+        self.resolve_writes().await;
+        for p in self.pending.drain(..) {
+            if let Pending::Ready(r) = p {
+                encode(&r, resp3, out);
+            }
+        }
+        self.resolved_upto = 0;
+        self.barrier_done = false;
+    }
+}
+
+fn outcome_reply(spec: &CommandSpec, r: Result<Outcome, Redirect>) -> Reply {
+    match r {
+        Ok(o) => command::render(spec, o),
+        Err(redirect) => Reply::Error(redirect.error_text()),
+    }
+}
+
+pub async fn handle(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
+    let settings = &server.settings;
+    let laddr = stream.local_addr().unwrap_or(peer);
+    let _ = stream.set_nodelay(true);
+    let Some(info) = server.clients.register(peer, laddr, settings.maxclients) else {
+        server
+            .stats
+            .rejected_connections
+            .fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(crate::metrics::REJECTED_CONNECTIONS_TOTAL).increment(1);
+        let mut stream = stream;
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
+        return;
+    };
+    metrics::counter!(crate::metrics::CONNECTIONS_TOTAL).increment(1);
+    let id = info.id;
+    let mut session = Session {
+        info,
+        resp3: false,
+        readonly: false,
+        authenticated: settings.requirepass.is_none(),
+        closing: false,
+    };
+    if let Err(e) = run(&server, stream, &mut session).await {
+        tracing::debug!(%peer, error = %e, "client connection ended");
+    }
+    server.clients.unregister(id);
+}
+
+async fn run(
+    server: &Arc<Server>,
+    mut stream: TcpStream,
+    session: &mut Session,
+) -> std::io::Result<()> {
+    let settings = &server.settings;
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut out = BytesMut::with_capacity(16 * 1024);
+    let mut parser = RequestParser::new(ParserLimits {
+        proto_max_bulk_len: settings.proto_max_bulk_len,
+        unauthenticated: !session.authenticated,
+    });
+    loop {
+        // Execute every complete request already buffered.
+        let mut batch = Batch::new();
+        let mut fatal = false;
+        loop {
+            parser.limits.unauthenticated = !session.authenticated;
+            match parser.parse(&mut buf) {
+                Ok(Some(args)) => {
+                    execute(server, session, &mut batch, args).await;
+                    if session.closing {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(ParseError::Protocol(msg)) => {
+                    batch.push(Reply::Error(format!("ERR Protocol error: {msg}")));
+                    fatal = true;
+                    break;
+                }
+                Err(ParseError::Http) => {
+                    tracing::warn!(peer = %session.info.addr, "possible SECURITY ATTACK detected: an HTTP request was sent to the RESP port; connection closed");
+                    return Ok(());
+                }
+            }
+        }
+        batch.encode_into(session.resp3, &mut out).await;
+        if !out.is_empty() {
+            if settings.client_output_buffer_limit > 0
+                && out.len() > settings.client_output_buffer_limit
+            {
+                tracing::warn!(peer = %session.info.addr, bytes = out.len(), "client output buffer limit reached; closing");
+                return Ok(());
+            }
+            server
+                .stats
+                .net_output_bytes
+                .fetch_add(out.len() as u64, Ordering::Relaxed);
+            stream.write_all(&out).await?;
+            out.clear();
+            if out.capacity() > 1 << 20 {
+                out = BytesMut::with_capacity(16 * 1024);
+            }
+        }
+        if fatal || session.closing {
+            let _ = stream.shutdown().await;
+            return Ok(());
+        }
+        if buf.len() > settings.client_query_buffer_limit {
+            tracing::warn!(peer = %session.info.addr, "client query buffer limit reached; closing");
+            return Ok(());
+        }
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(16 * 1024);
+        }
+        let n = match settings.idle_timeout {
+            Some(t) => match tokio::time::timeout(t, stream.read_buf(&mut buf)).await {
+                Ok(r) => r?,
+                Err(_) => return Ok(()),
+            },
+            None => stream.read_buf(&mut buf).await?,
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        server
+            .stats
+            .net_input_bytes
+            .fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+fn slot_of(key: &Bytes) -> u16 {
+    redis_protocol::redis_keyslot(key)
+}
+
+async fn execute(server: &Arc<Server>, session: &mut Session, batch: &mut Batch, args: Vec<Bytes>) {
+    server.stats.total_commands.fetch_add(1, Ordering::Relaxed);
+    let now = unix_ms();
+    let parsed = match command::parse(&args, now) {
+        Ok(p) => p,
+        Err(reply) => {
+            server.stats.error_replies.fetch_add(1, Ordering::Relaxed);
+            batch.push(reply);
+            return;
+        }
+    };
+    let spec = parsed.spec;
+    {
+        let mut st = session.info.state.lock();
+        st.last_cmd.clear();
+        st.last_cmd.push_str(spec.name);
+        st.last_active = Some(Instant::now());
+    }
+    if !session.authenticated && !command::allowed_before_auth(spec) {
+        batch.push(Reply::error("NOAUTH Authentication required."));
+        return;
+    }
+    let slot = command::first_key(spec, &args).map(slot_of);
+    match parsed.plan {
+        Plan::Reply(r) => batch.push(r),
+        Plan::Write(op) => match server.router.write(slot, op) {
+            Ok(fut) => batch.pending.push(Pending::Write(spec, Box::pin(fut))),
+            Err(redirect) => {
+                count_redirect(server, &redirect);
+                batch.push(Reply::Error(redirect.error_text()));
+            }
+        },
+        Plan::Read(op) => {
+            batch.resolve_writes().await;
+            let local_ok = session.readonly || slot.is_none();
+            let leader = server.router.check_leader(slot).is_none();
+            if !leader && local_ok {
+                // READONLY connection (or keyless read) on a follower:
+                // answered from local state, expired keys hidden.
+                batch.push(command::render(spec, server.router.read_local(slot, &op)));
+                return;
+            }
+            if !batch.barrier_done {
+                if let Err(redirect) = server.router.read_barrier(slot).await {
+                    count_redirect(server, &redirect);
+                    batch.push(Reply::Error(redirect.error_text()));
+                    return;
+                }
+                batch.barrier_done = true;
+            }
+            batch.push(command::render(spec, server.router.read_local(slot, &op)));
+        }
+        Plan::Server(cmd) => {
+            batch.resolve_writes().await;
+            let reply = crate::server::admin::execute(server, session, cmd).await;
+            batch.push(reply);
+        }
+    }
+}
+
+fn count_redirect(server: &Server, r: &Redirect) {
+    if matches!(r, Redirect::Moved { .. }) {
+        server.stats.redirects.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(crate::metrics::REDIRECTS_TOTAL).increment(1);
+    }
+}

@@ -1,0 +1,289 @@
+//! Test harness: real `raftcache` processes on free loopback ports, in temp
+//! dirs, killed by PID when the test ends (even on panic).
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_raftcache");
+
+/// Ask the OS for a free port (bind :0, read it, release it).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Poll `f` until it returns Some or the deadline passes.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub struct Node {
+    pub id: u64,
+    pub port: u16,
+    pub bus_port: u16,
+    pub dir: PathBuf,
+    pub extra: Vec<String>,
+    pub join: Option<String>,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Node {
+    pub fn new(id: u64, root: &std::path::Path) -> Node {
+        let dir = root.join(format!("node{id}"));
+        Node {
+            id,
+            port: free_port(),
+            bus_port: free_port(),
+            log: root.join(format!("node{id}.log")),
+            dir,
+            extra: Vec::new(),
+            join: None,
+            child: None,
+        }
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "node {} already running", self.id);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--node-id")
+            .arg(self.id.to_string())
+            .arg("--port")
+            .arg(self.port.to_string())
+            .arg("--bus-port")
+            .arg(self.bus_port.to_string())
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(&self.extra)
+            .env(
+                "RUST_LOG",
+                std::env::var("RAFTCACHE_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        if let Some(j) = &self.join {
+            cmd.arg("--join").arg(j);
+        }
+        self.child = Some(cmd.spawn().expect("spawn raftcache"));
+        let addr = self.addr();
+        wait_for(
+            &format!("node {} to accept connections", self.id),
+            Duration::from_secs(20),
+            || TcpStream::connect(&addr).ok(),
+        );
+    }
+
+    /// `kill -9`: no chance to flush anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        if let Some(pid) = self.pid() {
+            let ok = Command::new("kill")
+                .arg(format!("-{sig}"))
+                .arg(pid.to_string())
+                .status()
+                .unwrap();
+            assert!(ok.success());
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A synchronous client connection.
+    pub fn conn(&self) -> redis::Connection {
+        let client = redis::Client::open(self.url()).unwrap();
+        client
+            .get_connection_with_timeout(Duration::from_secs(5))
+            .unwrap()
+    }
+
+    /// Send a raw request and read whatever comes back within a short time.
+    pub fn raw(&self, bytes: &[u8]) -> Vec<u8> {
+        raw_exchange(&self.addr(), bytes, Duration::from_millis(300))
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.signal("CONT");
+        self.kill9();
+    }
+}
+
+/// Write `bytes`, then read until the peer closes or stays silent for `quiet`.
+pub fn raw_exchange(addr: &str, bytes: &[u8], quiet: Duration) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(bytes).unwrap();
+    s.set_read_timeout(Some(quiet)).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 65536];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// Read exactly the reply bytes expected (for pipelined exact comparisons).
+pub fn raw_expect(addr: &str, bytes: &[u8], expected: &[u8]) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut out = vec![0u8; expected.len()];
+    let mut got = 0;
+    while got < expected.len() {
+        match s.read(&mut out[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) => panic!(
+                "read failed after {got} bytes: {e}; got so far {:?}",
+                String::from_utf8_lossy(&out[..got])
+            ),
+        }
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&out[..got]),
+        String::from_utf8_lossy(expected),
+        "reply to {:?}",
+        String::from_utf8_lossy(bytes)
+    );
+}
+
+pub struct Cluster {
+    pub nodes: Vec<Node>,
+    pub root: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// A single bootstrapped node, ready to accept writes.
+    pub fn single(extra: &[&str]) -> Cluster {
+        Cluster::start(1, extra)
+    }
+
+    /// `n` nodes: node 1 bootstraps, the others join through node 1.
+    pub fn start(n: usize, extra: &[&str]) -> Cluster {
+        let root = tempfile::tempdir().unwrap();
+        let mut nodes = Vec::new();
+        for i in 0..n {
+            let mut node = Node::new(i as u64 + 1, root.path());
+            node.extra = extra.iter().map(|s| s.to_string()).collect();
+            nodes.push(node);
+        }
+        let seed = nodes[0].addr();
+        for (i, node) in nodes.iter_mut().enumerate() {
+            if i > 0 {
+                node.join = Some(seed.clone());
+            }
+            node.start();
+            if i == 0 {
+                wait_leader_on(std::slice::from_ref(node));
+            }
+        }
+        let c = Cluster { nodes, root };
+        if n > 1 {
+            c.wait_members(n);
+        }
+        c
+    }
+
+    /// Index of the node that reports itself leader.
+    pub fn leader(&self) -> usize {
+        wait_leader_on(&self.nodes)
+    }
+
+    /// Wait until the leader reports `n` voters.
+    pub fn wait_members(&self, n: usize) {
+        wait_for(&format!("{n} voters"), Duration::from_secs(60), || {
+            let l = self.try_leader()?;
+            let info: String = redis::cmd("CLUSTER")
+                .arg("INFO")
+                .query(&mut self.nodes[l].conn())
+                .ok()?;
+            let known = info
+                .lines()
+                .find_map(|l| l.strip_prefix("cluster_size:"))?
+                .trim()
+                .parse::<usize>()
+                .ok()?;
+            (known == n).then_some(())
+        })
+    }
+
+    pub fn try_leader(&self) -> Option<usize> {
+        try_leader_on(&self.nodes)
+    }
+}
+
+pub fn role(node: &Node) -> Option<String> {
+    if !node.is_running() {
+        return None;
+    }
+    let client = redis::Client::open(node.url()).ok()?;
+    let mut c = client
+        .get_connection_with_timeout(Duration::from_millis(500))
+        .ok()?;
+    c.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    let info: String = redis::cmd("INFO").arg("replication").query(&mut c).ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("role:"))
+        .map(|s| s.trim().to_string())
+}
+
+fn try_leader_on(nodes: &[Node]) -> Option<usize> {
+    nodes
+        .iter()
+        .position(|n| role(n).as_deref() == Some("master"))
+}
+
+fn wait_leader_on(nodes: &[Node]) -> usize {
+    wait_for("a leader", Duration::from_secs(30), || try_leader_on(nodes))
+}

@@ -1,0 +1,98 @@
+"""Start real raftcache processes for the redis-py tests."""
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+import redis
+
+BIN = os.environ.get("RAFTCACHE_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "target", "debug", "raftcache"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what, fn, timeout=30.0):
+    deadline = time.time() + timeout
+    while True:
+        try:
+            v = fn()
+            if v:
+                return v
+        except Exception:
+            pass
+        if time.time() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+class Node:
+    def __init__(self, node_id, root, join=None):
+        self.id = node_id
+        self.port = free_port()
+        self.bus_port = free_port()
+        self.dir = os.path.join(root, f"node{node_id}")
+        self.log = os.path.join(root, f"node{node_id}.log")
+        self.join = join
+        self.proc = None
+
+    def start(self):
+        args = [BIN, "--node-id", str(self.id), "--port", str(self.port), "--bus-port", str(self.bus_port), "--dir", self.dir]
+        if self.join:
+            args += ["--join", self.join]
+        self.proc = subprocess.Popen(args, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+        wait_for(f"node {self.id} up", lambda: socket.create_connection(("127.0.0.1", self.port), timeout=0.2))
+
+    def kill9(self):
+        if self.proc:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+            self.proc = None
+
+    def client(self, **kw):
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=10, **kw)
+
+    def role(self):
+        return self.client().info("replication")["role"]
+
+
+class Cluster:
+    def __init__(self, n):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.nodes = []
+        for i in range(n):
+            node = Node(i + 1, self.tmp.name, join=None if i == 0 else f"127.0.0.1:{self.nodes[0].port}")
+            self.nodes.append(node)
+            node.start()
+            if i == 0:
+                wait_for("bootstrap leader", lambda: node.role() == "master")
+        if n > 1:
+            wait_for(f"{n} voters", lambda: self.leader().client().cluster("info")["cluster_size"] == n, timeout=60)
+
+    def leader(self):
+        return wait_for("a leader", lambda: next((n for n in self.nodes if n.proc and n.role() == "master"), None))
+
+    def stop(self):
+        for n in self.nodes:
+            n.kill9()
+        self.tmp.cleanup()
+
+
+@pytest.fixture
+def single():
+    c = Cluster(1)
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def trio():
+    c = Cluster(3)
+    yield c
+    c.stop()

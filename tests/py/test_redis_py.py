@@ -1,0 +1,52 @@
+"""redis-py against real raftcache nodes: RESP2 and RESP3, pipelines, errors."""
+import pytest
+import redis
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_strings_and_keys(single, protocol):
+    r = single.nodes[0].client(protocol=protocol, decode_responses=True)
+    assert r.ping()
+    assert r.set("k", "v") is True
+    assert r.get("k") == "v"
+    assert r.set("k", "w", nx=True) is None
+    assert r.set("k", "w", xx=True, get=True) == "v"
+    assert r.incrby("n", 5) == 5
+    assert r.decr("n") == 4
+    assert r.incrbyfloat("f", 1.5) == 1.5
+    assert r.mset({"a": "1", "b": "2"}) is True
+    assert r.mget("a", "b", "c") == ["1", "2", None]
+    assert r.msetnx({"a": "x", "zz": "y"}) is False
+    assert r.getdel("a") == "1"
+    assert r.exists("a", "b") == 1
+    assert r.type("b") == "string"
+    assert r.strlen("k") == 1
+    assert r.expire("b", 100) is True
+    assert 0 < r.ttl("b") <= 100
+    assert r.persist("b") is True
+    assert r.dbsize() >= 3
+    assert sorted(r.scan_iter(match="*")) == sorted(r.keys("*"))
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE|not an integer"):
+        r.incr("k")
+
+
+def test_pipeline_and_transactions_off(single):
+    r = single.nodes[0].client(decode_responses=True)
+    p = r.pipeline(transaction=False)
+    for i in range(500):
+        p.incr("ctr")
+    p.get("ctr")
+    out = p.execute()
+    assert out[:500] == list(range(1, 501))
+    assert out[-1] == "500"
+
+
+def test_client_setinfo_and_hello(single):
+    # redis-py sends CLIENT SETINFO on connect; RESP3 uses HELLO 3.
+    r = single.nodes[0].client(protocol=3, decode_responses=True)
+    r.client_setname("tester")
+    assert r.client_getname() == "tester"
+    assert any(c["name"] == "tester" for c in r.client_list())
+    info = r.info()
+    assert info["cluster_enabled"] == 1
+    assert "redis_version" in info

@@ -1,0 +1,266 @@
+//! A single real node driven by real clients: the Rust `redis` crate and
+//! `redis-cli`; expiry; restart durability after `kill -9`; snapshots.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{wait_for, Cluster};
+use redis::Commands;
+
+fn redis_cli() -> Option<&'static str> {
+    if Command::new("redis-cli").arg("--version").output().is_ok() {
+        Some("redis-cli")
+    } else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "redis-cli is required in CI (.ci/run installs redis-tools)"
+        );
+        eprintln!("SKIP: redis-cli not installed (apt-get install redis-tools)");
+        None
+    }
+}
+
+fn cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "redis-cli {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}
+
+#[test]
+fn strings_keys_and_expiry_with_the_redis_crate() {
+    let c = Cluster::single(&[]);
+    let mut con = c.nodes[0].conn();
+    let _: () = con.set("a", "1").unwrap();
+    assert_eq!(con.get::<_, String>("a").unwrap(), "1");
+    assert_eq!(con.incr::<_, _, i64>("a", 41).unwrap(), 42);
+    assert_eq!(con.append::<_, _, i64>("s", "hello").unwrap(), 5);
+    assert_eq!(con.append::<_, _, i64>("s", " world").unwrap(), 11);
+    assert_eq!(con.getrange::<_, String>("s", 0, 4).unwrap(), "hello");
+    assert_eq!(con.setrange::<_, _, i64>("s", 6, "WORLD").unwrap(), 11);
+    assert_eq!(con.get::<_, String>("s").unwrap(), "hello WORLD");
+    let _: () = redis::cmd("MSET")
+        .arg("m1")
+        .arg("x")
+        .arg("m2")
+        .arg("y")
+        .query(&mut con)
+        .unwrap();
+    let v: Vec<Option<String>> = con.mget(&["m1", "m2", "nope"]).unwrap();
+    assert_eq!(v, vec![Some("x".into()), Some("y".into()), None]);
+    assert_eq!(con.exists::<_, i64>(&["m1", "m2", "nope"]).unwrap(), 2);
+    assert_eq!(con.del::<_, i64>(&["m1", "nope"]).unwrap(), 1);
+    let _: () = con.rename("m2", "m3").unwrap();
+    let t: String = redis::cmd("TYPE").arg("m3").query(&mut con).unwrap();
+    assert_eq!(t, "string");
+    let incr: f64 = redis::cmd("INCRBYFLOAT")
+        .arg("f")
+        .arg("10.5")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(incr, 10.5);
+
+    // Expiry: TTL set, visible, then gone (lazily hidden and actively deleted).
+    let _: () = redis::cmd("SET")
+        .arg("tmp")
+        .arg("v")
+        .arg("PX")
+        .arg(300)
+        .query(&mut con)
+        .unwrap();
+    let pttl: i64 = con.pttl("tmp").unwrap();
+    assert!(pttl > 0 && pttl <= 300, "pttl {pttl}");
+    assert_eq!(con.ttl::<_, i64>("a").unwrap(), -1);
+    assert_eq!(con.ttl::<_, i64>("nope").unwrap(), -2);
+    wait_for("tmp to expire", Duration::from_secs(5), || {
+        con.get::<_, Option<String>>("tmp")
+            .unwrap()
+            .is_none()
+            .then_some(())
+    });
+    // Active expiry removes keys nobody reads.
+    for i in 0..200 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("e{i}"))
+            .arg("v")
+            .arg("PX")
+            .arg(100)
+            .query(&mut con)
+            .unwrap();
+    }
+    let before: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
+    assert!(before >= 200);
+    wait_for(
+        "active expiry to delete keys",
+        Duration::from_secs(10),
+        || {
+            let n: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
+            (n <= before - 200).then_some(())
+        },
+    );
+    // EXPIRE options.
+    let _: () = con.set("x", "1").unwrap();
+    let r: i64 = redis::cmd("EXPIRE")
+        .arg("x")
+        .arg(100)
+        .arg("XX")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(r, 0, "XX on a key without TTL");
+    let r: i64 = redis::cmd("EXPIRE")
+        .arg("x")
+        .arg(100)
+        .arg("NX")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(r, 1);
+    let r: i64 = redis::cmd("EXPIRE")
+        .arg("x")
+        .arg(50)
+        .arg("GT")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(r, 0);
+    let at: i64 = redis::cmd("EXPIRETIME").arg("x").query(&mut con).unwrap();
+    assert!(at > 1_700_000_000);
+    assert_eq!(con.persist::<_, i64>("x").unwrap(), 1);
+    // SCAN visits every key exactly as KEYS reports them.
+    let mut keys: Vec<String> = con.keys("*").unwrap();
+    keys.sort();
+    let mut scanned: Vec<String> = con.scan().unwrap().collect();
+    scanned.sort();
+    scanned.dedup();
+    assert_eq!(keys, scanned);
+}
+
+#[test]
+fn redis_cli_works() {
+    let Some(_) = redis_cli() else { return };
+    let c = Cluster::single(&[]);
+    let p = c.nodes[0].port;
+    assert_eq!(cli(p, &["PING"]), "PONG");
+    assert_eq!(cli(p, &["SET", "k", "v"]), "OK");
+    assert_eq!(cli(p, &["GET", "k"]), "v");
+    assert_eq!(cli(p, &["-3", "GET", "k"]), "\"v\"");
+    assert!(cli(p, &["INFO", "server"]).contains("redis_version:"));
+    assert_eq!(
+        cli(p, &["COMMAND", "COUNT"]).parse::<i64>().unwrap() > 50,
+        true
+    );
+    let docs = cli(p, &["COMMAND", "DOCS", "set"]);
+    assert!(docs.contains("arguments"), "{docs}");
+    assert_eq!(cli(p, &["CLUSTER", "KEYSLOT", "somekey"]), "11058");
+    assert_eq!(cli(p, &["CLUSTER", "KEYSLOT", "foo{hash_tag}"]), "2515");
+    assert_eq!(cli(p, &["-c", "SET", "k2", "v2"]), "OK");
+}
+
+#[test]
+fn acknowledged_writes_survive_kill_9() {
+    let mut c = Cluster::single(&[]);
+    {
+        let mut con = c.nodes[0].conn();
+        let mut pipe = redis::pipe();
+        for i in 0..3000 {
+            pipe.set(format!("key:{i}"), format!("value:{i}")).ignore();
+            pipe.incr("counter", 1).ignore();
+        }
+        let _: () = pipe.query(&mut con).unwrap();
+        for _ in 0..500 {
+            let _: i64 = con.incr("counter", 1).unwrap();
+        }
+    }
+    c.nodes[0].kill9();
+    c.nodes[0].start();
+    c.leader();
+    let mut con = c.nodes[0].conn();
+    assert_eq!(con.get::<_, i64>("counter").unwrap(), 3500);
+    for i in (0..3000).step_by(7) {
+        assert_eq!(
+            con.get::<_, String>(format!("key:{i}")).unwrap(),
+            format!("value:{i}")
+        );
+    }
+    let n: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
+    assert_eq!(n, 3001);
+}
+
+#[test]
+fn snapshot_then_restart_restores_everything() {
+    let mut c = Cluster::single(&[
+        "--snapshot-logs-since-last",
+        "500",
+        "--max-in-snapshot-log-to-keep",
+        "10",
+    ]);
+    {
+        let mut con = c.nodes[0].conn();
+        for i in 0..2000 {
+            let _: () = con.set(format!("s:{i}"), i).unwrap();
+        }
+        let _: () = redis::cmd("RAFTCACHE")
+            .arg("SNAPSHOT")
+            .query(&mut con)
+            .unwrap();
+        for i in 2000..2100 {
+            let _: () = con.set(format!("s:{i}"), i).unwrap();
+        }
+    }
+    let snaps = wait_for("a snapshot file", Duration::from_secs(10), || {
+        let files: Vec<_> = std::fs::read_dir(c.nodes[0].dir.join("snapshots"))
+            .ok()?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".snap"))
+            .collect();
+        (!files.is_empty()).then_some(files.len())
+    });
+    assert_eq!(snaps, 1, "old snapshots are removed");
+    c.nodes[0].kill9();
+    c.nodes[0].start();
+    c.leader();
+    let mut con = c.nodes[0].conn();
+    let n: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
+    assert_eq!(n, 2100);
+    assert_eq!(con.get::<_, i64>("s:1999").unwrap(), 1999);
+    assert_eq!(con.get::<_, i64>("s:2099").unwrap(), 2099);
+}
+
+#[test]
+fn bad_command_line_is_a_clean_error() {
+    for args in [
+        vec!["--port", "70000"],
+        vec!["--maxmemory-policy", "bogus"],
+        vec!["--no-such-flag"],
+    ] {
+        let out = Command::new(common::BIN).args(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} must fail");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(!err.is_empty());
+    }
+    let out = Command::new(common::BIN).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--port",
+        "--bind",
+        "--dir",
+        "--maxclients",
+        "--proto-max-bulk-len",
+        "--node-id",
+        "--bus-port",
+        "--config",
+        "--join",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+}

@@ -1,0 +1,292 @@
+//! Raw RESP bytes in, raw bytes out, against a real single-node server.
+//! Covers RESP2/RESP3 shapes, inline commands, pipelining and every row of
+//! PROTOCOL.md's hostile-input table.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::{raw_exchange, raw_expect, Cluster};
+
+fn server() -> Cluster {
+    Cluster::single(&[])
+}
+
+#[test]
+fn resp2_basic_replies() {
+    let c = server();
+    let a = c.nodes[0].addr();
+    raw_expect(&a, b"*1\r\n$4\r\nPING\r\n", b"+PONG\r\n");
+    raw_expect(&a, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n", b"+OK\r\n");
+    raw_expect(&a, b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", b"$1\r\nv\r\n");
+    raw_expect(&a, b"*2\r\n$3\r\nGET\r\n$7\r\nmissing\r\n", b"$-1\r\n");
+    raw_expect(&a, b"*2\r\n$4\r\nINCR\r\n$1\r\nn\r\n", b":1\r\n");
+    raw_expect(
+        &a,
+        b"*2\r\n$4\r\nINCR\r\n$1\r\nk\r\n",
+        b"-ERR value is not an integer or out of range\r\n",
+    );
+    raw_expect(
+        &a,
+        b"*3\r\n$4\r\nMGET\r\n$1\r\nk\r\n$1\r\nx\r\n",
+        b"*2\r\n$1\r\nv\r\n$-1\r\n",
+    );
+    raw_expect(
+        &a,
+        b"*1\r\n$3\r\nGET\r\n",
+        b"-ERR wrong number of arguments for 'get' command\r\n",
+    );
+    raw_expect(
+        &a,
+        b"*3\r\n$3\r\nFOO\r\n$1\r\na\r\n$1\r\nb\r\n",
+        b"-ERR unknown command 'FOO', with args beginning with: 'a' 'b' \r\n",
+    );
+    raw_expect(
+        &a,
+        b"*2\r\n$6\r\nSELECT\r\n$1\r\n1\r\n",
+        b"-ERR DB index is out of range\r\n",
+    );
+    raw_expect(&a, b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n", b"+OK\r\n");
+}
+
+#[test]
+fn resp3_after_hello() {
+    let c = server();
+    let a = c.nodes[0].addr();
+    // After HELLO 3 a missing key is RESP3 null, and a map is '%'.
+    let out = raw_exchange(
+        &a,
+        b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n*2\r\n$3\r\nGET\r\n$7\r\nmissing\r\n*4\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$4\r\nsave\r\n$10\r\nappendonly\r\n",
+        Duration::from_millis(500),
+    );
+    let s = String::from_utf8_lossy(&out);
+    assert!(s.starts_with('%'), "HELLO 3 replies with a map: {s:?}");
+    assert!(s.contains("$5\r\nproto\r\n:3\r\n"), "{s:?}");
+    assert!(s.contains("_\r\n"), "RESP3 null for a missing key: {s:?}");
+    assert!(
+        s.contains("%2\r\n$4\r\nsave\r\n"),
+        "CONFIG GET is a map in RESP3: {s:?}"
+    );
+    // HELLO with an unsupported version.
+    raw_expect(
+        &a,
+        b"*2\r\n$5\r\nHELLO\r\n$1\r\n4\r\n",
+        b"-NOPROTO unsupported protocol version\r\n",
+    );
+}
+
+#[test]
+fn inline_commands_and_pipelining() {
+    let c = server();
+    let a = c.nodes[0].addr();
+    raw_expect(&a, b"PING\r\n", b"+PONG\r\n");
+    raw_expect(
+        &a,
+        b"SET greeting \"hello world\"\r\nGET greeting\r\n",
+        b"+OK\r\n$11\r\nhello world\r\n",
+    );
+    // 100 pipelined INCRs come back in order, each its own value.
+    let mut req = Vec::new();
+    let mut want = Vec::new();
+    for i in 1..=100 {
+        req.extend_from_slice(b"*2\r\n$4\r\nINCR\r\n$3\r\nctr\r\n");
+        want.extend_from_slice(format!(":{i}\r\n").as_bytes());
+    }
+    req.extend_from_slice(b"*2\r\n$3\r\nGET\r\n$3\r\nctr\r\n");
+    want.extend_from_slice(b"$3\r\n100\r\n");
+    raw_expect(&a, &req, &want);
+    // Empty requests are ignored.
+    raw_expect(&a, b"*0\r\n*-1\r\n\r\n\r\nPING\r\n", b"+PONG\r\n");
+}
+
+#[test]
+fn request_split_across_many_writes() {
+    let c = server();
+    let mut s = TcpStream::connect(c.nodes[0].addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let value = "x".repeat(100_000);
+    let req = format!(
+        "*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n${}\r\n{}\r\n",
+        value.len(),
+        value
+    );
+    for chunk in req.as_bytes().chunks(777) {
+        s.write_all(chunk).unwrap();
+    }
+    let mut buf = [0u8; 5];
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"+OK\r\n");
+    s.write_all(b"*2\r\n$6\r\nSTRLEN\r\n$3\r\nbig\r\n").unwrap();
+    let mut buf = [0u8; 9];
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b":100000\r\n");
+}
+
+/// Send `req`, expect exactly `reply` and then the connection closed.
+fn expect_error_and_close(addr: &str, req: &[u8], reply: &str) {
+    let out = raw_exchange(addr, req, Duration::from_secs(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        reply,
+        "request {:?}",
+        String::from_utf8_lossy(req)
+    );
+}
+
+#[test]
+fn hostile_inputs() {
+    let c = server();
+    let a = c.nodes[0].addr();
+    expect_error_and_close(
+        &a,
+        b"*abc\r\n",
+        "-ERR Protocol error: invalid multibulk length\r\n",
+    );
+    expect_error_and_close(
+        &a,
+        b"*-5\r\n",
+        "-ERR Protocol error: invalid multibulk length\r\n",
+    );
+    expect_error_and_close(
+        &a,
+        b"*4294967296\r\n",
+        "-ERR Protocol error: invalid multibulk length\r\n",
+    );
+    expect_error_and_close(
+        &a,
+        b"*1\r\n$abc\r\n",
+        "-ERR Protocol error: invalid bulk length\r\n",
+    );
+    expect_error_and_close(
+        &a,
+        b"*1\r\n$999999999999\r\n",
+        "-ERR Protocol error: invalid bulk length\r\n",
+    );
+    expect_error_and_close(
+        &a,
+        b"*1\r\n:5\r\n",
+        "-ERR Protocol error: expected '$', got ':'\r\n",
+    );
+    expect_error_and_close(
+        &a,
+        b"SET k \"unbalanced\r\n",
+        "-ERR Protocol error: unbalanced quotes in request\r\n",
+    );
+    let long = vec![b'a'; 70 * 1024];
+    expect_error_and_close(&a, &long, "-ERR Protocol error: too big inline request\r\n");
+    let mut long_count = b"*".to_vec();
+    long_count.extend(std::iter::repeat_n(b'1', 70 * 1024));
+    expect_error_and_close(
+        &a,
+        &long_count,
+        "-ERR Protocol error: too big mbulk count string\r\n",
+    );
+    // HTTP on the RESP port: closed without a reply.
+    expect_error_and_close(&a, b"POST / HTTP/1.1\r\nHost: x\r\n\r\n", "");
+    expect_error_and_close(&a, b"Host: example.com\r\n", "");
+    // The server is still fine afterwards.
+    raw_expect(&a, b"PING\r\n", b"+PONG\r\n");
+}
+
+#[test]
+fn declared_sizes_are_not_preallocated() {
+    let c = server();
+    let a = c.nodes[0].addr();
+    // A huge declared array and a 500 MB declared bulk with tiny bodies must
+    // not make the server allocate them: it stays responsive and small.
+    let mut s1 = TcpStream::connect(&a).unwrap();
+    s1.write_all(b"*2147483647\r\n$3\r\nSET\r\n").unwrap();
+    let mut s2 = TcpStream::connect(&a).unwrap();
+    s2.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$500000000\r\nabc")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    raw_expect(&a, b"PING\r\n", b"+PONG\r\n");
+    let pid = c.nodes[0].pid().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let rss_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(
+        rss_kb < 200 * 1024,
+        "RSS {rss_kb} kB after hostile declared sizes"
+    );
+}
+
+#[test]
+fn arithmetic_and_ttl_errors() {
+    let c = server();
+    let a = c.nodes[0].addr();
+    raw_expect(
+        &a,
+        b"SET n 9223372036854775807\r\nINCR n\r\n",
+        b"+OK\r\n-ERR increment or decrement would overflow\r\n",
+    );
+    raw_expect(
+        &a,
+        b"SET k v EX 0\r\n",
+        b"-ERR invalid expire time in 'set' command\r\n",
+    );
+    raw_expect(
+        &a,
+        b"SET k v EX 9223372036854775807\r\n",
+        b"-ERR invalid expire time in 'set' command\r\n",
+    );
+    raw_expect(
+        &a,
+        b"SET f 1\r\nINCRBYFLOAT f inf\r\n",
+        b"+OK\r\n-ERR increment would produce NaN or Infinity\r\n",
+    );
+    raw_expect(&a, b"SET k v NX XX\r\n", b"-ERR syntax error\r\n");
+    raw_expect(
+        &a,
+        b"SETRANGE k 536870912 x\r\n",
+        b"-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n",
+    );
+}
+
+#[test]
+fn maxclients_is_enforced() {
+    let c = Cluster::single(&["--maxclients", "3"]);
+    let a = c.nodes[0].addr();
+    let _keep: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(&a).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let out = raw_exchange(&a, b"PING\r\n", Duration::from_millis(500));
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "-ERR max number of clients reached\r\n"
+    );
+}
+
+#[test]
+fn auth_gate() {
+    let c = Cluster::single(&["--requirepass", "s3cret"]);
+    let a = c.nodes[0].addr();
+    raw_expect(&a, b"GET k\r\n", b"-NOAUTH Authentication required.\r\n");
+    raw_expect(
+        &a,
+        b"AUTH nope\r\n",
+        b"-WRONGPASS invalid username-password pair or user is disabled.\r\n",
+    );
+    raw_expect(&a, b"AUTH s3cret\r\nPING\r\n", b"+OK\r\n+PONG\r\n");
+    // Before AUTH: more than 10 args is a protocol error.
+    let mut req = b"*11\r\n".to_vec();
+    for _ in 0..11 {
+        req.extend_from_slice(b"$1\r\na\r\n");
+    }
+    expect_error_and_close(
+        &a,
+        &req,
+        "-ERR Protocol error: invalid multibulk length\r\n",
+    );
+    let d = Cluster::single(&[]);
+    raw_expect(
+        &d.nodes[0].addr(),
+        b"AUTH x\r\n",
+        b"-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n",
+    );
+}
