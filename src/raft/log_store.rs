@@ -299,7 +299,7 @@ impl Shared {
         let last = self.logs.last(&rtxn).map_err(|e| self.io_err(e))?;
         let last_log_id = match last {
             Some((_, bytes)) => Some(decode::<Entry>(bytes)?.log_id),
-            None => last_purged_log_id.clone(),
+            None => last_purged_log_id,
         };
         Ok(LogState {
             last_purged_log_id,
