@@ -197,17 +197,7 @@ impl Shared {
     /// Turn a heed error into an `io::Error`, making `MDB_MAP_FULL` say which
     /// knob to raise.
     fn io_err(&self, e: heed::Error) -> io::Error {
-        match e {
-            heed::Error::Mdb(heed::MdbError::MapFull) => io::Error::new(
-                io::ErrorKind::StorageFull,
-                format!(
-                    "LMDB map full (lmdb-map-size = {} bytes): raise lmdb-map-size",
-                    self.map_size
-                ),
-            ),
-            heed::Error::Io(e) => e,
-            other => io::Error::other(format!("LMDB error: {other}")),
-        }
+        lmdb_err(e, self.map_size)
     }
 
     fn poison_error(&self) -> Option<io::Error> {
@@ -299,7 +289,7 @@ impl Shared {
         let last = self.logs.last(&rtxn).map_err(|e| self.io_err(e))?;
         let last_log_id = match last {
             Some((_, bytes)) => Some(decode::<Entry>(bytes)?.log_id),
-            None => last_purged_log_id.clone(),
+            None => last_purged_log_id,
         };
         Ok(LogState {
             last_purged_log_id,
@@ -318,6 +308,19 @@ impl Shared {
             entries: s.entries.load(Ordering::Relaxed),
             durable_ops: s.durable_ops.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// Turn a heed error into an `io::Error`, making `MDB_MAP_FULL` name the knob
+/// to raise: an operator seeing raft stop must learn the fix from the message.
+fn lmdb_err(e: heed::Error, map_size: usize) -> io::Error {
+    match e {
+        heed::Error::Mdb(heed::MdbError::MapFull) => io::Error::new(
+            io::ErrorKind::StorageFull,
+            format!("LMDB map full (lmdb-map-size = {map_size} bytes): raise lmdb-map-size"),
+        ),
+        heed::Error::Io(e) => e,
+        other => io::Error::other(format!("LMDB error: {other}")),
     }
 }
 
@@ -361,8 +364,9 @@ enum Op {
     PutMeta(&'static str, Vec<u8>),
     /// Delete `index..`.
     TruncateFrom(u64),
-    /// Record `postcard(log_id)` as last purged, then delete `..=index`.
-    Purge { index: u64, log_id: Vec<u8> },
+    /// Record `log_id` as last purged (unless a later one is), then
+    /// delete `..=log_id.index`.
+    Purge(LogId),
 }
 
 struct WriteReq {
@@ -419,13 +423,7 @@ impl LogStore {
         }
 
         let env = open_env(&path, map_size)?;
-        let map_full = |e: heed::Error| match e {
-            heed::Error::Mdb(heed::MdbError::MapFull) => io::Error::new(
-                io::ErrorKind::StorageFull,
-                format!("LMDB map full (lmdb-map-size = {map_size} bytes): raise lmdb-map-size"),
-            ),
-            other => io::Error::other(format!("LMDB error creating databases: {other}")),
-        };
+        let map_full = |e| lmdb_err(e, map_size);
         let wtxn = env.write_txn().map_err(map_full)?;
         let (logs, meta) = env
             .create_databases_and_commit(wtxn, |opener, wtxn| -> heed::Result<_> {
@@ -625,16 +623,24 @@ fn commit_group(shared: &Shared, group: &[WriteReq]) -> io::Result<()> {
                     .delete_range(&mut wtxn, &(*from..))
                     .map_err(err)?;
             }
-            Op::Purge { index, log_id } => {
+            Op::Purge(log_id) => {
                 // Record the purge point first: `get_log_state` derives the
-                // last log id from it once every entry is gone.
-                shared
-                    .meta
-                    .put(&mut wtxn, META_LAST_PURGED, log_id)
-                    .map_err(err)?;
+                // last log id from it once every entry is gone. It never
+                // moves backwards.
+                let prev: Option<LogId> = match shared.meta.get(&wtxn, META_LAST_PURGED) {
+                    Ok(Some(bytes)) => Some(decode(bytes)?),
+                    Ok(None) => None,
+                    Err(e) => return Err(err(e)),
+                };
+                if prev.is_none_or(|p| p < *log_id) {
+                    shared
+                        .meta
+                        .put(&mut wtxn, META_LAST_PURGED, &encode(log_id)?)
+                        .map_err(err)?;
+                }
                 shared
                     .logs
-                    .delete_range(&mut wtxn, &(..=*index))
+                    .delete_range(&mut wtxn, &(..=log_id.index))
                     .map_err(err)?;
             }
         }
@@ -807,12 +813,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
-        let index = log_id.index;
-        self.write_durable(Op::Purge {
-            index,
-            log_id: encode(&log_id)?,
-        })
-        .await
+        self.write_durable(Op::Purge(log_id)).await
     }
 }
 

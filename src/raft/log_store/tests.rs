@@ -1,1 +1,290 @@
+use std::path::Path;
 
+use bytes::Bytes;
+use openraft::entry::RaftEntry;
+use openraft::storage::{IOFlushed, RaftLogReader, RaftLogStorage};
+use openraft::type_config::alias::OneshotReceiverOf;
+use openraft::type_config::TypeConfigExt;
+use openraft::vote::RaftLeaderIdExt;
+use openraft::RaftTypeConfig;
+use tokio::sync::oneshot;
+
+type FlushRx = OneshotReceiverOf<TypeConfig, std::io::Result<()>>;
+
+use super::{LogStore, LogStoreOptions};
+use crate::keyspace::{SetCond, Ttl, WriteOp};
+use crate::raft::types::{Entry, LogId, Proposal, TypeConfig, Vote};
+
+type LeaderId = <TypeConfig as RaftTypeConfig>::LeaderId;
+
+fn log_id(term: u64, index: u64) -> LogId {
+    LogId::new(LeaderId::new_committed(term, 1), index)
+}
+
+fn entry(term: u64, index: u64, value_len: usize) -> Entry {
+    let op = WriteOp::Set {
+        key: Bytes::from(format!("k{index}")),
+        value: Bytes::from(vec![b'v'; value_len]),
+        cond: SetCond::Always,
+        ttl: Ttl::Clear,
+        get: false,
+    };
+    Entry::new_normal(
+        log_id(term, index),
+        Proposal {
+            now_ms: 1_700_000_000_000 + index,
+            ops: vec![op],
+        },
+    )
+}
+
+fn open(dir: &Path) -> LogStore {
+    LogStore::open(
+        dir,
+        LogStoreOptions {
+            map_size: 32 << 20,
+            unsafe_no_fsync: false,
+        },
+    )
+    .expect("open log store")
+}
+
+/// Append and return a receiver that resolves when the flush callback fires.
+async fn append_nowait(store: &mut LogStore, entries: Vec<Entry>) -> std::io::Result<FlushRx> {
+    let (tx, rx) = TypeConfig::oneshot();
+    store.append(entries, IOFlushed::signal(tx)).await?;
+    Ok(rx)
+}
+
+async fn append_durable(store: &mut LogStore, entries: Vec<Entry>) {
+    let rx = append_nowait(store, entries).await.expect("append");
+    rx.await.expect("callback fired").expect("flushed ok");
+}
+
+#[tokio::test]
+async fn survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let vote = Vote::new(7, 3);
+    {
+        let mut s = open(dir.path());
+        append_durable(&mut s, (1..=10).map(|i| entry(2, i, 16)).collect()).await;
+        s.save_vote(&vote).await.unwrap();
+        s.save_committed(Some(log_id(2, 8))).await.unwrap();
+    }
+    let mut s = open(dir.path());
+    let state = s.get_log_state().await.unwrap();
+    assert_eq!(state.last_purged_log_id, None);
+    assert_eq!(state.last_log_id, Some(log_id(2, 10)));
+    assert_eq!(s.read_vote().await.unwrap(), Some(vote));
+    assert_eq!(s.read_committed().await.unwrap(), Some(log_id(2, 8)));
+    let got = s.try_get_log_entries(1..=10).await.unwrap();
+    let want: Vec<Entry> = (1..=10).map(|i| entry(2, i, 16)).collect();
+    assert_eq!(got, want);
+
+    // `save_committed(None)` must round-trip too.
+    s.save_committed(None).await.unwrap();
+    drop(s);
+    let mut s = open(dir.path());
+    assert_eq!(s.read_committed().await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn append_is_readable_on_return_before_callback() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path());
+    let mut reader = s.get_log_reader().await;
+    let rx = append_nowait(&mut s, vec![entry(1, 1, 8), entry(1, 2, 8)])
+        .await
+        .unwrap();
+    // Readable right away, whether or not the fsync has finished yet.
+    assert_eq!(reader.try_get_log_entries(1..3).await.unwrap().len(), 2);
+    rx.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn purge_then_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut s = open(dir.path());
+        append_durable(&mut s, (1..=10).map(|i| entry(1, i, 8)).collect()).await;
+        s.purge(log_id(1, 4)).await.unwrap();
+    }
+    {
+        let mut s = open(dir.path());
+        let state = s.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id, Some(log_id(1, 4)));
+        assert_eq!(state.last_log_id, Some(log_id(1, 10)));
+        let got = s.try_get_log_entries(0..100).await.unwrap();
+        assert_eq!(got.first().map(|e| e.index()), Some(5));
+        assert_eq!(got.len(), 6);
+
+        // Purge everything: last log id falls back to the purge point.
+        s.purge(log_id(1, 10)).await.unwrap();
+    }
+    let mut s = open(dir.path());
+    let state = s.get_log_state().await.unwrap();
+    assert_eq!(state.last_purged_log_id, Some(log_id(1, 10)));
+    assert_eq!(state.last_log_id, Some(log_id(1, 10)));
+    assert!(s.try_get_log_entries(0..100).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn truncate_after_then_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut s = open(dir.path());
+        append_durable(&mut s, (1..=10).map(|i| entry(1, i, 8)).collect()).await;
+        s.truncate_after(Some(log_id(1, 6))).await.unwrap();
+        // A new leader's entries replace the truncated tail.
+        append_durable(&mut s, vec![entry(2, 7, 8)]).await;
+    }
+    let mut s = open(dir.path());
+    let state = s.get_log_state().await.unwrap();
+    assert_eq!(state.last_log_id, Some(log_id(2, 7)));
+    let got = s.try_get_log_entries(..).await.unwrap();
+    assert_eq!(got.len(), 7);
+    assert_eq!(got[6], entry(2, 7, 8));
+}
+
+/// openraft's pattern: `append()` returns as soon as the entries are visible
+/// and the next append follows at once; the flush callbacks arrive later. The
+/// syncer must fold many appends into one fsync, and fire every callback.
+#[tokio::test]
+async fn group_commit_folds_appends_into_fewer_syncs() {
+    const N: u64 = 500;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path());
+    let before = s.stats();
+    let mut pending = Vec::with_capacity(N as usize);
+    for i in 1..=N {
+        pending.push(append_nowait(&mut s, vec![entry(1, i, 64)]).await.unwrap());
+    }
+    for rx in pending {
+        rx.await.expect("every callback fires").expect("flushed ok");
+    }
+    let st = s.stats();
+    let appends = st.appends - before.appends;
+    let fsyncs = st.fsyncs - before.fsyncs;
+    eprintln!(
+        "group commit: {appends} appends, {fsyncs} fsyncs, {:.2} appends/fsync, {} write txns, \
+         avg fsync {:.0} us",
+        appends as f64 / fsyncs.max(1) as f64,
+        st.write_txns - before.write_txns,
+        st.sync_nanos as f64 / st.fsyncs.max(1) as f64 / 1000.0,
+    );
+    assert_eq!(appends, N);
+    assert_eq!(st.entries - before.entries, N);
+    assert!(fsyncs >= 1);
+    assert!(
+        fsyncs < appends,
+        "group commit did not group: {fsyncs} fsyncs for {appends} appends"
+    );
+    assert_eq!(s.try_get_log_entries(..).await.unwrap().len(), N as usize);
+}
+
+/// Appends submitted concurrently (several producers at once) are also
+/// committed in shared transactions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_producers_share_transactions_and_syncs() {
+    const N: usize = 400;
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    // Queue everything before the writer can finish its first transaction:
+    // this is what a burst from many producers looks like to the writer.
+    let mut rxs = Vec::with_capacity(N);
+    for i in 1..=N as u64 {
+        let (vis_tx, _vis_rx) = oneshot::channel();
+        let (tx, rx) = TypeConfig::oneshot();
+        let bytes = super::encode(&entry(1, i, 32)).unwrap();
+        s.submit(super::WriteReq {
+            op: super::Op::Append(vec![(i, bytes)]),
+            visible: Some(vis_tx),
+            durable: super::Durable::Flushed(IOFlushed::signal(tx)),
+        })
+        .unwrap();
+        rxs.push(rx);
+    }
+    for rx in rxs {
+        rx.await.unwrap().unwrap();
+    }
+    let st = s.stats();
+    eprintln!(
+        "burst: {} appends, {} write txns, {} fsyncs",
+        st.appends, st.write_txns, st.fsyncs
+    );
+    assert_eq!(st.appends, N as u64);
+    assert!(st.write_txns < N as u64);
+    assert!(st.fsyncs < N as u64);
+}
+
+#[tokio::test]
+async fn map_full_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    // The smallest map we allow: 64 KiB.
+    let mut s = LogStore::open(
+        dir.path(),
+        LogStoreOptions {
+            map_size: 1,
+            unsafe_no_fsync: false,
+        },
+    )
+    .unwrap();
+    let mut err = None;
+    for i in 1..=64 {
+        let (tx, rx) = TypeConfig::oneshot();
+        match s
+            .append(vec![entry(1, i, 8 << 10)], IOFlushed::signal(tx))
+            .await
+        {
+            Ok(()) => rx.await.unwrap().unwrap(),
+            Err(e) => {
+                // The callback reports the same failure.
+                assert!(rx.await.unwrap().is_err());
+                err = Some(e);
+                break;
+            }
+        }
+    }
+    let err = err.expect("a 64 KiB map must fill up");
+    let msg = err.to_string();
+    assert_eq!(err.kind(), std::io::ErrorKind::StorageFull);
+    assert!(
+        msg.contains("LMDB map full (lmdb-map-size = 65536 bytes): raise lmdb-map-size"),
+        "{msg}"
+    );
+
+    // The store is poisoned: nothing after the failure may succeed (no holes).
+    let e = s.save_vote(&Vote::new(1, 1)).await.unwrap_err();
+    assert!(e.to_string().contains("LMDB map full"), "{e}");
+}
+
+#[tokio::test]
+async fn limited_get_log_entries_caps_payload_but_never_returns_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path());
+    // 3 entries of ~3 MiB each: the 4 MiB cap admits one at a time.
+    append_durable(&mut s, (1..=3).map(|i| entry(1, i, 3 << 20)).collect()).await;
+    let mut r = s.get_log_reader().await;
+    let got = r.limited_get_log_entries(1, 4).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].index(), 1);
+    assert_eq!(r.try_get_log_entries(1..4).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn unsafe_no_fsync_never_fsyncs_but_still_acks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = LogStore::open(
+        dir.path(),
+        LogStoreOptions {
+            map_size: 1 << 20,
+            unsafe_no_fsync: true,
+        },
+    )
+    .unwrap();
+    append_durable(&mut s, vec![entry(1, 1, 8)]).await;
+    s.save_vote(&Vote::new(1, 1)).await.unwrap();
+    let st = s.stats();
+    assert_eq!(st.fsyncs, 0);
+    assert_eq!(st.appends, 1);
+}
