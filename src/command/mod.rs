@@ -1,11 +1,27 @@
 //! Commands: ONE table (`table.rs`) drives lookup, arity, key positions,
 //! flags and the COMMAND replies; each family file parses its commands'
-//! arguments into a typed `Plan`. (interface fixed; being written)
+//! arguments into a typed `Plan`.
+//!
+//! The path of a request: `parse` looks the name up (no allocation),
+//! resolves a subcommand for containers (CLIENT, CONFIG, CLUSTER, COMMAND,
+//! RAFTCACHE), checks arity against the row, then runs the row's parse
+//! function over an `Args` cursor. Whatever goes wrong becomes the Redis
+//! error reply to send; the connection stays open.
+
+pub mod args;
+pub mod table;
+
+mod expire;
+mod keys;
+mod string;
 
 use bytes::Bytes;
 
 use crate::keyspace::{Outcome, ReadOp, WriteOp};
 use crate::protocol::Reply;
+
+use args::{arity_error, printable, Args};
+use table::CommandSpec;
 
 /// What the server must do to answer a command.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,37 +47,270 @@ pub enum ServerCmd {
 /// A parsed command: its table row and what to do.
 #[derive(Debug, Clone)]
 pub struct Parsed {
-    pub spec: &'static table::CommandSpec,
+    pub spec: &'static CommandSpec,
     pub plan: Plan,
-}
-
-pub mod table {
-    //! The command table.
-    #[derive(Debug)]
-    pub struct CommandSpec {
-        pub name: &'static str,
-    }
 }
 
 /// Look up, check arity and parse `args` (args[0] is the command name).
 /// `now_ms` turns relative TTLs into absolute deadlines. `Err` is the reply
 /// to send (unknown command, arity, syntax, integer errors...).
 pub fn parse(args: &[Bytes], now_ms: u64) -> Result<Parsed, Reply> {
-    let _ = (args, now_ms);
-    todo!()
+    let (spec, pos) = resolve(args)?;
+    let mut cursor = Args::new(spec, args, pos);
+    let plan = (spec.parse)(&mut cursor, now_ms)?;
+    Ok(Parsed { spec, plan })
+}
+
+/// The row that handles `args` (a subcommand's for containers), after
+/// the arity check, and where its own arguments start.
+pub fn resolve(args: &[Bytes]) -> Result<(&'static CommandSpec, usize), Reply> {
+    let name = args.first().ok_or_else(|| unknown_command(args))?;
+    let spec = table::lookup(name).ok_or_else(|| unknown_command(args))?;
+    // Like Redis: a container called alone is checked against its own arity
+    // (CLIENT -> arity error; COMMAND -> runs).
+    if spec.is_container() && args.len() >= 2 {
+        let sub = spec
+            .subcommand(&args[1])
+            .ok_or_else(|| unknown_subcommand(spec, &args[1]))?;
+        if !sub.arity_ok(args.len()) {
+            return Err(arity_error(sub.name));
+        }
+        return Ok((sub, 2));
+    }
+    if !spec.arity_ok(args.len()) {
+        return Err(arity_error(spec.name));
+    }
+    Ok((spec, 1))
+}
+
+/// `ERR unknown command 'foo', with args beginning with: 'a' 'b' `: the
+/// name cut at 128 bytes, then quoted args while the list is under 128
+/// bytes, each cut to what is left of those 128.
+pub fn unknown_command(args: &[Bytes]) -> Reply {
+    let name = args.first().map(|n| printable(n, 128)).unwrap_or_default();
+    let mut list = String::new();
+    for a in args.iter().skip(1) {
+        if list.len() >= 128 {
+            break;
+        }
+        let room = 128 - list.len();
+        list.push('\'');
+        list.push_str(&printable(a, room));
+        list.push_str("' ");
+    }
+    Reply::Error(format!(
+        "ERR unknown command '{name}', with args beginning with: {list}"
+    ))
+}
+
+/// `ERR unknown subcommand 'x'. Try CLIENT HELP.`
+pub fn unknown_subcommand(container: &CommandSpec, sub: &[u8]) -> Reply {
+    Reply::Error(format!(
+        "ERR unknown subcommand '{}'. Try {} HELP.",
+        printable(sub, 128),
+        container.name.to_ascii_uppercase()
+    ))
 }
 
 /// Render a keyspace outcome as this command's reply.
-pub fn render(spec: &table::CommandSpec, outcome: Outcome) -> Reply {
-    let _ = (spec, outcome);
-    todo!()
+pub fn render(spec: &CommandSpec, outcome: Outcome) -> Reply {
+    (spec.render)(outcome)
+}
+
+/// The default rendering: each `Outcome` as its obvious reply.
+pub fn render_generic(outcome: Outcome) -> Reply {
+    match outcome {
+        Outcome::Ok => Reply::ok(),
+        Outcome::Nil => Reply::Nil,
+        Outcome::Int(i) => Reply::Int(i),
+        Outcome::Bulk(b) => Reply::Bulk(b),
+        Outcome::Status(s) => Reply::Status(s),
+        Outcome::Array(items) => Reply::Array(items.into_iter().map(render_generic).collect()),
+        Outcome::Err(e) => Reply::Error(e.to_string()),
+    }
+}
+
+/// SETNX: the underlying conditional SET says OK/Nil; SETNX says 1/0.
+pub fn render_ok_as_one(outcome: Outcome) -> Reply {
+    match outcome {
+        Outcome::Ok => Reply::Int(1),
+        Outcome::Nil => Reply::Int(0),
+        other => render_generic(other),
+    }
+}
+
+/// Key positions of a command line, from the row's first/last/step (a
+/// negative last key counts from the end, like Redis). Positions past the
+/// end are dropped, so a malformed line never panics.
+pub fn key_positions(spec: &CommandSpec, argc: usize) -> impl Iterator<Item = usize> {
+    let argc = i64::try_from(argc).unwrap_or(i64::MAX);
+    let first = i64::from(spec.first_key);
+    let last = if spec.last_key < 0 {
+        argc + i64::from(spec.last_key)
+    } else {
+        i64::from(spec.last_key)
+    };
+    let last = last.min(argc - 1);
+    let step = usize::try_from(spec.step.max(1)).unwrap_or(1);
+    let range = if first > 0 && last >= first {
+        // Both bounds are in 1..argc here.
+        first as usize..=last as usize
+    } else {
+        #[allow(clippy::reversed_empty_ranges)] // an empty range on purpose
+        {
+            1..=0
+        }
+    };
+    range.step_by(step)
+}
+
+/// The keys of a command line (`args[0]` is the name).
+pub fn keys<'a>(spec: &CommandSpec, args: &'a [Bytes]) -> impl Iterator<Item = &'a Bytes> + 'a {
+    key_positions(spec, args.len()).map(move |i| &args[i])
 }
 
 /// The slot-determining key of a command (its first key), from the table's
 /// key positions; `None` for keyless commands.
-pub fn first_key<'a>(spec: &table::CommandSpec, args: &'a [Bytes]) -> Option<&'a Bytes> {
-    let _ = (spec, args);
-    todo!()
+pub fn first_key<'a>(spec: &CommandSpec, args: &'a [Bytes]) -> Option<&'a Bytes> {
+    keys(spec, args).next()
+}
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    use super::*;
+
+    /// Build an argument vector from string literals.
+    pub fn argv(parts: &[&str]) -> Vec<Bytes> {
+        parts
+            .iter()
+            .map(|p| Bytes::copy_from_slice(p.as_bytes()))
+            .collect()
+    }
+
+    pub const NOW: u64 = 1_700_000_000_000;
+
+    /// Parse a command line and return its plan (panics on error).
+    pub fn plan(parts: &[&str]) -> Plan {
+        match parse(&argv(parts), NOW) {
+            Ok(p) => p.plan,
+            Err(e) => panic!("{parts:?} failed: {e:?}"),
+        }
+    }
+
+    /// Parse a command line expected to fail; returns the error text.
+    pub fn err(parts: &[&str]) -> String {
+        match parse(&argv(parts), NOW) {
+            Ok(p) => panic!("{parts:?} parsed to {:?}", p.plan),
+            Err(Reply::Error(e)) => e,
+            Err(other) => panic!("{parts:?}: non-error reply {other:?}"),
+        }
+    }
+
+    pub fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_util::*;
+    use super::*;
+
+    #[test]
+    fn unknown_command_format() {
+        assert_eq!(
+            err(&["foo", "a", "b"]),
+            "ERR unknown command 'foo', with args beginning with: 'a' 'b' "
+        );
+        assert_eq!(
+            err(&["foo"]),
+            "ERR unknown command 'foo', with args beginning with: "
+        );
+        let long = "x".repeat(300);
+        let e = err(&["foo", &long, "next"]);
+        // One arg filled the 128-byte budget: it is cut, the next is dropped.
+        assert_eq!(
+            e,
+            format!(
+                "ERR unknown command 'foo', with args beginning with: '{}' ",
+                "x".repeat(128)
+            )
+        );
+        let e = err(&[&long]);
+        assert!(e.starts_with(&format!("ERR unknown command '{}',", "x".repeat(128))));
+    }
+
+    #[test]
+    fn lookup_ignores_case_and_rejects_long_names() {
+        assert_eq!(table::lookup(b"GeT").map(|c| c.name), Some("get"));
+        assert!(table::lookup(&[b'g'; 200]).is_none());
+        assert!(table::lookup(b"").is_none());
+    }
+
+    #[test]
+    fn arity_comes_from_the_table() {
+        assert_eq!(
+            err(&["get"]),
+            "ERR wrong number of arguments for 'get' command"
+        );
+        assert_eq!(
+            err(&["GET", "a", "b"]),
+            "ERR wrong number of arguments for 'get' command"
+        );
+        assert_eq!(
+            err(&["set", "a"]),
+            "ERR wrong number of arguments for 'set' command"
+        );
+        for spec in table::all_specs() {
+            assert!(spec.arity != 0, "{} has arity 0", spec.name);
+            assert_eq!(spec.name, spec.name.to_ascii_lowercase());
+            assert!(!spec.summary.is_empty(), "{} has no summary", spec.name);
+            assert!(!spec.since.is_empty(), "{} has no since", spec.name);
+        }
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let mut names: Vec<_> = table::all_specs().map(|s| s.name).collect();
+        let n = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), n);
+    }
+
+    #[test]
+    fn key_extraction() {
+        let get = table::lookup(b"get").unwrap();
+        let mset = table::lookup(b"mset").unwrap();
+        let mget = table::lookup(b"mget").unwrap();
+        let a = argv(&["mset", "k1", "v1", "k2", "v2"]);
+        assert_eq!(keys(mset, &a).collect::<Vec<_>>(), vec!["k1", "k2"]);
+        let a = argv(&["mget", "a", "b", "c"]);
+        assert_eq!(keys(mget, &a).collect::<Vec<_>>(), vec!["a", "b", "c"]);
+        assert_eq!(first_key(get, &argv(&["get", "k"])), Some(&b("k")));
+        // Never panics on short lines.
+        assert_eq!(first_key(get, &argv(&["get"])), None);
+        assert_eq!(keys(mset, &argv(&["mset"])).count(), 0);
+    }
+
+    #[test]
+    fn generic_render() {
+        use crate::keyspace::KeyspaceError;
+        let spec = table::lookup(b"get").unwrap();
+        assert_eq!(render(spec, Outcome::Ok), Reply::ok());
+        assert_eq!(render(spec, Outcome::Nil), Reply::Nil);
+        assert_eq!(
+            render(spec, Outcome::Err(KeyspaceError::WrongType)),
+            Reply::error("WRONGTYPE Operation against a key holding the wrong kind of value")
+        );
+        assert_eq!(
+            render(spec, Outcome::Array(vec![Outcome::Int(1), Outcome::Nil])),
+            Reply::Array(vec![Reply::Int(1), Reply::Nil])
+        );
+        let setnx = table::lookup(b"setnx").unwrap();
+        assert_eq!(render(setnx, Outcome::Ok), Reply::Int(1));
+        assert_eq!(render(setnx, Outcome::Nil), Reply::Int(0));
+    }
 }
 
 /// Commands a client may send before authenticating (table flag `no_auth`).
