@@ -125,8 +125,12 @@ fn str_or_wrongtype(v: &Value) -> Result<&Bytes, KeyspaceError> {
 
 impl Keyspace {
     pub fn new(limits: Limits) -> Self {
+        // One random seed per keyspace is enough: what matters is that a
+        // client cannot predict it. Cloning the state is also much cheaper
+        // than seeding 16384 times.
+        let hasher = foldhash::fast::RandomState::default();
         let slots = (0..SLOTS)
-            .map(|_| SlotMap::with_hasher(foldhash::fast::RandomState::default()))
+            .map(|_| SlotMap::with_hasher(hasher.clone()))
             .collect();
         Keyspace {
             limits,
@@ -424,10 +428,11 @@ impl Keyspace {
                 _ => Ok(Outcome::Int(0)),
             },
             WriteOp::FlushAll => {
+                let hasher = foldhash::fast::RandomState::default();
                 for m in self.slots.iter_mut() {
                     // Drop the tables too: a flushed cache should give its
                     // memory back, not keep 16384 grown maps.
-                    *m = SlotMap::with_hasher(foldhash::fast::RandomState::default());
+                    *m = SlotMap::with_hasher(hasher.clone());
                 }
                 self.expires = Vec::new();
                 self.len = 0;
