@@ -165,23 +165,14 @@ enum JoinReply {
 }
 
 async fn join_once(target: &str, id: u64, me: &NodeInfo) -> std::io::Result<JoinReply> {
-    let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(target))
-        .await
-        .map_err(|_| std::io::Error::other("connect timed out"))??;
-    let mut stream = BufReader::new(stream);
     let id = id.to_string();
-    let args: [&str; 6] = ["RAFTCACHE", "JOIN", &id, &me.addr, &me.bus_addr, &me.name];
-    let mut req = format!("*{}\r\n", args.len());
-    for a in args {
-        req.push_str(&format!("${}\r\n{}\r\n", a.len(), a));
-    }
-    stream.get_mut().write_all(req.as_bytes()).await?;
-    let mut line = String::new();
     // Adding a learner waits for it to catch up: allow time.
-    tokio::time::timeout(Duration::from_secs(60), stream.read_line(&mut line))
-        .await
-        .map_err(|_| std::io::Error::other("join reply timed out"))??;
-    let line = line.trim_end();
+    let line = resp_call(
+        target,
+        &["RAFTCACHE", "JOIN", &id, &me.addr, &me.bus_addr, &me.name],
+        Duration::from_secs(60),
+    )
+    .await?;
     if line.starts_with('+') {
         return Ok(JoinReply::Done);
     }
@@ -190,7 +181,84 @@ async fn join_once(target: &str, id: u64, me: &NodeInfo) -> std::io::Result<Join
             return Ok(JoinReply::Redirect(addr.to_string()));
         }
     }
-    Ok(JoinReply::Error(line.to_string()))
+    Ok(JoinReply::Error(line))
+}
+
+/// Send one command to a node's client port and return the first line of
+/// its reply (`+OK`, `-ERR ...`). Used between nodes for membership chores
+/// that Redis clients would do by hand (join, meet, transfer).
+pub async fn resp_call(addr: &str, args: &[&str], timeout: Duration) -> std::io::Result<String> {
+    let call = async {
+        let stream = TcpStream::connect(addr).await?;
+        let mut stream = BufReader::new(stream);
+        let mut req = format!("*{}\r\n", args.len());
+        for a in args {
+            req.push_str(&format!("${}\r\n{}\r\n", a.len(), a));
+        }
+        stream.get_mut().write_all(req.as_bytes()).await?;
+        let mut line = String::new();
+        stream.read_line(&mut line).await?;
+        if line.starts_with('$') {
+            // A bulk reply: the payload is on the next line.
+            line.clear();
+            stream.read_line(&mut line).await?;
+        }
+        Ok::<_, std::io::Error>(line.trim_end().to_string())
+    };
+    tokio::time::timeout(timeout, call)
+        .await
+        .map_err(|_| std::io::Error::other(format!("{addr} did not answer in time")))?
+}
+
+/// Ask a node who it is (`RAFTCACHE WHOAMI`): raft id and advertised info.
+pub async fn whoami(client_addr: &str) -> std::io::Result<(u64, NodeInfo)> {
+    let line = resp_call(client_addr, &["RAFTCACHE", "WHOAMI"], Duration::from_secs(5)).await?;
+    let parts: Vec<&str> = line.split(' ').collect();
+    match parts[..] {
+        [id, addr, bus_addr, name] => Ok((
+            id.parse().map_err(|_| std::io::Error::other(format!("bad WHOAMI reply: {line}")))?,
+            NodeInfo {
+                addr: addr.to_string(),
+                bus_addr: bus_addr.to_string(),
+                name: name.to_string(),
+            },
+        )),
+        _ => Err(std::io::Error::other(format!("bad WHOAMI reply: {line}"))),
+    }
+}
+
+/// The one-line WHOAMI answer for this node.
+pub fn whoami_line(id: u64, me: &NodeInfo) -> String {
+    format!("{id} {} {} {}", me.addr, me.bus_addr, me.name)
+}
+
+/// Ask the current leader to hand leadership to `to` (CLUSTER FAILOVER on a
+/// follower).
+pub async fn ask_leader_to_transfer(node: &Arc<RaftNode>, to: u64) -> Result<(), String> {
+    let (_, leader) = node.view().leader_info().ok_or("no leader known")?;
+    let to = to.to_string();
+    let line = resp_call(&leader.addr, &["RAFTCACHE", "TRANSFER", &to], Duration::from_secs(5))
+        .await
+        .map_err(|e| e.to_string())?;
+    if line.starts_with('+') {
+        Ok(())
+    } else {
+        Err(line.trim_start_matches('-').to_string())
+    }
+}
+
+/// Remove a voter or learner. Run on the leader; removing the leader itself
+/// commits the change and the old leader then steps down.
+pub async fn remove_member(node: &Arc<RaftNode>, id: u64) -> Result<(), String> {
+    let view = node.view();
+    let ids: std::collections::BTreeSet<u64> = std::iter::once(id).collect();
+    let change = if view.learners.contains(&id) {
+        openraft::ChangeMembers::RemoveNodes(ids)
+    } else {
+        openraft::ChangeMembers::RemoveVoters(ids)
+    };
+    node.raft.change_membership(change, false).await.map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// Shared so admin commands (CLUSTER MEET, RAFTCACHE JOIN) can add members.

@@ -209,6 +209,9 @@ pub struct Config {
     /// Test-only negative control: acknowledge log appends without fsync.
     pub unsafe_no_fsync: bool,
     pub lmdb_map_size: u64,
+    /// Per-peer bus address overrides: node id -> `host:port` to dial
+    /// instead of the peer's advertised bus address.
+    pub bus_route: std::collections::BTreeMap<u64, String>,
 }
 
 /// A parsed knob value. One parser per type serves flags, env and file.
@@ -524,6 +527,8 @@ knobs! {
     unsafe_no_fsync: bool = "no";
     /// LMDB map size (address space reserved for the raft log), bytes or units.
     lmdb_map_size: Memory = "8gb";
+    /// Dial these addresses instead of peers' advertised bus addresses: 'id=host:port,...' (NAT, test proxies).
+    bus_route: String = "none";
 }
 
 /// Knob name as users write it (`proto-max-bulk-len`) from its field name.
@@ -745,6 +750,17 @@ impl Config {
                 "must be at least 1mb",
             ));
         }
+        let mut bus_route = std::collections::BTreeMap::new();
+        for part in m.bus_route.iter().flat_map(|r| r.split(',')).map(str::trim).filter(|p| !p.is_empty()) {
+            let parsed = part.split_once('=').and_then(|(id, addr)| {
+                let ok = addr.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+                Some((id.trim().parse::<u64>().ok()?, addr.trim().to_string())).filter(|_| ok)
+            });
+            let Some((id, addr)) = parsed else {
+                return Err(invalid("bus_route", part.to_string(), "expected id=host:port"));
+            };
+            bus_route.insert(id, addr);
+        }
         let secs = |s: u64| (s > 0).then(|| Duration::from_secs(s));
         Ok(Config {
             config_file,
@@ -783,6 +799,7 @@ impl Config {
             active_expire_hz,
             unsafe_no_fsync: m.unsafe_no_fsync.unwrap_or(false),
             lmdb_map_size,
+            bus_route,
         })
     }
 

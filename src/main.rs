@@ -66,6 +66,7 @@ async fn start(c: Config) -> anyhow::Result<()> {
         read_consistency: c.read_consistency,
         active_expire_hz: c.active_expire_hz,
         max_ops_per_proposal: 4096,
+        bus_route: c.bus_route.clone(),
     };
     let server = ServerSettings {
         maxclients: c.maxclients as usize,

@@ -7,6 +7,7 @@
 //! allocated up front from the declared length. Snapshots travel as a
 //! sequence of bounded chunks read with positional reads from the file.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::time::Duration;
 
@@ -118,11 +119,13 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
 #[derive(Debug, Clone)]
 pub struct Network {
     me: NodeId,
+    /// `bus-route` overrides: dial these instead of advertised addresses.
+    routes: BTreeMap<NodeId, String>,
 }
 
 impl Network {
-    pub fn new(me: NodeId) -> Network {
-        Network { me }
+    pub fn new(me: NodeId, routes: BTreeMap<NodeId, String>) -> Network {
+        Network { me, routes }
     }
 }
 
@@ -133,7 +136,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
         PeerClient {
             me: self.me,
             target,
-            addr: node.bus_addr.clone(),
+            addr: self.routes.get(&target).cloned().unwrap_or_else(|| node.bus_addr.clone()),
             conn: None,
         }
     }

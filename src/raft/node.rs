@@ -49,6 +49,8 @@ pub struct RaftSettings {
     pub active_expire_hz: u32,
     /// Ops per proposal at most (bounds entry size and apply latency).
     pub max_ops_per_proposal: usize,
+    /// Per-peer bus address overrides (`bus-route`).
+    pub bus_route: BTreeMap<NodeId, String>,
 }
 
 /// Why a write or read could not be served here.
@@ -143,7 +145,7 @@ impl RaftNode {
                 .validate()
                 .map_err(|e| anyhow_like::msg(format!("raft config: {e}")))?,
         );
-        let raft = Raft::new(s.node_id, config, Network::new(s.node_id), log_store, sm)
+        let raft = Raft::new(s.node_id, config, Network::new(s.node_id, s.bus_route.clone()), log_store, sm)
             .await
             .map_err(|e| anyhow_like::msg(format!("raft start: {e}")))?;
 

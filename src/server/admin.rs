@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::command::{ClientAttr, ClientFilter, ClientType, FailoverMode, ServerCmd};
 use crate::protocol::Reply;
 use crate::raft::types::NodeInfo;
 use crate::raft::{ClusterView, RaftNode};
@@ -366,34 +367,264 @@ pub fn text(s: String) -> Reply {
     Reply::Verbatim("txt", Bytes::from(s))
 }
 
-/// `CONFIG GET pattern...`: a map of matching names.
-pub fn config_get(server: &Server, patterns: &[Bytes]) -> Reply {
-    let mut pairs = Vec::new();
-    for (name, value) in &server.settings.config_pairs {
-        if patterns
-            .iter()
-            .any(|p| crate::keyspace::glob_match(&p.to_ascii_lowercase(), name.as_bytes()))
-            && !pairs
-                .iter()
-                .any(|(n, _): &(Reply, Reply)| *n == bulk(name.clone()))
-        {
-            pairs.push((bulk(name.clone()), bulk(value.clone())));
-        }
-    }
+/// `CONFIG GET pattern...` (patterns already lowercase): a map.
+pub fn config_get(server: &Server, patterns: &[String]) -> Reply {
+    let pairs = server
+        .settings
+        .config_pairs
+        .iter()
+        .filter(|(name, _)| patterns.iter().any(|p| crate::keyspace::glob_match(p.as_bytes(), name.as_bytes())))
+        .map(|(name, value)| (bulk(name.clone()), bulk(value.clone())))
+        .collect();
     Reply::Map(pairs)
 }
 
-/// Add a node as learner, wait for it to catch up, then make it a voter.
-pub async fn add_member(node: &Arc<RaftNode>, id: u64, info: NodeInfo) -> Result<(), String> {
-    crate::boot::add_member(node, id, info).await
+/// Execute a server-layer command for `session`.
+pub async fn execute(server: &Arc<Server>, session: &mut Session, cmd: ServerCmd) -> Reply {
+    match cmd {
+        ServerCmd::Hello { protover, auth, setname } => {
+            if let Some((user, pass)) = auth {
+                if let Err(e) = authenticate(server, session, Some(&user), &pass) {
+                    return e;
+                }
+            } else if !session.authenticated {
+                return Reply::error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+            }
+            if let Some(v) = protover {
+                session.resp3 = v == 3;
+                session.info.state.lock().resp = v;
+            }
+            if let Some(name) = setname {
+                session.info.state.lock().name = String::from_utf8_lossy(&name).into_owned();
+            }
+            hello_reply(server, session)
+        }
+        ServerCmd::Auth { username, password } => match authenticate(server, session, username.as_deref(), &password) {
+            Ok(()) => Reply::ok(),
+            Err(e) => e,
+        },
+        ServerCmd::Quit => {
+            session.closing = true;
+            Reply::ok()
+        }
+        ServerCmd::Reset => {
+            session.resp3 = false;
+            session.readonly = false;
+            session.authenticated = server.settings.requirepass.is_none();
+            let mut st = session.info.state.lock();
+            st.name.clear();
+            st.resp = 2;
+            st.readonly = false;
+            Reply::Status("RESET".into())
+        }
+        ServerCmd::ClientId => Reply::Int(session.info.id as i64),
+        ServerCmd::ClientSetName(name) => {
+            session.info.state.lock().name = String::from_utf8_lossy(&name).into_owned();
+            Reply::ok()
+        }
+        ServerCmd::ClientGetName => {
+            let name = session.info.state.lock().name.clone();
+            if name.is_empty() {
+                Reply::Nil
+            } else {
+                bulk(name)
+            }
+        }
+        ServerCmd::ClientSetInfo { attr, value } => {
+            let value = String::from_utf8_lossy(&value).into_owned();
+            let mut st = session.info.state.lock();
+            match attr {
+                ClientAttr::LibName => st.lib_name = value,
+                ClientAttr::LibVer => st.lib_ver = value,
+            }
+            Reply::ok()
+        }
+        ServerCmd::ClientList(filter) => {
+            let mut out = String::new();
+            for c in server.clients.all() {
+                let keep = match &filter {
+                    ClientFilter::All | ClientFilter::Type(ClientType::Normal) => true,
+                    ClientFilter::Type(_) => false,
+                    ClientFilter::Ids(ids) => ids.contains(&c.id),
+                };
+                if keep {
+                    out.push_str(&c.line());
+                    out.push('\n');
+                }
+            }
+            text(out)
+        }
+        ServerCmd::ClientInfo => text(format!("{}\n", session.info.line())),
+        ServerCmd::ReadOnly => {
+            session.readonly = true;
+            session.info.state.lock().readonly = true;
+            Reply::ok()
+        }
+        ServerCmd::ReadWrite => {
+            session.readonly = false;
+            session.info.state.lock().readonly = false;
+            Reply::ok()
+        }
+        ServerCmd::Asking => Reply::ok(),
+        ServerCmd::Info { sections } => text(info(server, &sections)),
+        ServerCmd::ConfigGet { patterns } => config_get(server, &patterns),
+        ServerCmd::ConfigSet { pairs } => {
+            let names: Vec<&str> = pairs.iter().map(|(n, _)| n.as_str()).collect();
+            Reply::Error(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{}') - raftcache takes configuration at startup only",
+                names.first().copied().unwrap_or("")
+            ))
+        }
+        ServerCmd::ConfigResetStat => {
+            server.stats.reset();
+            Reply::ok()
+        }
+        ServerCmd::ClusterSlots => cluster_slots(server, session.resp3),
+        ServerCmd::ClusterShards => cluster_shards(server),
+        ServerCmd::ClusterNodes => text(cluster_nodes(server)),
+        ServerCmd::ClusterInfo => text(cluster_info(server)),
+        ServerCmd::ClusterMyId | ServerCmd::ClusterMyShardId => bulk(server.settings.me.name.clone()),
+        ServerCmd::ClusterMeet { ip, port, bus_port } => {
+            let node = server.router.group_for_slot(None).clone();
+            match meet(&node, &format!("{ip}:{port}"), bus_port).await {
+                Ok(()) => Reply::ok(),
+                Err(e) => Reply::Error(format!("ERR {e}")),
+            }
+        }
+        ServerCmd::ClusterForget { node_id } => {
+            let node = server.router.group_for_slot(None).clone();
+            let view = node.view();
+            let wanted = String::from_utf8_lossy(&node_id).into_owned();
+            let Some((&id, _)) = view.nodes.iter().find(|(_, n)| n.name == wanted) else {
+                return Reply::Error(format!("ERR Unknown node {wanted}"));
+            };
+            match crate::boot::remove_member(&node, id).await {
+                Ok(()) => Reply::ok(),
+                Err(e) => Reply::Error(format!("ERR {e}")),
+            }
+        }
+        ServerCmd::ClusterFailover(mode) => {
+            let node = server.router.group_for_slot(None).clone();
+            if node.is_leader() {
+                return Reply::error("ERR You should send CLUSTER FAILOVER to a replica");
+            }
+            let result = match (mode, node.view().leader) {
+                (FailoverMode::Default, Some(leader)) if leader != node.id => {
+                    crate::boot::ask_leader_to_transfer(&node, node.id).await
+                }
+                _ => node.raft.trigger().elect(false).await.map_err(|e| e.to_string()),
+            };
+            match result {
+                Ok(()) => Reply::ok(),
+                Err(e) => Reply::Error(format!("ERR {e}")),
+            }
+        }
+        ServerCmd::RaftStatus => raft_status(server),
+        ServerCmd::RaftAddLearner { node_id, host, port } => {
+            let node = server.router.group_for_slot(None).clone();
+            let addr = format!("{host}:{port}");
+            let info = NodeInfo {
+                addr: String::new(),
+                bus_addr: addr,
+                name: String::new(),
+            };
+            match node.raft.add_learner(node_id, info, false).await {
+                Ok(_) => Reply::ok(),
+                Err(e) => Reply::Error(format!("ERR {e}")),
+            }
+        }
+        ServerCmd::RaftPromote { node_id } => {
+            let node = server.router.group_for_slot(None).clone();
+            let ids = std::collections::BTreeSet::from([node_id]);
+            match node.raft.change_membership(openraft::ChangeMembers::AddVoterIds(ids), false).await {
+                Ok(_) => Reply::ok(),
+                Err(e) => Reply::Error(format!("ERR {e}")),
+            }
+        }
+        ServerCmd::RaftSnapshot => {
+            let node = server.router.group_for_slot(None);
+            match node.raft.trigger().snapshot().await {
+                Ok(()) => Reply::ok(),
+                Err(e) => Reply::Error(format!("ERR {e}")),
+            }
+        }
+        ServerCmd::RaftTransfer { node_id } => {
+            let node = server.router.group_for_slot(None);
+            match node.raft.trigger().transfer_leader(node_id).await {
+                Ok(()) => Reply::ok(),
+                Err(e) => Reply::Error(format!("ERR {e}")),
+            }
+        }
+        ServerCmd::RaftDigest => {
+            let node = server.router.group_for_slot(None);
+            let d = node.data().read();
+            let applied = d.last_applied.map(|l| l.index).unwrap_or(0);
+            Reply::Array(vec![Reply::Int(applied as i64), bulk(format!("{:016x}", d.keyspace.digest()))])
+        }
+    }
 }
 
-/// Execute a server-layer command. (variants arrive with the command table)
-pub async fn execute(
-    server: &Arc<Server>,
-    session: &mut Session,
-    cmd: crate::command::ServerCmd,
-) -> Reply {
-    let _ = (server, session, cmd);
-    Reply::error("ERR not yet")
+fn authenticate(server: &Server, session: &mut Session, user: Option<&[u8]>, pass: &[u8]) -> Result<(), Reply> {
+    let Some(expected) = &server.settings.requirepass else {
+        return Err(Reply::error(
+            "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+        ));
+    };
+    let user_ok = user.is_none_or(|u| u == b"default");
+    if user_ok && constant_time_eq(pass, expected.as_bytes()) {
+        session.authenticated = true;
+        Ok(())
+    } else {
+        Err(Reply::error("WRONGPASS invalid username-password pair or user is disabled."))
+    }
+}
+
+/// Compare without an early exit, so timing does not reveal the prefix.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for (i, x) in a.iter().enumerate() {
+        diff |= usize::from(x ^ b.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
+fn hello_reply(server: &Server, session: &Session) -> Reply {
+    let node = server.router.group_for_slot(None);
+    Reply::Map(vec![
+        (bulk("server"), bulk("redis")),
+        (bulk("version"), bulk(REDIS_VERSION)),
+        (bulk("proto"), Reply::Int(if session.resp3 { 3 } else { 2 })),
+        (bulk("id"), Reply::Int(session.info.id as i64)),
+        (bulk("mode"), bulk("cluster")),
+        (bulk("role"), bulk(if node.is_leader() { "master" } else { "replica" })),
+        (bulk("modules"), Reply::Array(vec![])),
+    ])
+}
+
+fn raft_status(server: &Server) -> Reply {
+    let node = server.router.group_for_slot(None);
+    let v = node.view();
+    let ids = |ids: &[u64]| Reply::Array(ids.iter().map(|i| Reply::Int(*i as i64)).collect());
+    Reply::Map(vec![
+        (bulk("id"), Reply::Int(node.id as i64)),
+        (bulk("name"), bulk(node.me.name.clone())),
+        (bulk("state"), bulk(format!("{:?}", v.state.unwrap_or(openraft::ServerState::Learner)))),
+        (bulk("term"), Reply::Int(v.term as i64)),
+        (bulk("leader"), v.leader.map(|l| Reply::Int(l as i64)).unwrap_or(Reply::Nil)),
+        (bulk("last-log-index"), Reply::Int(v.last_log_index as i64)),
+        (bulk("committed"), Reply::Int(v.committed as i64)),
+        (bulk("last-applied"), Reply::Int(v.last_applied as i64)),
+        (bulk("snapshot-index"), Reply::Int(v.snapshot_index as i64)),
+        (bulk("purged-index"), Reply::Int(v.purged_index as i64)),
+        (bulk("voters"), ids(&v.voters)),
+        (bulk("learners"), ids(&v.learners)),
+        (bulk("read-consistency"), bulk(node.read_consistency.as_str())),
+    ])
+}
+
+/// CLUSTER MEET: learn the node's identity from its client port, then add
+/// it (learner, catch up, voter).
+async fn meet(node: &Arc<RaftNode>, client_addr: &str, _bus_port: Option<u16>) -> Result<(), String> {
+    let (id, info) = crate::boot::whoami(client_addr).await.map_err(|e| format!("cannot reach {client_addr}: {e}"))?;
+    crate::boot::add_member(node, id, info).await
 }

@@ -47,6 +47,23 @@ pub struct Stats {
     pub error_replies: AtomicU64,
 }
 
+impl Stats {
+    /// CONFIG RESETSTAT.
+    pub fn reset(&self) {
+        for c in [
+            &self.total_connections,
+            &self.total_commands,
+            &self.rejected_connections,
+            &self.net_input_bytes,
+            &self.net_output_bytes,
+            &self.redirects,
+            &self.error_replies,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
 pub struct Server {
     pub settings: ServerSettings,
     pub router: Router,
