@@ -11,9 +11,15 @@
 pub mod args;
 pub mod table;
 
+mod cluster;
+mod connection;
 mod expire;
+mod introspection;
 mod keys;
+mod server;
 mod string;
+
+pub use introspection::{arguments, command_docs_reply, command_info_reply, glob_match, ArgDoc};
 
 use bytes::Bytes;
 
@@ -38,10 +44,147 @@ pub enum Plan {
 }
 
 /// Commands the server layer executes; arguments already validated.
+/// Each variant says what the server is expected to reply.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServerCmd {
-    /// Placeholder until the family is written.
-    Todo(Vec<Bytes>),
+    // ---- connection / session ----
+    /// HELLO [protover [AUTH user pass] [SETNAME name]]. Authenticate first
+    /// if `auth` (failures as for AUTH), then switch to `protover` if given,
+    /// set the name, and reply the HELLO map (server, version, proto, id,
+    /// mode "cluster", role, modules []). `setname` is already validated.
+    Hello {
+        protover: Option<u8>,
+        auth: Option<(Bytes, Bytes)>,
+        setname: Option<Bytes>,
+    },
+    /// AUTH [username] password: OK, `WRONGPASS ...`, or the "called
+    /// without any password configured" error (PROTOCOL.md).
+    Auth {
+        username: Option<Bytes>,
+        password: Bytes,
+    },
+    /// QUIT: reply OK, flush, close.
+    Quit,
+    /// RESET: back to RESP2, no name, READWRITE, unauthenticated if a
+    /// password is set; reply status `RESET`.
+    Reset,
+    /// CLIENT ID: Int.
+    ClientId,
+    /// CLIENT SETNAME (validated; empty clears): OK.
+    ClientSetName(Bytes),
+    /// CLIENT GETNAME: Bulk or Nil.
+    ClientGetName,
+    /// CLIENT SETINFO LIB-NAME|LIB-VER value (validated): OK.
+    ClientSetInfo {
+        attr: ClientAttr,
+        value: Bytes,
+    },
+    /// CLIENT LIST: Bulk (RESP3: verbatim txt), one line per client.
+    ClientList(ClientFilter),
+    /// CLIENT INFO: this connection's CLIENT LIST line.
+    ClientInfo,
+    /// READONLY: allow stale local reads on this connection (OK).
+    ReadOnly,
+    /// READWRITE: back to redirected reads (OK).
+    ReadWrite,
+    /// ASKING: OK (flag for the next command once slots can migrate).
+    Asking,
+
+    // ---- server ----
+    /// INFO [section ...] (lowercase; empty = default sections): Bulk
+    /// (RESP3: verbatim txt).
+    Info {
+        sections: Vec<String>,
+    },
+    /// CONFIG GET pattern ... (lowercase globs; match with
+    /// `command::glob_match`): Map of name -> value.
+    ConfigGet {
+        patterns: Vec<String>,
+    },
+    /// CONFIG SET name value ... (names lowercase): OK or an error.
+    ConfigSet {
+        pairs: Vec<(String, Bytes)>,
+    },
+    /// CONFIG RESETSTAT: OK.
+    ConfigResetStat,
+
+    // ---- cluster topology (PROTOCOL.md has the shapes) ----
+    ClusterSlots,
+    ClusterShards,
+    ClusterNodes,
+    ClusterInfo,
+    ClusterMyId,
+    ClusterMyShardId,
+    /// CLUSTER MEET ip port [bus-port].
+    ClusterMeet {
+        ip: std::net::IpAddr,
+        port: u16,
+        bus_port: Option<u16>,
+    },
+    /// CLUSTER FORGET node-id (40-char id; "ERR Unknown node <id>" if not
+    /// a member).
+    ClusterForget {
+        node_id: Bytes,
+    },
+    /// CLUSTER FAILOVER [FORCE|TAKEOVER]: on a follower, make this node
+    /// leader (raft leader transfer); OK.
+    ClusterFailover(FailoverMode),
+
+    // ---- RAFTCACHE (ours) ----
+    /// RAFTCACHE STATUS: Map of raft metrics (id, term, leader, state,
+    /// last log / applied index, membership).
+    RaftStatus,
+    /// RAFTCACHE ADD-LEARNER id host:port (raft bus address): OK.
+    RaftAddLearner {
+        node_id: u64,
+        host: String,
+        port: u16,
+    },
+    /// RAFTCACHE PROMOTE id: make a learner a voter: OK.
+    RaftPromote {
+        node_id: u64,
+    },
+    /// RAFTCACHE SNAPSHOT: trigger a snapshot: OK.
+    RaftSnapshot,
+    /// RAFTCACHE TRANSFER id: transfer leadership: OK.
+    RaftTransfer {
+        node_id: u64,
+    },
+    /// RAFTCACHE DIGEST: `[applied-index, digest]` of the keyspace.
+    RaftDigest,
+}
+
+/// CLIENT SETINFO attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAttr {
+    LibName,
+    LibVer,
+}
+
+/// CLIENT LIST filters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientFilter {
+    All,
+    Type(ClientType),
+    /// Client ids (each >= 1).
+    Ids(Vec<u64>),
+}
+
+/// CLIENT LIST TYPE values (`slave` is an alias of `replica`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientType {
+    Normal,
+    Master,
+    Replica,
+    PubSub,
+}
+
+/// CLUSTER FAILOVER modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailoverMode {
+    Default,
+    Force,
+    Takeover,
 }
 
 /// A parsed command: its table row and what to do.

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::args::Args;
-use super::{expire, keys, string, Plan};
+use super::{cluster, connection, expire, introspection, keys, server, string, Plan};
 use crate::keyspace::Outcome;
 use crate::protocol::Reply;
 
@@ -351,7 +351,6 @@ impl CommandSpec {
         CommandSpec { arg_types, ..self }
     }
 
-    #[allow(dead_code)] // until the container families land
     const fn subs(self, subcommands: &'static [CommandSpec]) -> Self {
         CommandSpec {
             subcommands,
@@ -640,6 +639,494 @@ pub static COMMANDS: &[CommandSpec] = {
             .doc("Removes the expiration time of a key.", "2.2.0", "O(1)")
             .syntax("key")
             .key_flags(&["RW", "UPDATE"]),
+        // ---- connection ----
+        cmd("ping", -1, &[Fast], Group::Connection, connection::ping)
+            .doc("Returns the server's liveliness response.", "1.0.0", "O(1)")
+            .syntax("[message]")
+            .tips(&["request_policy:all_shards", "response_policy:all_succeeded"]),
+        cmd("echo", 2, &[Fast], Group::Connection, connection::echo)
+            .doc("Returns the given string.", "1.0.0", "O(1)")
+            .syntax("message"),
+        cmd("hello", -1, &[NoScript, Loading, Stale, Fast, NoAuth, AllowBusy], Group::Connection, connection::hello)
+            .doc("Handshakes with the Redis server.", "6.0.0", "O(1)")
+            .syntax("[protover [AUTH username password] [SETNAME clientname]]"),
+        cmd("auth", -2, &[NoScript, Loading, Stale, Fast, NoAuth, AllowBusy], Group::Connection, connection::auth)
+            .doc("Authenticates the connection.", "1.0.0", "O(N) where N is the number of passwords defined for the user")
+            .syntax("[username] password"),
+        cmd("select", 2, &[Loading, Stale, Fast], Group::Connection, connection::select)
+            .doc("Changes the selected database.", "1.0.0", "O(1)")
+            .syntax("index"),
+        cmd("quit", -1, &[NoScript, Loading, Stale, Fast, NoAuth, AllowBusy], Group::Connection, connection::quit)
+            .doc("Closes the connection.", "1.0.0", "O(1)"),
+        cmd("reset", 1, &[NoScript, Loading, Stale, Fast, NoAuth, AllowBusy], Group::Connection, connection::reset)
+            .doc("Resets the connection.", "6.2.0", "O(1)"),
+        cmd("client", -2, &[], Group::Connection, introspection::container_alone)
+            .doc("A container for client connection commands.", "2.4.0", "Depends on subcommand.")
+            .subs(CLIENT_SUBS),
+        // ---- server ----
+        cmd("info", -1, &[Loading, Stale], Group::Server, server::info)
+            .doc("Returns information and statistics about the server.", "1.0.0", "O(1)")
+            .syntax("[section [section ...]]")
+            .acl(&[Acl::Dangerous])
+            .tips(&["nondeterministic_output", "request_policy:all_shards", "response_policy:special"]),
+        cmd("config", -2, &[], Group::Server, introspection::container_alone)
+            .doc("A container for server configuration commands.", "2.0.0", "Depends on subcommand.")
+            .subs(CONFIG_SUBS),
+        cmd("dbsize", 1, &[ReadOnly, Fast], Group::Server, server::dbsize)
+            .doc("Returns the number of keys in the database.", "1.0.0", "O(1)")
+            .acl(&[Acl::Keyspace])
+            .tips(&["request_policy:all_shards", "response_policy:agg_sum"]),
+        cmd("flushdb", -1, &[Write], Group::Server, server::flush)
+            .doc("Remove all keys from the current database.", "1.0.0", "O(N) where N is the number of keys in the selected database")
+            .syntax("[ASYNC | SYNC]")
+            .acl(&[Acl::Keyspace, Acl::Dangerous])
+            .tips(&["request_policy:all_shards", "response_policy:all_succeeded"]),
+        cmd("flushall", -1, &[Write], Group::Server, server::flush)
+            .doc("Removes all keys from all databases.", "1.0.0", "O(N) where N is the total number of keys in all databases")
+            .syntax("[ASYNC | SYNC]")
+            .acl(&[Acl::Keyspace, Acl::Dangerous])
+            .tips(&["request_policy:all_shards", "response_policy:all_succeeded"]),
+        cmd("time", 1, &[Loading, Stale, Fast], Group::Server, server::time)
+            .doc("Returns the server time.", "2.6.0", "O(1)")
+            .tips(&["nondeterministic_output"]),
+        cmd("command", -1, &[Loading, Stale], Group::Server, introspection::command)
+            .doc("Returns detailed information about all commands.", "2.8.13", "O(N) where N is the total number of Redis commands")
+            .acl(&[Acl::Connection])
+            .tips(&["nondeterministic_output_order"])
+            .subs(COMMAND_SUBS),
+        // ---- cluster ----
+        cmd("readonly", 1, &[Loading, Stale, Fast], Group::Cluster, cluster::readonly)
+            .doc("Enables read-only queries for a connection to a Redis Cluster replica node.", "3.0.0", "O(1)")
+            .acl(&[Acl::Connection]),
+        cmd("readwrite", 1, &[Loading, Stale, Fast], Group::Cluster, cluster::readwrite)
+            .doc("Enables read-write queries for a connection to a Redis Cluster replica node.", "3.0.0", "O(1)")
+            .acl(&[Acl::Connection]),
+        cmd("asking", 1, &[Fast], Group::Cluster, cluster::asking)
+            .doc("Signals that a cluster client is following an -ASK redirect.", "3.0.0", "O(1)")
+            .acl(&[Acl::Connection]),
+        cmd("cluster", -2, &[], Group::Cluster, introspection::container_alone)
+            .doc("A container for Redis Cluster commands.", "3.0.0", "Depends on subcommand.")
+            .subs(CLUSTER_SUBS),
+        cmd("raftcache", -2, &[], Group::Cluster, introspection::container_alone)
+            .doc("A container for raftcache's raft group commands.", "0.1.0", "Depends on subcommand.")
+            .subs(RAFTCACHE_SUBS),
+    ]
+};
+
+static CLIENT_SUBS: &[CommandSpec] = {
+    use Flag::*;
+    &[
+        cmd(
+            "client|id",
+            2,
+            &[NoScript, Loading, Stale],
+            Group::Connection,
+            connection::client_id,
+        )
+        .doc(
+            "Returns the unique client ID of the connection.",
+            "5.0.0",
+            "O(1)",
+        ),
+        cmd(
+            "client|setname",
+            3,
+            &[NoScript, Loading, Stale],
+            Group::Connection,
+            connection::client_setname,
+        )
+        .doc("Sets the connection name.", "2.6.9", "O(1)")
+        .syntax("connection-name")
+        .tips(&["request_policy:all_nodes", "response_policy:all_succeeded"]),
+        cmd(
+            "client|getname",
+            2,
+            &[NoScript, Loading, Stale],
+            Group::Connection,
+            connection::client_getname,
+        )
+        .doc("Returns the name of the connection.", "2.6.9", "O(1)"),
+        cmd(
+            "client|setinfo",
+            4,
+            &[NoScript, Loading, Stale],
+            Group::Connection,
+            connection::client_setinfo,
+        )
+        .doc(
+            "Sets information specific to the client or connection.",
+            "7.2.0",
+            "O(1)",
+        )
+        .syntax("<LIB-NAME libname | LIB-VER libver>")
+        .tips(&["request_policy:all_nodes", "response_policy:all_succeeded"]),
+        cmd(
+            "client|list",
+            -2,
+            &[Admin, NoScript, Loading, Stale],
+            Group::Connection,
+            connection::client_list,
+        )
+        .doc(
+            "Lists open connections.",
+            "2.4.0",
+            "O(N) where N is the number of client connections",
+        )
+        .syntax("[TYPE <NORMAL | MASTER | REPLICA | PUBSUB>] [ID client-id [client-id ...]]")
+        .tips(&["nondeterministic_output"]),
+        cmd(
+            "client|info",
+            2,
+            &[NoScript, Loading, Stale],
+            Group::Connection,
+            connection::client_info,
+        )
+        .doc("Returns information about the connection.", "6.2.0", "O(1)")
+        .tips(&["nondeterministic_output"]),
+        cmd(
+            "client|help",
+            2,
+            &[Loading, Stale],
+            Group::Connection,
+            introspection::help,
+        )
+        .doc(
+            "Returns helpful text about the different subcommands.",
+            "5.0.0",
+            "O(1)",
+        ),
+    ]
+};
+
+static CONFIG_SUBS: &[CommandSpec] = {
+    use Flag::*;
+    &[
+        cmd(
+            "config|get",
+            -3,
+            &[Admin, NoScript, Loading, Stale],
+            Group::Server,
+            server::config_get,
+        )
+        .doc(
+            "Returns the effective values of configuration parameters.",
+            "2.0.0",
+            "O(N) when N is the number of configuration parameters provided",
+        )
+        .syntax("parameter [parameter ...]"),
+        cmd(
+            "config|set",
+            -4,
+            &[Admin, NoScript, Loading, Stale, MayReplicate],
+            Group::Server,
+            server::config_set,
+        )
+        .doc(
+            "Sets configuration parameters in-flight.",
+            "2.0.0",
+            "O(N) when N is the number of configuration parameters provided",
+        )
+        .syntax("parameter value [parameter value ...]")
+        .tips(&["request_policy:all_nodes", "response_policy:all_succeeded"]),
+        cmd(
+            "config|resetstat",
+            2,
+            &[Admin, NoScript, Loading, Stale],
+            Group::Server,
+            server::config_resetstat,
+        )
+        .doc("Resets the server's statistics.", "2.0.0", "O(1)")
+        .tips(&["request_policy:all_nodes", "response_policy:all_succeeded"]),
+        cmd(
+            "config|help",
+            2,
+            &[Loading, Stale],
+            Group::Server,
+            introspection::help,
+        )
+        .doc(
+            "Returns helpful text about the different subcommands.",
+            "5.0.0",
+            "O(1)",
+        ),
+    ]
+};
+
+static COMMAND_SUBS: &[CommandSpec] = {
+    use Flag::*;
+    &[
+        cmd(
+            "command|count",
+            2,
+            &[Loading, Stale],
+            Group::Server,
+            introspection::count,
+        )
+        .doc("Returns a count of commands.", "2.8.13", "O(1)")
+        .acl(&[Acl::Connection]),
+        cmd(
+            "command|info",
+            -2,
+            &[Loading, Stale],
+            Group::Server,
+            introspection::info,
+        )
+        .doc(
+            "Returns information about one, multiple or all commands.",
+            "2.8.13",
+            "O(N) where N is the number of commands to look up",
+        )
+        .syntax("[command-name [command-name ...]]")
+        .acl(&[Acl::Connection])
+        .tips(&["nondeterministic_output_order"]),
+        cmd(
+            "command|docs",
+            -2,
+            &[Loading, Stale],
+            Group::Server,
+            introspection::docs,
+        )
+        .doc(
+            "Returns documentary information about one, multiple or all commands.",
+            "7.0.0",
+            "O(N) where N is the number of commands to look up",
+        )
+        .syntax("[command-name [command-name ...]]")
+        .acl(&[Acl::Connection])
+        .tips(&["nondeterministic_output_order"]),
+        cmd(
+            "command|getkeys",
+            -3,
+            &[Loading, Stale],
+            Group::Server,
+            introspection::getkeys,
+        )
+        .doc(
+            "Extracts the key names from an arbitrary command.",
+            "2.8.13",
+            "O(N) where N is the number of arguments to the command",
+        )
+        .syntax("command [arg [arg ...]]")
+        .acl(&[Acl::Connection]),
+        cmd(
+            "command|list",
+            -2,
+            &[Loading, Stale],
+            Group::Server,
+            introspection::list,
+        )
+        .doc(
+            "Returns a list of command names.",
+            "7.0.0",
+            "O(N) where N is the total number of Redis commands",
+        )
+        .syntax("[FILTERBY <MODULE module-name | ACLCAT category | PATTERN pattern>]")
+        .acl(&[Acl::Connection])
+        .tips(&["nondeterministic_output_order"]),
+        cmd(
+            "command|help",
+            2,
+            &[Loading, Stale],
+            Group::Server,
+            introspection::help,
+        )
+        .doc(
+            "Returns helpful text about the different subcommands.",
+            "5.0.0",
+            "O(1)",
+        )
+        .acl(&[Acl::Connection]),
+    ]
+};
+
+static CLUSTER_SUBS: &[CommandSpec] = {
+    use Flag::*;
+    &[
+        cmd(
+            "cluster|slots",
+            2,
+            &[Loading, Stale],
+            Group::Cluster,
+            cluster::slots,
+        )
+        .doc(
+            "Returns the mapping of cluster slots to nodes.",
+            "3.0.0",
+            "O(N) where N is the total number of Cluster nodes",
+        )
+        .tips(&["nondeterministic_output"]),
+        cmd(
+            "cluster|shards",
+            2,
+            &[Loading, Stale],
+            Group::Cluster,
+            cluster::shards,
+        )
+        .doc(
+            "Returns the mapping of cluster slots to shards.",
+            "7.0.0",
+            "O(N) where N is the total number of cluster nodes",
+        )
+        .tips(&["nondeterministic_output"]),
+        cmd(
+            "cluster|nodes",
+            2,
+            &[Loading, Stale],
+            Group::Cluster,
+            cluster::nodes,
+        )
+        .doc(
+            "Returns the cluster configuration for a node.",
+            "3.0.0",
+            "O(N) where N is the total number of Cluster nodes",
+        )
+        .tips(&["nondeterministic_output"]),
+        cmd(
+            "cluster|info",
+            2,
+            &[Loading, Stale],
+            Group::Cluster,
+            cluster::info,
+        )
+        .doc(
+            "Returns information about the state of a node.",
+            "3.0.0",
+            "O(1)",
+        )
+        .tips(&["nondeterministic_output"]),
+        cmd(
+            "cluster|myid",
+            2,
+            &[Loading, Stale],
+            Group::Cluster,
+            cluster::myid,
+        )
+        .doc("Returns the ID of a node.", "3.0.0", "O(1)"),
+        cmd(
+            "cluster|myshardid",
+            2,
+            &[Loading, Stale],
+            Group::Cluster,
+            cluster::myshardid,
+        )
+        .doc("Returns the shard ID of a node.", "7.2.0", "O(1)")
+        .tips(&["nondeterministic_output"]),
+        cmd(
+            "cluster|keyslot",
+            3,
+            &[Stale],
+            Group::Cluster,
+            cluster::keyslot,
+        )
+        .doc(
+            "Returns the hash slot for a key.",
+            "3.0.0",
+            "O(N) where N is the number of bytes in the key",
+        )
+        .syntax("key")
+        .arg_types(&[("key", "string")]),
+        cmd(
+            "cluster|countkeysinslot",
+            3,
+            &[Stale],
+            Group::Cluster,
+            cluster::countkeysinslot,
+        )
+        .doc(
+            "Returns the number of keys in a hash slot.",
+            "3.0.0",
+            "O(1)",
+        )
+        .syntax("slot"),
+        cmd(
+            "cluster|getkeysinslot",
+            4,
+            &[Stale],
+            Group::Cluster,
+            cluster::getkeysinslot,
+        )
+        .doc(
+            "Returns the key names in a hash slot.",
+            "3.0.0",
+            "O(N) where N is the number of requested keys",
+        )
+        .syntax("slot count")
+        .tips(&["nondeterministic_output"]),
+        cmd(
+            "cluster|meet",
+            -4,
+            &[Admin, Stale, NoAsyncLoading],
+            Group::Cluster,
+            cluster::meet,
+        )
+        .doc(
+            "Forces a node to handshake with another node.",
+            "3.0.0",
+            "O(1)",
+        )
+        .syntax("ip port [cluster-bus-port]"),
+        cmd(
+            "cluster|forget",
+            3,
+            &[Admin, Stale, NoAsyncLoading],
+            Group::Cluster,
+            cluster::forget,
+        )
+        .doc("Removes a node from the nodes table.", "3.0.0", "O(1)")
+        .syntax("node-id"),
+        cmd(
+            "cluster|failover",
+            -2,
+            &[Admin, Stale, NoAsyncLoading],
+            Group::Cluster,
+            cluster::failover,
+        )
+        .doc(
+            "Forces a replica to perform a manual failover of its master.",
+            "3.0.0",
+            "O(1)",
+        )
+        .syntax("[FORCE | TAKEOVER]"),
+        cmd(
+            "cluster|help",
+            2,
+            &[Loading, Stale],
+            Group::Cluster,
+            introspection::help,
+        )
+        .doc(
+            "Returns helpful text about the different subcommands.",
+            "5.0.0",
+            "O(1)",
+        ),
+    ]
+};
+
+static RAFTCACHE_SUBS: &[CommandSpec] = {
+    use Flag::*;
+    &[
+        cmd("raftcache|status", 2, &[Loading, Stale], Group::Cluster, cluster::raft_status)
+            .doc("Returns this node's view of the raft group: id, term, leader, log indexes, membership.", "0.1.0", "O(N) where N is the number of nodes")
+            .tips(&["nondeterministic_output"]),
+        cmd("raftcache|add-learner", 4, &[Admin, Stale], Group::Cluster, cluster::raft_add_learner)
+            .doc("Adds a node as a non-voting learner that receives the log.", "0.1.0", "O(1)")
+            .syntax("node-id host:port")
+            .arg_types(&[("node-id", "integer")]),
+        cmd("raftcache|promote", 3, &[Admin, Stale], Group::Cluster, cluster::raft_promote)
+            .doc("Turns a learner into a voting member.", "0.1.0", "O(N) where N is the number of nodes")
+            .syntax("node-id")
+            .arg_types(&[("node-id", "integer")]),
+        cmd("raftcache|snapshot", 2, &[Admin, Stale], Group::Cluster, cluster::raft_snapshot)
+            .doc("Triggers a snapshot of the state machine on this node.", "0.1.0", "O(N) where N is the number of keys"),
+        cmd("raftcache|transfer", 3, &[Admin, Stale], Group::Cluster, cluster::raft_transfer)
+            .doc("Transfers raft leadership to another voter.", "0.1.0", "O(1)")
+            .syntax("node-id")
+            .arg_types(&[("node-id", "integer")]),
+        cmd("raftcache|digest", 2, &[Loading, Stale], Group::Cluster, cluster::raft_digest)
+            .doc("Returns the applied log index and a digest of the keyspace, to compare replicas.", "0.1.0", "O(N) where N is the number of keys")
+            .tips(&["nondeterministic_output"]),
+        cmd("raftcache|help", 2, &[Loading, Stale], Group::Cluster, introspection::help)
+            .doc("Returns helpful text about the different subcommands.", "0.1.0", "O(1)"),
     ]
 };
 
