@@ -216,6 +216,31 @@ pub(super) fn raft_promote(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
     Ok(Plan::Server(ServerCmd::RaftPromote { node_id: id }))
 }
 
+/// RAFTCACHE JOIN node-id client-addr bus-addr name
+pub(super) fn raft_join(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
+    let id = node_id(&a.next_bytes()?)?;
+    let mut text = || -> Result<String, Reply> {
+        let raw = a.next_bytes()?;
+        String::from_utf8(raw.to_vec()).map_err(|_| Reply::error("ERR syntax error"))
+    };
+    let (addr, bus_addr, name) = (text()?, text()?, text()?);
+    a.finish()?;
+    if name.len() != 40 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Reply::error("ERR Invalid node name: expected 40 hex characters"));
+    }
+    Ok(Plan::Server(ServerCmd::RaftJoin {
+        node_id: id,
+        addr,
+        bus_addr,
+        name,
+    }))
+}
+
+/// RAFTCACHE WHOAMI
+pub(super) fn raft_whoami(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
+    no_args(a, ServerCmd::RaftWhoami)
+}
+
 /// RAFTCACHE SNAPSHOT
 pub(super) fn raft_snapshot(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
     no_args(a, ServerCmd::RaftSnapshot)

@@ -152,6 +152,16 @@ pub enum ServerCmd {
     },
     /// RAFTCACHE DIGEST: `[applied-index, digest]` of the keyspace.
     RaftDigest,
+    /// RAFTCACHE JOIN id client-addr bus-addr name: add that node (learner,
+    /// then voter); on a follower, `-MOVED 0 <leader>` so the joiner follows.
+    RaftJoin {
+        node_id: u64,
+        addr: String,
+        bus_addr: String,
+        name: String,
+    },
+    /// RAFTCACHE WHOAMI: status `id client-addr bus-addr name`.
+    RaftWhoami,
 }
 
 /// CLIENT SETINFO attributes.
@@ -458,6 +468,5 @@ mod tests {
 
 /// Commands a client may send before authenticating (table flag `no_auth`).
 pub fn allowed_before_auth(spec: &table::CommandSpec) -> bool {
-    let _ = spec;
-    todo!()
+    spec.flags.contains(table::Flag::NoAuth)
 }

@@ -555,6 +555,29 @@ pub async fn execute(server: &Arc<Server>, session: &mut Session, cmd: ServerCmd
                 Err(e) => Reply::Error(format!("ERR {e}")),
             }
         }
+        ServerCmd::RaftWhoami => Reply::Status(crate::boot::whoami_line(server.settings.node_id, &server.settings.me)),
+        ServerCmd::RaftJoin {
+            node_id,
+            addr,
+            bus_addr,
+            name,
+        } => {
+            let node = server.router.group_for_slot(None).clone();
+            if !node.is_leader() {
+                return match node.view().leader_info() {
+                    Some((_, leader)) => Reply::Error(format!("MOVED 0 {}", leader.addr)),
+                    None => Reply::error("CLUSTERDOWN The cluster is down"),
+                };
+            }
+            let view = node.view();
+            if view.voters.contains(&node_id) && view.nodes.get(&node_id).is_some_and(|n| n.name == name) {
+                return Reply::ok();
+            }
+            match crate::boot::add_member(&node, node_id, NodeInfo { addr, bus_addr, name }).await {
+                Ok(()) => Reply::ok(),
+                Err(e) => Reply::Error(format!("ERR {e}")),
+            }
+        }
         ServerCmd::RaftDigest => {
             let node = server.router.group_for_slot(None);
             let d = node.data().read();
