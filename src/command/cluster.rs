@@ -3,7 +3,7 @@
 //! group). Topology answers need node state, so they are `ServerCmd`s;
 //! KEYSLOT is pure and slot counts are keyspace reads.
 
-use super::args::{parse_i64, parse_u64, printable, syntax_error, Args};
+use super::args::{not_integer, parse_i64, parse_u64, printable, syntax_error, Args};
 use super::{FailoverMode, Plan, ServerCmd};
 use crate::keyspace::ReadOp;
 use crate::protocol::Reply;
@@ -72,7 +72,7 @@ pub(super) fn keyslot(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
 }
 
 fn slot_arg(raw: &[u8]) -> Result<Option<u16>, Reply> {
-    let slot = parse_i64(raw).ok_or_else(super::args::not_integer)?;
+    let slot = parse_i64(raw).ok_or_else(not_integer)?;
     Ok(u16::try_from(slot).ok().filter(|&s| i64::from(s) < SLOTS))
 }
 
