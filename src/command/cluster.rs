@@ -3,7 +3,7 @@
 //! group). Topology answers need node state, so they are `ServerCmd`s;
 //! KEYSLOT is pure and slot counts are keyspace reads.
 
-use super::args::{parse_i64, parse_u64, printable, syntax_error, Args};
+use super::args::{not_integer, parse_i64, parse_u64, printable, syntax_error, Args};
 use super::{FailoverMode, Plan, ServerCmd};
 use crate::keyspace::ReadOp;
 use crate::protocol::Reply;
@@ -72,7 +72,7 @@ pub(super) fn keyslot(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
 }
 
 fn slot_arg(raw: &[u8]) -> Result<Option<u16>, Reply> {
-    let slot = parse_i64(raw).ok_or_else(super::args::not_integer)?;
+    let slot = parse_i64(raw).ok_or_else(not_integer)?;
     Ok(u16::try_from(slot).ok().filter(|&s| i64::from(s) < SLOTS))
 }
 
@@ -256,4 +256,199 @@ pub(super) fn raft_transfer(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> 
 /// RAFTCACHE DIGEST
 pub(super) fn raft_digest(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
     no_args(a, ServerCmd::RaftDigest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::*;
+    use super::*;
+
+    fn server(parts: &[&str]) -> ServerCmd {
+        match plan(parts) {
+            Plan::Server(s) => s,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn session_flags() {
+        assert_eq!(server(&["readonly"]), ServerCmd::ReadOnly);
+        assert_eq!(server(&["READWRITE"]), ServerCmd::ReadWrite);
+        assert_eq!(server(&["asking"]), ServerCmd::Asking);
+        assert_eq!(
+            err(&["readonly", "x"]),
+            "ERR wrong number of arguments for 'readonly' command"
+        );
+    }
+
+    #[test]
+    fn topology() {
+        assert_eq!(server(&["cluster", "slots"]), ServerCmd::ClusterSlots);
+        assert_eq!(server(&["cluster", "SHARDS"]), ServerCmd::ClusterShards);
+        assert_eq!(server(&["cluster", "nodes"]), ServerCmd::ClusterNodes);
+        assert_eq!(server(&["cluster", "info"]), ServerCmd::ClusterInfo);
+        assert_eq!(server(&["cluster", "myid"]), ServerCmd::ClusterMyId);
+        assert_eq!(
+            server(&["cluster", "myshardid"]),
+            ServerCmd::ClusterMyShardId
+        );
+        assert_eq!(
+            err(&["cluster", "slots", "x"]),
+            "ERR wrong number of arguments for 'cluster|slots' command"
+        );
+        assert_eq!(
+            err(&["cluster", "bogus"]),
+            "ERR unknown subcommand 'bogus'. Try CLUSTER HELP."
+        );
+        assert_eq!(
+            err(&["cluster"]),
+            "ERR wrong number of arguments for 'cluster' command"
+        );
+    }
+
+    #[test]
+    fn keyslot_is_pure() {
+        assert_eq!(
+            plan(&["cluster", "keyslot", "somekey"]),
+            Plan::Reply(Reply::Int(11058))
+        );
+        assert_eq!(
+            plan(&["cluster", "keyslot", "foo{hash_tag}"]),
+            Plan::Reply(Reply::Int(2515))
+        );
+    }
+
+    #[test]
+    fn slot_reads() {
+        assert_eq!(
+            plan(&["cluster", "countkeysinslot", "16383"]),
+            Plan::Read(ReadOp::CountKeysInSlot { slot: 16383 })
+        );
+        assert_eq!(
+            err(&["cluster", "countkeysinslot", "16384"]),
+            "ERR Invalid slot"
+        );
+        assert_eq!(
+            err(&["cluster", "countkeysinslot", "-1"]),
+            "ERR Invalid slot"
+        );
+        assert_eq!(
+            err(&["cluster", "countkeysinslot", "x"]),
+            "ERR value is not an integer or out of range"
+        );
+        assert_eq!(
+            plan(&["cluster", "getkeysinslot", "7", "10"]),
+            Plan::Read(ReadOp::GetKeysInSlot { slot: 7, count: 10 })
+        );
+        for bad in [["16384", "1"], ["-1", "1"], ["0", "-1"]] {
+            assert_eq!(
+                err(&["cluster", "getkeysinslot", bad[0], bad[1]]),
+                "ERR Invalid slot or number of keys"
+            );
+        }
+        assert_eq!(
+            err(&["cluster", "getkeysinslot", "0", "x"]),
+            "ERR value is not an integer or out of range"
+        );
+    }
+
+    #[test]
+    fn meet_forget_failover() {
+        assert_eq!(
+            server(&["cluster", "meet", "127.0.0.1", "7001"]),
+            ServerCmd::ClusterMeet {
+                ip: "127.0.0.1".parse().unwrap(),
+                port: 7001,
+                bus_port: None
+            }
+        );
+        assert_eq!(
+            server(&["cluster", "meet", "::1", "7001", "17001"]),
+            ServerCmd::ClusterMeet {
+                ip: "::1".parse().unwrap(),
+                port: 7001,
+                bus_port: Some(17001)
+            }
+        );
+        assert_eq!(
+            err(&["cluster", "meet", "127.0.0.1", "x"]),
+            "ERR Invalid base port specified: x"
+        );
+        assert_eq!(
+            err(&["cluster", "meet", "127.0.0.1", "1", "y"]),
+            "ERR Invalid bus port specified: y"
+        );
+        assert_eq!(
+            err(&["cluster", "meet", "localhost", "7001"]),
+            "ERR Invalid node address specified: localhost:7001"
+        );
+        assert_eq!(
+            err(&["cluster", "meet", "127.0.0.1", "70000"]),
+            "ERR Invalid node address specified: 127.0.0.1:70000"
+        );
+        assert_eq!(
+            server(&["cluster", "forget", "abc"]),
+            ServerCmd::ClusterForget { node_id: b("abc") }
+        );
+        assert_eq!(
+            server(&["cluster", "failover"]),
+            ServerCmd::ClusterFailover(FailoverMode::Default)
+        );
+        assert_eq!(
+            server(&["cluster", "failover", "FORCE"]),
+            ServerCmd::ClusterFailover(FailoverMode::Force)
+        );
+        assert_eq!(
+            server(&["cluster", "failover", "takeover"]),
+            ServerCmd::ClusterFailover(FailoverMode::Takeover)
+        );
+        assert_eq!(err(&["cluster", "failover", "now"]), "ERR syntax error");
+        assert_eq!(
+            err(&["cluster", "failover", "force", "x"]),
+            "ERR syntax error"
+        );
+    }
+
+    #[test]
+    fn raftcache() {
+        assert_eq!(server(&["raftcache", "status"]), ServerCmd::RaftStatus);
+        assert_eq!(server(&["raftcache", "snapshot"]), ServerCmd::RaftSnapshot);
+        assert_eq!(server(&["raftcache", "digest"]), ServerCmd::RaftDigest);
+        assert_eq!(
+            server(&["RAFTCACHE", "ADD-LEARNER", "4", "node4.local:17004"]),
+            ServerCmd::RaftAddLearner {
+                node_id: 4,
+                host: "node4.local".into(),
+                port: 17004
+            }
+        );
+        assert_eq!(
+            server(&["raftcache", "add-learner", "4", "[::1]:17004"]),
+            ServerCmd::RaftAddLearner {
+                node_id: 4,
+                host: "::1".into(),
+                port: 17004
+            }
+        );
+        for bad in ["nohost", ":1", "h:0", "h:70000", "h:x", "a b:1"] {
+            assert!(
+                err(&["raftcache", "add-learner", "4", bad]).starts_with("ERR Invalid address"),
+                "{bad}"
+            );
+        }
+        assert!(err(&["raftcache", "add-learner", "x", "h:1"]).starts_with("ERR Invalid node id"));
+        assert_eq!(
+            server(&["raftcache", "promote", "4"]),
+            ServerCmd::RaftPromote { node_id: 4 }
+        );
+        assert_eq!(
+            server(&["raftcache", "transfer", "2"]),
+            ServerCmd::RaftTransfer { node_id: 2 }
+        );
+        assert!(err(&["raftcache", "transfer", "-2"]).starts_with("ERR Invalid node id"));
+        assert_eq!(
+            err(&["raftcache", "bogus"]),
+            "ERR unknown subcommand 'bogus'. Try RAFTCACHE HELP."
+        );
+    }
 }

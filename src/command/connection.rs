@@ -4,14 +4,14 @@
 
 use bytes::Bytes;
 
-use super::args::{parse_i64, printable, syntax_error, Args};
+use super::args::{arity_error, not_integer, parse_i64, printable, syntax_error, Args};
 use super::{ClientAttr, ClientFilter, ClientType, Plan, ServerCmd};
 use crate::protocol::Reply;
 
 /// PING [message]
 pub(super) fn ping(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
     if a.remaining() > 1 {
-        return Err(super::args::arity_error(a.spec().name));
+        return Err(arity_error(a.spec().name));
     }
     Ok(Plan::Reply(match a.next_opt() {
         Some(msg) => Reply::Bulk(msg),
@@ -98,7 +98,7 @@ pub(super) fn select(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
     let db = a.next_int()?;
     a.finish()?;
     if i32::try_from(db).is_err() {
-        return Err(super::args::not_integer());
+        return Err(not_integer());
     }
     if db != 0 {
         return Err(Reply::error("ERR SELECT is not allowed in cluster mode"));

@@ -6,7 +6,7 @@
 //! (unit conversion or adding now) is `invalid expire time`. A negative
 //! absolute deadline is clamped to 0 (still in the past).
 
-use super::args::Args;
+use super::args::{not_integer, parse_i64, printable, Args};
 use super::Plan;
 use crate::keyspace::{ExpireCond, ReadOp, TtlQuery, WriteOp};
 use crate::protocol::Reply;
@@ -17,7 +17,7 @@ fn expire_generic(a: &mut Args<'_>, base_ms: u64, seconds: bool) -> Result<Plan,
     // Options are checked before the time, as in Redis.
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     while let Some(opt) = a.next_opt() {
-        match a_keyword(&opt) {
+        match expire_option(&opt) {
             Some("nx") => nx = true,
             Some("xx") => xx = true,
             Some("gt") => gt = true,
@@ -25,7 +25,7 @@ fn expire_generic(a: &mut Args<'_>, base_ms: u64, seconds: bool) -> Result<Plan,
             _ => {
                 return Err(Reply::Error(format!(
                     "ERR Unsupported option {}",
-                    super::args::printable(&opt, 128)
+                    printable(&opt, 128)
                 )))
             }
         }
@@ -56,7 +56,7 @@ fn expire_generic(a: &mut Args<'_>, base_ms: u64, seconds: bool) -> Result<Plan,
     } else {
         ExpireCond::Always
     };
-    let when = super::args::parse_i64(&raw).ok_or_else(super::args::not_integer)?;
+    let when = parse_i64(&raw).ok_or_else(not_integer)?;
     let invalid = || {
         Reply::Error(format!(
             "ERR invalid expire time in '{}' command",
@@ -77,7 +77,7 @@ fn expire_generic(a: &mut Args<'_>, base_ms: u64, seconds: bool) -> Result<Plan,
     }))
 }
 
-fn a_keyword(opt: &[u8]) -> Option<&'static str> {
+fn expire_option(opt: &[u8]) -> Option<&'static str> {
     ["nx", "xx", "gt", "lt"]
         .into_iter()
         .find(|k| opt.eq_ignore_ascii_case(k.as_bytes()))

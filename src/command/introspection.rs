@@ -729,3 +729,462 @@ fn class_match(
     let next = if j < pat.len() { j + 1 } else { j };
     (hit != negate).then_some(next)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::*;
+    use super::*;
+
+    fn show(a: &ArgDoc) -> String {
+        let mut s = format!("{}:{}", a.name, a.kind);
+        if let Some(t) = &a.token {
+            s += &format!("/{t}");
+        }
+        for (on, f) in [
+            (a.optional, "?"),
+            (a.multiple, "*"),
+            (a.multiple_token, "+"),
+        ] {
+            if on {
+                s += f;
+            }
+        }
+        if let Some(i) = a.key_spec_index {
+            s += &format!("#{i}");
+        }
+        if !a.args.is_empty() {
+            s += &format!(
+                "({})",
+                a.args.iter().map(show).collect::<Vec<_>>().join(" ")
+            );
+        }
+        s
+    }
+
+    fn tree(name: &str) -> String {
+        let spec = table::lookup_full(name.as_bytes()).unwrap();
+        arguments(spec)
+            .iter()
+            .map(show)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn reply(parts: &[&str]) -> Reply {
+        match plan(parts) {
+            Plan::Reply(r) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn status_set(items: &[&str]) -> Reply {
+        Reply::Set(items.iter().map(|s| Reply::Status((*s).into())).collect())
+    }
+
+    fn map_get<'r>(m: &'r Reply, key: &str) -> Option<&'r Reply> {
+        let Reply::Map(entries) = m else {
+            panic!("not a map: {m:?}")
+        };
+        entries
+            .iter()
+            .find(|(k, _)| *k == bulk(key))
+            .map(|(_, v)| v)
+    }
+
+    #[test]
+    fn set_argument_tree() {
+        assert_eq!(
+            tree("set"),
+            "key:key#0 value:string \
+             nx-xx:oneof?(nx:pure-token/NX xx:pure-token/XX) \
+             get:pure-token/GET? \
+             ex-px-exat-pxat-keepttl:oneof?(seconds:integer/EX milliseconds:integer/PX \
+             unix-time-seconds:unix-time/EXAT unix-time-milliseconds:unix-time/PXAT \
+             keepttl:pure-token/KEEPTTL)"
+        );
+        let docs = reply(&["command", "docs", "set"]);
+        let set = map_get(&docs, "set").expect("set docs");
+        assert_eq!(map_get(set, "group"), Some(&bulk("string")));
+        assert_eq!(map_get(set, "since"), Some(&bulk("1.0.0")));
+        let Some(Reply::Array(args)) = map_get(set, "arguments") else {
+            panic!("no arguments")
+        };
+        assert_eq!(args.len(), 5);
+        assert_eq!(
+            args[0],
+            Reply::Map(vec![
+                entry("name", bulk("key")),
+                entry("type", bulk("key")),
+                entry("key_spec_index", Reply::Int(0)),
+            ])
+        );
+        assert_eq!(
+            args[3],
+            Reply::Map(vec![
+                entry("name", bulk("get")),
+                entry("type", bulk("pure-token")),
+                entry("token", bulk("GET")),
+                entry("flags", status_set(&["optional"])),
+            ])
+        );
+        let Reply::Map(expiry) = &args[4] else {
+            panic!()
+        };
+        assert_eq!(expiry[1], entry("type", bulk("oneof")));
+        assert_eq!(expiry[2], entry("flags", status_set(&["optional"])));
+        let (_, Reply::Array(members)) = &expiry[3] else {
+            panic!()
+        };
+        assert_eq!(
+            members[0],
+            Reply::Map(vec![
+                entry("name", bulk("seconds")),
+                entry("type", bulk("integer")),
+                entry("token", bulk("EX")),
+            ])
+        );
+    }
+
+    #[test]
+    fn other_argument_trees() {
+        assert_eq!(tree("mset"), "key-value:block*(key:key#0 value:string)");
+        assert_eq!(tree("del"), "key:key*#0");
+        assert_eq!(
+            tree("scan"),
+            "cursor:integer pattern:pattern/MATCH? count:integer/COUNT? type:string/TYPE?"
+        );
+        assert_eq!(
+            tree("hello"),
+            "protover-auth-setname:block?(protover:integer \
+             auth:block/AUTH?(username:string password:string) clientname:string/SETNAME?)"
+        );
+        assert_eq!(
+            tree("client|list"),
+            "normal-master-replica-pubsub:oneof/TYPE?(normal:pure-token/NORMAL \
+             master:pure-token/MASTER replica:pure-token/REPLICA pubsub:pure-token/PUBSUB) \
+             client-id:integer/ID?*"
+        );
+        assert_eq!(tree("incrbyfloat"), "key:key#0 increment:double");
+        assert_eq!(tree("cluster|keyslot"), "key:string");
+        assert_eq!(tree("raftcache|promote"), "node-id:integer");
+        assert_eq!(tree("randomkey"), "");
+        // Every row's syntax parses into something that renders.
+        for spec in table::all_specs() {
+            for a in arguments(spec) {
+                let _ = a.to_reply();
+            }
+        }
+    }
+
+    #[test]
+    fn command_info_shape() {
+        let info = reply(&["command", "info", "get", "nosuch", "CLIENT|SETNAME"]);
+        let Reply::Array(items) = info else { panic!() };
+        assert_eq!(items.len(), 3);
+        assert_eq!(items[1], Reply::Nil);
+        let Reply::Array(get) = &items[0] else {
+            panic!()
+        };
+        assert_eq!(get.len(), 10);
+        assert_eq!(get[0], bulk("get"));
+        assert_eq!(get[1], Reply::Int(2));
+        assert_eq!(get[2], status_set(&["readonly", "fast"]));
+        assert_eq!(&get[3..6], &[Reply::Int(1), Reply::Int(1), Reply::Int(1)]);
+        assert_eq!(get[6], status_set(&["@read", "@string", "@fast"]));
+        assert_eq!(get[7], Reply::Set(vec![]));
+        let Reply::Array(specs) = &get[8] else {
+            panic!()
+        };
+        assert_eq!(specs.len(), 1);
+        let begin = map_get(&specs[0], "begin_search").unwrap();
+        assert_eq!(map_get(begin, "type"), Some(&bulk("index")));
+        let find = map_get(&specs[0], "find_keys").unwrap();
+        let spec = map_get(find, "spec").unwrap();
+        assert_eq!(map_get(spec, "lastkey"), Some(&Reply::Int(0)));
+        assert_eq!(get[9], Reply::Array(vec![]));
+        let Reply::Array(setname) = &items[2] else {
+            panic!()
+        };
+        assert_eq!(setname[0], bulk("client|setname"));
+        assert_eq!(setname[1], Reply::Int(3));
+        assert_eq!(setname[8], Reply::Array(vec![]));
+
+        // MSET: keys every other argument up to the end.
+        let Reply::Array(m) = reply(&["command", "info", "mset"]) else {
+            panic!()
+        };
+        let Reply::Array(mset) = &m[0] else { panic!() };
+        assert_eq!(&mset[3..6], &[Reply::Int(1), Reply::Int(-1), Reply::Int(2)]);
+        let Reply::Array(specs) = &mset[8] else {
+            panic!()
+        };
+        let find = map_get(&specs[0], "find_keys").unwrap();
+        let spec = map_get(find, "spec").unwrap();
+        assert_eq!(map_get(spec, "lastkey"), Some(&Reply::Int(-1)));
+        assert_eq!(map_get(spec, "keystep"), Some(&Reply::Int(2)));
+    }
+
+    #[test]
+    fn command_all_and_count() {
+        let n = table::COMMANDS.len();
+        assert_eq!(reply(&["command", "count"]), Reply::Int(n as i64));
+        let Reply::Array(all) = reply(&["COMMAND"]) else {
+            panic!()
+        };
+        assert_eq!(all.len(), n);
+        let Reply::Array(all_info) = reply(&["command", "info"]) else {
+            panic!()
+        };
+        assert_eq!(all_info.len(), n);
+        // Containers list their subcommands in the 10th field.
+        let client = all
+            .iter()
+            .find(|c| matches!(c, Reply::Array(f) if f[0] == bulk("client")))
+            .unwrap();
+        let Reply::Array(f) = client else { panic!() };
+        assert_eq!(f[1], Reply::Int(-2));
+        assert_eq!(f[2], Reply::Set(vec![]));
+        assert_eq!(f[6], status_set(&["@slow"]));
+        let Reply::Array(subs) = &f[9] else { panic!() };
+        assert_eq!(
+            subs.len(),
+            table::lookup(b"client").unwrap().subcommands.len()
+        );
+    }
+
+    #[test]
+    fn acl_categories_match_redis() {
+        let cats = |name: &str| -> Vec<&str> {
+            table::lookup_full(name.as_bytes())
+                .unwrap()
+                .acl_categories()
+                .map(|c| c.name())
+                .collect()
+        };
+        assert_eq!(cats("set"), ["write", "string", "slow"]);
+        assert_eq!(cats("incr"), ["write", "string", "fast"]);
+        assert_eq!(cats("del"), ["keyspace", "write", "slow"]);
+        assert_eq!(cats("keys"), ["keyspace", "read", "slow", "dangerous"]);
+        assert_eq!(cats("flushall"), ["keyspace", "write", "slow", "dangerous"]);
+        assert_eq!(cats("dbsize"), ["keyspace", "read", "fast"]);
+        assert_eq!(cats("ping"), ["fast", "connection"]);
+        assert_eq!(cats("info"), ["slow", "dangerous"]);
+        assert_eq!(
+            cats("client|list"),
+            ["admin", "slow", "dangerous", "connection"]
+        );
+        assert_eq!(cats("config|get"), ["admin", "slow", "dangerous"]);
+        assert_eq!(cats("cluster|keyslot"), ["slow"]);
+        assert_eq!(cats("command"), ["slow", "connection"]);
+        assert_eq!(cats("readonly"), ["fast", "connection"]);
+    }
+
+    #[test]
+    fn visible_flags() {
+        let flags = |name: &str| -> Vec<&str> {
+            table::lookup_full(name.as_bytes())
+                .unwrap()
+                .flags
+                .visible()
+                .map(|f| f.name())
+                .collect()
+        };
+        assert_eq!(
+            flags("hello"),
+            [
+                "noscript",
+                "loading",
+                "stale",
+                "fast",
+                "no_auth",
+                "allow_busy"
+            ]
+        );
+        // may_replicate is internal, as in Redis.
+        assert_eq!(
+            flags("config|set"),
+            ["admin", "noscript", "loading", "stale"]
+        );
+        assert!(table::lookup_full(b"config|set")
+            .unwrap()
+            .has(Flag::MayReplicate));
+    }
+
+    #[test]
+    fn the_table_is_consistent() {
+        for spec in table::all_specs() {
+            // Exactly one of write/readonly for keyed commands, and every
+            // parse-to-Write command is flagged write (checked by tests in
+            // the families); keyless commands never claim key positions.
+            if spec.has_keys() {
+                assert!(spec.is_write() != spec.is_readonly(), "{}", spec.name);
+                assert!(spec.step >= 1, "{}", spec.name);
+            } else {
+                assert_eq!((spec.last_key, spec.step), (0, 0), "{}", spec.name);
+            }
+            if let Some(c) = spec.container_name() {
+                let container = table::lookup(c.as_bytes()).unwrap();
+                assert!(container.subcommand(spec.short_name().as_bytes()).is_some());
+                assert!(spec.arity.abs() >= 2, "{}", spec.name);
+            }
+            if spec.is_container() {
+                assert!(
+                    spec.subcommand(b"help").is_some(),
+                    "{} has no HELP",
+                    spec.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn command_docs_containers_and_unknown() {
+        let docs = reply(&["command", "docs", "client", "nosuch"]);
+        let Reply::Map(entries) = &docs else { panic!() };
+        assert_eq!(entries.len(), 1);
+        let client = map_get(&docs, "client").unwrap();
+        let subs = map_get(client, "subcommands").unwrap();
+        assert!(map_get(subs, "client|setname").is_some());
+        let Reply::Map(all) = reply(&["command", "docs"]) else {
+            panic!()
+        };
+        assert_eq!(all.len(), table::COMMANDS.len());
+    }
+
+    #[test]
+    fn getkeys() {
+        assert_eq!(
+            reply(&["command", "getkeys", "mset", "a", "1", "b", "2"]),
+            Reply::Array(vec![bulk("a"), bulk("b")])
+        );
+        assert_eq!(
+            reply(&["command", "getkeys", "SET", "k", "v", "EX", "1"]),
+            Reply::Array(vec![bulk("k")])
+        );
+        assert_eq!(
+            reply(&["command", "getkeys", "rename", "a", "b"]),
+            Reply::Array(vec![bulk("a"), bulk("b")])
+        );
+        assert_eq!(
+            err(&["command", "getkeys", "nosuch", "a"]),
+            "ERR Invalid command specified"
+        );
+        assert_eq!(
+            err(&["command", "getkeys", "client", "nosuch"]),
+            "ERR Invalid command specified"
+        );
+        assert_eq!(
+            err(&["command", "getkeys", "ping", "a"]),
+            "ERR The command has no key arguments"
+        );
+        assert_eq!(
+            err(&["command", "getkeys", "get", "a", "b"]),
+            "ERR Invalid number of arguments specified for command"
+        );
+        assert_eq!(
+            err(&["command", "getkeys"]),
+            "ERR wrong number of arguments for 'command|getkeys' command"
+        );
+    }
+
+    #[test]
+    fn list_and_filters() {
+        let names = |r: Reply| -> Vec<Bytes> {
+            let Reply::Array(items) = r else { panic!() };
+            items
+                .into_iter()
+                .map(|i| match i {
+                    Reply::Bulk(b) => b,
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        let all = names(reply(&["command", "list"]));
+        assert_eq!(all.len(), table::all_specs().count());
+        assert!(all.contains(&bulk_bytes("client|setname")));
+        let clients = names(reply(&[
+            "command", "list", "filterby", "pattern", "CLIENT|*",
+        ]));
+        assert_eq!(
+            clients.len(),
+            table::lookup(b"client").unwrap().subcommands.len()
+        );
+        let dangerous = names(reply(&[
+            "command",
+            "list",
+            "FILTERBY",
+            "aclcat",
+            "dangerous",
+        ]));
+        for n in ["keys", "flushall", "config|get", "info"] {
+            assert!(dangerous.contains(&bulk_bytes(n)), "{n}");
+        }
+        assert!(!dangerous.contains(&bulk_bytes("get")));
+        assert!(names(reply(&["command", "list", "filterby", "module", "x"])).is_empty());
+        assert_eq!(
+            err(&["command", "list", "filterby", "bogus", "x"]),
+            "ERR syntax error"
+        );
+        assert_eq!(err(&["command", "list", "x"]), "ERR syntax error");
+    }
+
+    fn bulk_bytes(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    #[test]
+    fn help_is_derived() {
+        let Reply::Array(lines) = reply(&["client", "help"]) else {
+            panic!()
+        };
+        assert_eq!(
+            lines[0],
+            Reply::Status("CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:".into())
+        );
+        assert!(lines.contains(&Reply::Status("SETNAME connection-name".into())));
+        assert!(lines.contains(&Reply::Status("    Sets the connection name.".into())));
+        assert_eq!(
+            lines.len(),
+            1 + 2 * table::lookup(b"client").unwrap().subcommands.len()
+        );
+        for c in ["config", "cluster", "command", "raftcache"] {
+            assert!(matches!(reply(&[c, "HELP"]), Reply::Array(_)));
+        }
+        assert_eq!(
+            err(&["client", "help", "x"]),
+            "ERR wrong number of arguments for 'client|help' command"
+        );
+    }
+
+    #[test]
+    fn globs() {
+        for (p, s, m) in [
+            ("*", "anything", true),
+            ("h?llo", "hello", true),
+            ("h?llo", "hllo", false),
+            ("h*llo", "heeeello", true),
+            ("h[ae]llo", "hallo", true),
+            ("h[ae]llo", "hillo", false),
+            ("h[^e]llo", "hallo", true),
+            ("h[^e]llo", "hello", false),
+            ("h[a-b]llo", "hbllo", true),
+            ("h[b-a]llo", "hallo", true),
+            ("h\\*llo", "h*llo", true),
+            ("h\\*llo", "hello", false),
+            ("a*b*c", "aXbYc", true),
+            ("a*b*c", "aXbY", false),
+            ("", "", true),
+            ("**", "", true),
+        ] {
+            assert_eq!(glob_match(p.as_bytes(), s.as_bytes(), false), m, "{p} {s}");
+        }
+        assert!(glob_match(b"CLIENT|*", b"client|id", true));
+        assert!(!glob_match(b"CLIENT|*", b"client|id", false));
+        assert!(glob_match(b"[A-C]x", b"bx", true));
+        // Pathological patterns stay polynomial.
+        let text = vec![b'a'; 2000];
+        let mut pat = b"*a".repeat(50);
+        pat.push(b'b');
+        assert!(!glob_match(&pat, &text, false));
+    }
+}

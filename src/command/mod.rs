@@ -464,6 +464,106 @@ mod tests {
         assert_eq!(render(setnx, Outcome::Ok), Reply::Int(1));
         assert_eq!(render(setnx, Outcome::Nil), Reply::Int(0));
     }
+
+    /// Arguments that stress parsers: numbers at the edges, every keyword
+    /// we know, empty and odd bytes.
+    const POOL: &[&str] = &[
+        "",
+        "0",
+        "1",
+        "-1",
+        "16384",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "9223372036854775808",
+        "1.5",
+        "inf",
+        "nan",
+        "x",
+        "a b",
+        "\r\n",
+        "*",
+        "nx",
+        "xx",
+        "gt",
+        "lt",
+        "ex",
+        "px",
+        "exat",
+        "pxat",
+        "keepttl",
+        "persist",
+        "get",
+        "match",
+        "count",
+        "type",
+        "id",
+        "auth",
+        "setname",
+        "lib-name",
+        "filterby",
+        "pattern",
+        "aclcat",
+        "module",
+        "force",
+        "async",
+        "127.0.0.1",
+        "h:1",
+        "help",
+        "set",
+        "client",
+        "mset",
+    ];
+
+    /// Every command name with pseudo-random argument lists: parsing never
+    /// panics, and a plan that writes always comes from a write row (the
+    /// flags are the only "is write" list there is).
+    #[test]
+    fn parser_never_panics_and_writes_are_flagged() {
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut names: Vec<Vec<&str>> = vec![];
+        for spec in table::COMMANDS {
+            names.push(vec![spec.name]);
+            for sub in spec.subcommands {
+                names.push(vec![spec.name, sub.short_name()]);
+            }
+        }
+        let mut writes = 0;
+        let mut reads = 0;
+        for head in &names {
+            for _ in 0..400 {
+                let mut line: Vec<&str> = head.clone();
+                for _ in 0..(next() % 8) {
+                    line.push(POOL[(next() % POOL.len() as u64) as usize]);
+                }
+                if let Ok(p) = parse(&argv(&line), NOW) {
+                    if p.spec.is_readonly() {
+                        assert!(matches!(p.plan, Plan::Read(_)), "{line:?}");
+                    }
+                    match p.plan {
+                        Plan::Write(_) => {
+                            writes += 1;
+                            assert!(p.spec.is_write(), "{line:?}");
+                        }
+                        Plan::Read(_) => reads += 1,
+                        Plan::Reply(_) | Plan::Server(_) => {
+                            assert!(!p.spec.is_write(), "{line:?}")
+                        }
+                    }
+                    // Key extraction never panics either.
+                    let _ = keys(p.spec, &argv(&line)).count();
+                }
+            }
+        }
+        assert!(writes > 100);
+        assert!(reads > 100);
+    }
 }
 
 /// Commands a client may send before authenticating (table flag `no_auth`).

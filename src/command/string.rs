@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 
-use super::args::{arity_error, not_integer, parse_i64, Args};
+use super::args::{arity_error, not_integer, parse_i64, syntax_error, Args};
 use super::Plan;
 use crate::keyspace::{ReadOp, SetCond, Ttl, WriteOp};
 use crate::protocol::Reply;
@@ -99,7 +99,7 @@ fn ext_options(a: &mut Args<'_>, grammar: Grammar) -> Result<ExtOptions, Reply> 
         };
         if let Some(unit) = unit {
             if !ttl_free(unit) || a.is_empty() {
-                return Err(super::args::syntax_error());
+                return Err(syntax_error());
             }
             o.expire = Some((unit, a.next_bytes()?));
         } else if set && is("nx") && !o.xx {
@@ -113,7 +113,7 @@ fn ext_options(a: &mut Args<'_>, grammar: Grammar) -> Result<ExtOptions, Reply> 
         } else if !set && is("persist") && !o.keepttl && ttl_kind.is_none() {
             o.persist = true;
         } else {
-            return Err(super::args::syntax_error());
+            return Err(syntax_error());
         }
     }
     Ok(o)
