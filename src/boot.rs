@@ -212,11 +212,17 @@ pub async fn resp_call(addr: &str, args: &[&str], timeout: Duration) -> std::io:
 
 /// Ask a node who it is (`RAFTCACHE WHOAMI`): raft id and advertised info.
 pub async fn whoami(client_addr: &str) -> std::io::Result<(u64, NodeInfo)> {
-    let line = resp_call(client_addr, &["RAFTCACHE", "WHOAMI"], Duration::from_secs(5)).await?;
+    let line = resp_call(
+        client_addr,
+        &["RAFTCACHE", "WHOAMI"],
+        Duration::from_secs(5),
+    )
+    .await?;
     let parts: Vec<&str> = line.split(' ').collect();
     match parts[..] {
         [id, addr, bus_addr, name] => Ok((
-            id.parse().map_err(|_| std::io::Error::other(format!("bad WHOAMI reply: {line}")))?,
+            id.parse()
+                .map_err(|_| std::io::Error::other(format!("bad WHOAMI reply: {line}")))?,
             NodeInfo {
                 addr: addr.to_string(),
                 bus_addr: bus_addr.to_string(),
@@ -237,9 +243,13 @@ pub fn whoami_line(id: u64, me: &NodeInfo) -> String {
 pub async fn ask_leader_to_transfer(node: &Arc<RaftNode>, to: u64) -> Result<(), String> {
     let (_, leader) = node.view().leader_info().ok_or("no leader known")?;
     let to = to.to_string();
-    let line = resp_call(&leader.addr, &["RAFTCACHE", "TRANSFER", &to], Duration::from_secs(5))
-        .await
-        .map_err(|e| e.to_string())?;
+    let line = resp_call(
+        &leader.addr,
+        &["RAFTCACHE", "TRANSFER", &to],
+        Duration::from_secs(5),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     if line.starts_with('+') {
         Ok(())
     } else {
@@ -257,7 +267,10 @@ pub async fn remove_member(node: &Arc<RaftNode>, id: u64) -> Result<(), String> 
     } else {
         openraft::ChangeMembers::RemoveVoters(ids)
     };
-    node.raft.change_membership(change, false).await.map_err(|e| e.to_string())?;
+    node.raft
+        .change_membership(change, false)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(())
 }
 

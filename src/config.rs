@@ -751,13 +751,25 @@ impl Config {
             ));
         }
         let mut bus_route = std::collections::BTreeMap::new();
-        for part in m.bus_route.iter().flat_map(|r| r.split(',')).map(str::trim).filter(|p| !p.is_empty()) {
+        for part in m
+            .bus_route
+            .iter()
+            .flat_map(|r| r.split(','))
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
             let parsed = part.split_once('=').and_then(|(id, addr)| {
-                let ok = addr.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+                let ok = addr
+                    .rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
                 Some((id.trim().parse::<u64>().ok()?, addr.trim().to_string())).filter(|_| ok)
             });
             let Some((id, addr)) = parsed else {
-                return Err(invalid("bus_route", part.to_string(), "expected id=host:port"));
+                return Err(invalid(
+                    "bus_route",
+                    part.to_string(),
+                    "expected id=host:port",
+                ));
             };
             bus_route.insert(id, addr);
         }

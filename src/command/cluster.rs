@@ -226,7 +226,9 @@ pub(super) fn raft_join(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
     let (addr, bus_addr, name) = (text()?, text()?, text()?);
     a.finish()?;
     if name.len() != 40 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(Reply::error("ERR Invalid node name: expected 40 hex characters"));
+        return Err(Reply::error(
+            "ERR Invalid node name: expected 40 hex characters",
+        ));
     }
     Ok(Plan::Server(ServerCmd::RaftJoin {
         node_id: id,

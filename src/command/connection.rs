@@ -101,7 +101,7 @@ pub(super) fn select(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
         return Err(not_integer());
     }
     if db != 0 {
-        return Err(Reply::error("ERR SELECT is not allowed in cluster mode"));
+        return Err(Reply::error("ERR DB index is out of range"));
     }
     Ok(Plan::Reply(Reply::ok()))
 }
@@ -292,10 +292,7 @@ mod tests {
             "ERR wrong number of arguments for 'auth' command"
         );
         assert_eq!(plan(&["select", "0"]), Plan::Reply(Reply::ok()));
-        assert_eq!(
-            err(&["select", "1"]),
-            "ERR SELECT is not allowed in cluster mode"
-        );
+        assert_eq!(err(&["select", "1"]), "ERR DB index is out of range");
         assert_eq!(
             err(&["select", "x"]),
             "ERR value is not an integer or out of range"

@@ -19,7 +19,7 @@ mod keys;
 mod server;
 mod string;
 
-pub use introspection::{arguments, command_docs_reply, command_info_reply, glob_match, ArgDoc};
+pub use introspection::{arguments, command_docs_reply, command_info_reply, ArgDoc};
 
 use bytes::Bytes;
 
@@ -97,7 +97,7 @@ pub enum ServerCmd {
         sections: Vec<String>,
     },
     /// CONFIG GET pattern ... (lowercase globs; match with
-    /// `command::glob_match`): Map of name -> value.
+    /// `keyspace::glob_match`): Map of name -> value.
     ConfigGet {
         patterns: Vec<String>,
     },

@@ -136,7 +136,11 @@ impl RaftNetworkFactory<TypeConfig> for Network {
         PeerClient {
             me: self.me,
             target,
-            addr: self.routes.get(&target).cloned().unwrap_or_else(|| node.bus_addr.clone()),
+            addr: self
+                .routes
+                .get(&target)
+                .cloned()
+                .unwrap_or_else(|| node.bus_addr.clone()),
             conn: None,
         }
     }

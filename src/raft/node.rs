@@ -145,9 +145,15 @@ impl RaftNode {
                 .validate()
                 .map_err(|e| anyhow_like::msg(format!("raft config: {e}")))?,
         );
-        let raft = Raft::new(s.node_id, config, Network::new(s.node_id, s.bus_route.clone()), log_store, sm)
-            .await
-            .map_err(|e| anyhow_like::msg(format!("raft start: {e}")))?;
+        let raft = Raft::new(
+            s.node_id,
+            config,
+            Network::new(s.node_id, s.bus_route.clone()),
+            log_store,
+            sm,
+        )
+        .await
+        .map_err(|e| anyhow_like::msg(format!("raft start: {e}")))?;
 
         let (ptx, prx) = mpsc::unbounded_channel();
         let (rtx, rrx) = mpsc::unbounded_channel();

@@ -373,7 +373,11 @@ pub fn config_get(server: &Server, patterns: &[String]) -> Reply {
         .settings
         .config_pairs
         .iter()
-        .filter(|(name, _)| patterns.iter().any(|p| crate::keyspace::glob_match(p.as_bytes(), name.as_bytes())))
+        .filter(|(name, _)| {
+            patterns
+                .iter()
+                .any(|p| crate::keyspace::glob_match(p.as_bytes(), name.as_bytes()))
+        })
         .map(|(name, value)| (bulk(name.clone()), bulk(value.clone())))
         .collect();
     Reply::Map(pairs)
@@ -382,7 +386,11 @@ pub fn config_get(server: &Server, patterns: &[String]) -> Reply {
 /// Execute a server-layer command for `session`.
 pub async fn execute(server: &Arc<Server>, session: &mut Session, cmd: ServerCmd) -> Reply {
     match cmd {
-        ServerCmd::Hello { protover, auth, setname } => {
+        ServerCmd::Hello {
+            protover,
+            auth,
+            setname,
+        } => {
             if let Some((user, pass)) = auth {
                 if let Err(e) = authenticate(server, session, Some(&user), &pass) {
                     return e;
@@ -399,10 +407,12 @@ pub async fn execute(server: &Arc<Server>, session: &mut Session, cmd: ServerCmd
             }
             hello_reply(server, session)
         }
-        ServerCmd::Auth { username, password } => match authenticate(server, session, username.as_deref(), &password) {
-            Ok(()) => Reply::ok(),
-            Err(e) => e,
-        },
+        ServerCmd::Auth { username, password } => {
+            match authenticate(server, session, username.as_deref(), &password) {
+                Ok(()) => Reply::ok(),
+                Err(e) => e,
+            }
+        }
         ServerCmd::Quit => {
             session.closing = true;
             Reply::ok()
@@ -483,7 +493,9 @@ pub async fn execute(server: &Arc<Server>, session: &mut Session, cmd: ServerCmd
         ServerCmd::ClusterShards => cluster_shards(server),
         ServerCmd::ClusterNodes => text(cluster_nodes(server)),
         ServerCmd::ClusterInfo => text(cluster_info(server)),
-        ServerCmd::ClusterMyId | ServerCmd::ClusterMyShardId => bulk(server.settings.me.name.clone()),
+        ServerCmd::ClusterMyId | ServerCmd::ClusterMyShardId => {
+            bulk(server.settings.me.name.clone())
+        }
         ServerCmd::ClusterMeet { ip, port, bus_port } => {
             let node = server.router.group_for_slot(None).clone();
             match meet(&node, &format!("{ip}:{port}"), bus_port).await {
@@ -512,7 +524,12 @@ pub async fn execute(server: &Arc<Server>, session: &mut Session, cmd: ServerCmd
                 (FailoverMode::Default, Some(leader)) if leader != node.id => {
                     crate::boot::ask_leader_to_transfer(&node, node.id).await
                 }
-                _ => node.raft.trigger().elect(false).await.map_err(|e| e.to_string()),
+                _ => node
+                    .raft
+                    .trigger()
+                    .elect(false)
+                    .await
+                    .map_err(|e| e.to_string()),
             };
             match result {
                 Ok(()) => Reply::ok(),
@@ -520,7 +537,11 @@ pub async fn execute(server: &Arc<Server>, session: &mut Session, cmd: ServerCmd
             }
         }
         ServerCmd::RaftStatus => raft_status(server),
-        ServerCmd::RaftAddLearner { node_id, host, port } => {
+        ServerCmd::RaftAddLearner {
+            node_id,
+            host,
+            port,
+        } => {
             let node = server.router.group_for_slot(None).clone();
             let addr = format!("{host}:{port}");
             let info = NodeInfo {
@@ -536,7 +557,11 @@ pub async fn execute(server: &Arc<Server>, session: &mut Session, cmd: ServerCmd
         ServerCmd::RaftPromote { node_id } => {
             let node = server.router.group_for_slot(None).clone();
             let ids = std::collections::BTreeSet::from([node_id]);
-            match node.raft.change_membership(openraft::ChangeMembers::AddVoterIds(ids), false).await {
+            match node
+                .raft
+                .change_membership(openraft::ChangeMembers::AddVoterIds(ids), false)
+                .await
+            {
                 Ok(_) => Reply::ok(),
                 Err(e) => Reply::Error(format!("ERR {e}")),
             }
@@ -555,7 +580,10 @@ pub async fn execute(server: &Arc<Server>, session: &mut Session, cmd: ServerCmd
                 Err(e) => Reply::Error(format!("ERR {e}")),
             }
         }
-        ServerCmd::RaftWhoami => Reply::Status(crate::boot::whoami_line(server.settings.node_id, &server.settings.me)),
+        ServerCmd::RaftWhoami => Reply::Status(crate::boot::whoami_line(
+            server.settings.node_id,
+            &server.settings.me,
+        )),
         ServerCmd::RaftJoin {
             node_id,
             addr,
@@ -570,10 +598,22 @@ pub async fn execute(server: &Arc<Server>, session: &mut Session, cmd: ServerCmd
                 };
             }
             let view = node.view();
-            if view.voters.contains(&node_id) && view.nodes.get(&node_id).is_some_and(|n| n.name == name) {
+            if view.voters.contains(&node_id)
+                && view.nodes.get(&node_id).is_some_and(|n| n.name == name)
+            {
                 return Reply::ok();
             }
-            match crate::boot::add_member(&node, node_id, NodeInfo { addr, bus_addr, name }).await {
+            match crate::boot::add_member(
+                &node,
+                node_id,
+                NodeInfo {
+                    addr,
+                    bus_addr,
+                    name,
+                },
+            )
+            .await
+            {
                 Ok(()) => Reply::ok(),
                 Err(e) => Reply::Error(format!("ERR {e}")),
             }
@@ -582,12 +622,20 @@ pub async fn execute(server: &Arc<Server>, session: &mut Session, cmd: ServerCmd
             let node = server.router.group_for_slot(None);
             let d = node.data().read();
             let applied = d.last_applied.map(|l| l.index).unwrap_or(0);
-            Reply::Array(vec![Reply::Int(applied as i64), bulk(format!("{:016x}", d.keyspace.digest()))])
+            Reply::Array(vec![
+                Reply::Int(applied as i64),
+                bulk(format!("{:016x}", d.keyspace.digest())),
+            ])
         }
     }
 }
 
-fn authenticate(server: &Server, session: &mut Session, user: Option<&[u8]>, pass: &[u8]) -> Result<(), Reply> {
+fn authenticate(
+    server: &Server,
+    session: &mut Session,
+    user: Option<&[u8]>,
+    pass: &[u8],
+) -> Result<(), Reply> {
     let Some(expected) = &server.settings.requirepass else {
         return Err(Reply::error(
             "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
@@ -598,7 +646,9 @@ fn authenticate(server: &Server, session: &mut Session, user: Option<&[u8]>, pas
         session.authenticated = true;
         Ok(())
     } else {
-        Err(Reply::error("WRONGPASS invalid username-password pair or user is disabled."))
+        Err(Reply::error(
+            "WRONGPASS invalid username-password pair or user is disabled.",
+        ))
     }
 }
 
@@ -619,7 +669,14 @@ fn hello_reply(server: &Server, session: &Session) -> Reply {
         (bulk("proto"), Reply::Int(if session.resp3 { 3 } else { 2 })),
         (bulk("id"), Reply::Int(session.info.id as i64)),
         (bulk("mode"), bulk("cluster")),
-        (bulk("role"), bulk(if node.is_leader() { "master" } else { "replica" })),
+        (
+            bulk("role"),
+            bulk(if node.is_leader() {
+                "master"
+            } else {
+                "replica"
+            }),
+        ),
         (bulk("modules"), Reply::Array(vec![])),
     ])
 }
@@ -631,9 +688,18 @@ fn raft_status(server: &Server) -> Reply {
     Reply::Map(vec![
         (bulk("id"), Reply::Int(node.id as i64)),
         (bulk("name"), bulk(node.me.name.clone())),
-        (bulk("state"), bulk(format!("{:?}", v.state.unwrap_or(openraft::ServerState::Learner)))),
+        (
+            bulk("state"),
+            bulk(format!(
+                "{:?}",
+                v.state.unwrap_or(openraft::ServerState::Learner)
+            )),
+        ),
         (bulk("term"), Reply::Int(v.term as i64)),
-        (bulk("leader"), v.leader.map(|l| Reply::Int(l as i64)).unwrap_or(Reply::Nil)),
+        (
+            bulk("leader"),
+            v.leader.map(|l| Reply::Int(l as i64)).unwrap_or(Reply::Nil),
+        ),
         (bulk("last-log-index"), Reply::Int(v.last_log_index as i64)),
         (bulk("committed"), Reply::Int(v.committed as i64)),
         (bulk("last-applied"), Reply::Int(v.last_applied as i64)),
@@ -641,13 +707,22 @@ fn raft_status(server: &Server) -> Reply {
         (bulk("purged-index"), Reply::Int(v.purged_index as i64)),
         (bulk("voters"), ids(&v.voters)),
         (bulk("learners"), ids(&v.learners)),
-        (bulk("read-consistency"), bulk(node.read_consistency.as_str())),
+        (
+            bulk("read-consistency"),
+            bulk(node.read_consistency.as_str()),
+        ),
     ])
 }
 
 /// CLUSTER MEET: learn the node's identity from its client port, then add
 /// it (learner, catch up, voter).
-async fn meet(node: &Arc<RaftNode>, client_addr: &str, _bus_port: Option<u16>) -> Result<(), String> {
-    let (id, info) = crate::boot::whoami(client_addr).await.map_err(|e| format!("cannot reach {client_addr}: {e}"))?;
+async fn meet(
+    node: &Arc<RaftNode>,
+    client_addr: &str,
+    _bus_port: Option<u16>,
+) -> Result<(), String> {
+    let (id, info) = crate::boot::whoami(client_addr)
+        .await
+        .map_err(|e| format!("cannot reach {client_addr}: {e}"))?;
     crate::boot::add_member(node, id, info).await
 }
