@@ -113,7 +113,12 @@ mod tests {
             b"abc",
             b"123456789012345678901",
         ] {
-            assert_eq!(parse_i64_strict(bad), None, "{:?}", String::from_utf8_lossy(bad));
+            assert_eq!(
+                parse_i64_strict(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
@@ -125,8 +130,22 @@ mod tests {
         assert_eq!(parse_f64_redis(b"+1"), Some(1.0));
         assert_eq!(parse_f64_redis(b".5"), Some(0.5));
         assert_eq!(parse_f64_redis(b"inf"), Some(f64::INFINITY));
-        for bad in [&b""[..], b" 1", b"1 ", b"nan", b"1.5x", b"1\x002", b"abc", b"1e"] {
-            assert_eq!(parse_f64_redis(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b""[..],
+            b" 1",
+            b"1 ",
+            b"nan",
+            b"1.5x",
+            b"1\x002",
+            b"abc",
+            b"1e",
+        ] {
+            assert_eq!(
+                parse_f64_redis(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 

@@ -18,9 +18,7 @@
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
 
-use bytes::Bytes;
-
-use super::value::{Entry, Key, Value};
+use super::value::{Compact, Entry, Key, Value};
 use super::{Keyspace, Limits};
 
 const MAGIC: &[u8; 8] = b"RCKS\r\n\x1a\n";
@@ -41,7 +39,11 @@ const fn crc_tables() -> [[u32; 256]; 8] {
         let mut c = i as u32;
         let mut k = 0;
         while k < 8 {
-            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
             k += 1;
         }
         t[0][i] = c;
@@ -119,19 +121,21 @@ fn hash_bytes(mut h: u64, b: &[u8]) -> u64 {
     }
     let mut tail = [0u8; 8];
     tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(M).rotate_left(31);
+    h = (h ^ u64::from_le_bytes(tail))
+        .wrapping_mul(M)
+        .rotate_left(31);
     // Length last, so "ab"+"c" and "a"+"bc" differ.
     fmix64(h ^ b.len() as u64)
 }
 
 /// Hash of one entry for `Keyspace::digest`.
-pub(crate) fn entry_hash(key: &[u8], e: &Entry) -> u64 {
+pub(crate) fn entry_hash(key: &[u8], e: &Entry, deadline: u64) -> u64 {
     let mut h = hash_bytes(0x5EED, key);
     h = hash_bytes(h, e.value.type_name().as_bytes());
     if let Some(s) = e.value.as_str() {
         h = hash_bytes(h, s);
     }
-    fmix64(h ^ e.deadline.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    fmix64(h ^ deadline.wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
 // ---- writing ------------------------------------------------------------------
@@ -183,7 +187,7 @@ pub(super) fn write<W: Write>(ks: &Keyspace, w: W) -> io::Result<()> {
                 ));
             };
             w.put(&[TAG_STR])?;
-            w.put(&e.deadline.to_le_bytes())?;
+            w.put(&ks.deadline(e).to_le_bytes())?;
             w.put_varint(k.as_bytes().len() as u64)?;
             w.put(k.as_bytes())?;
             w.put_varint(s.len() as u64)?;
@@ -201,7 +205,10 @@ pub(super) fn write<W: Write>(ks: &Keyspace, w: W) -> io::Result<()> {
 // ---- reading ------------------------------------------------------------------
 
 fn bad(msg: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("snapshot: {}", msg.into()))
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("snapshot: {}", msg.into()),
+    )
 }
 
 struct CrcReader<R: Read> {
@@ -299,7 +306,7 @@ pub(super) fn read<R: Read>(r: R, limits: Limits) -> io::Result<Keyspace> {
                 let klen = r.len(cap, "key")?;
                 let key = Key::from_slice(&r.bytes(klen)?);
                 let vlen = r.len(cap, "value")?;
-                let value = Value::Str(Bytes::from(r.bytes(vlen)?));
+                let value = Value::Str(Compact::from_vec(r.bytes(vlen)?));
                 if ks.slots[super::slot_of(key.as_bytes())].contains_key(key.as_bytes()) {
                     return Err(bad("duplicate key"));
                 }
