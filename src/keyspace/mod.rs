@@ -630,7 +630,8 @@ impl Keyspace {
                     TtlQuery::AbsSeconds | TtlQuery::AbsMillis => deadline,
                 };
                 let v = match query {
-                    TtlQuery::Seconds | TtlQuery::AbsSeconds => (ms + 500) / 1000,
+                    // Redis rounds to the nearest second, EXPIRETIME too.
+                    TtlQuery::Seconds | TtlQuery::AbsSeconds => ms.saturating_add(500) / 1000,
                     TtlQuery::Millis | TtlQuery::AbsMillis => ms,
                 };
                 Outcome::Int(i64::try_from(v).unwrap_or(i64::MAX))

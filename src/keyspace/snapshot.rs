@@ -304,7 +304,7 @@ pub(super) fn read<R: Read>(r: R, limits: Limits) -> io::Result<Keyspace> {
             TAG_STR => {
                 let deadline = r.u64()?;
                 let klen = r.len(cap, "key")?;
-                let key = Key::from_slice(&r.bytes(klen)?);
+                let key = Key::from_vec(r.bytes(klen)?);
                 let vlen = r.len(cap, "value")?;
                 let value = Value::Str(Compact::from_vec(r.bytes(vlen)?));
                 if ks.slots[super::slot_of(key.as_bytes())].contains_key(key.as_bytes()) {

@@ -683,6 +683,25 @@ fn persist_and_ttl_queries() {
     assert_eq!(w(&mut ks, p(), 0), Outcome::Int(1));
     assert_eq!(ttl_of(&ks, "k", TtlQuery::Seconds, 0), Outcome::Int(-1));
     assert_eq!(ttl_of(&ks, "none", TtlQuery::Seconds, 0), Outcome::Int(-2));
+    // Far-future deadlines neither overflow nor panic.
+    w(
+        &mut ks,
+        WriteOp::Expire {
+            key: b("k"),
+            at_ms: u64::MAX,
+            cond: ExpireCond::Always,
+        },
+        0,
+    );
+    assert_eq!(
+        ttl_of(&ks, "k", TtlQuery::AbsMillis, 0),
+        Outcome::Int(i64::MAX)
+    );
+    assert_eq!(
+        ttl_of(&ks, "k", TtlQuery::Seconds, 0),
+        Outcome::Int((u64::MAX / 1000) as i64)
+    );
+    w(&mut ks, WriteOp::Persist { key: b("k") }, 0);
     assert_eq!(ks.expires_len(), 0);
     check_invariants(&ks);
 }
@@ -1450,4 +1469,52 @@ fn memory_per_key() {
         (est - real).abs() / real < 0.25,
         "estimate {est} vs measured {real}"
     );
+}
+
+/// Release-mode benchmark: `cargo test --release --lib snapshot_1m -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn snapshot_1m_keys_timed() {
+    use std::time::Instant;
+    let mut ks = Keyspace::default();
+    let t = Instant::now();
+    for i in 0..1_000_000u64 {
+        let k = format!("key:{i:012}");
+        let ttl = if i % 4 == 0 {
+            Ttl::At(u64::MAX / 2)
+        } else {
+            Ttl::Clear
+        };
+        w(
+            &mut ks,
+            set_full(
+                &k,
+                "0123456789abcdef0123456789abcdef",
+                SetCond::Always,
+                ttl,
+                false,
+            ),
+            0,
+        );
+    }
+    let fill_t = t.elapsed();
+    let t = Instant::now();
+    let copy = ks.clone();
+    let clone_t = t.elapsed();
+    let t = Instant::now();
+    let mut out = Vec::new();
+    copy.write_snapshot(&mut out).unwrap();
+    let write_t = t.elapsed();
+    let t = Instant::now();
+    let back = Keyspace::read_snapshot(&out[..], Limits::default()).unwrap();
+    let read_t = t.elapsed();
+    let t = Instant::now();
+    let d = back.digest();
+    let digest_t = t.elapsed();
+    println!(
+        "1M keys: fill {fill_t:?}, clone {clone_t:?}, write {write_t:?} ({} MB), read {read_t:?}, digest {digest_t:?}, used_memory {} MB",
+        out.len() >> 20,
+        ks.used_memory() >> 20
+    );
+    assert_eq!(d, ks.digest());
 }
