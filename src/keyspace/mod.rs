@@ -188,7 +188,13 @@ impl Keyspace {
     /// Removes `key` (expired or not), keeping counters and the expiry index
     /// consistent. Returns the value and the deadline it had.
     fn remove(&mut self, key: &[u8]) -> Option<(Value, u64)> {
-        let (k, e) = self.slots[slot_of(key)].remove_entry(key)?;
+        let map = &mut self.slots[slot_of(key)];
+        let (k, e) = map.remove_entry(key)?;
+        // hashbrown never shrinks on its own; a cache that had a burst of
+        // keys should give the table memory back once they are gone.
+        if map.capacity() > 64 && map.capacity() > map.len() * 4 {
+            map.shrink_to(map.len() * 2);
+        }
         self.len -= 1;
         self.heap -= entry_cost(&k, &e);
         let deadline = self.deadline(&e);
@@ -201,6 +207,9 @@ impl Keyspace {
     fn expires_remove(&mut self, pos: u32) {
         let pos = pos as usize;
         self.expires.swap_remove(pos);
+        if self.expires.capacity() > 1024 && self.expires.capacity() > self.expires.len() * 4 {
+            self.expires.shrink_to(self.expires.len() * 2);
+        }
         if let Some((moved, _)) = self.expires.get(pos) {
             let moved = moved.as_bytes();
             if let Some(e) = self.slots[slot_of(moved)].get_mut(moved) {

@@ -1518,3 +1518,48 @@ fn snapshot_1m_keys_timed() {
     );
     assert_eq!(d, ks.digest());
 }
+
+#[test]
+fn tables_shrink_after_mass_delete() {
+    let mut ks = Keyspace::default();
+    let keys: Vec<Bytes> = (0..5000).map(|i| b(&format!("{{tag}}{i}"))).collect();
+    for k in &keys {
+        w(
+            &mut ks,
+            set_full(
+                std::str::from_utf8(k).unwrap(),
+                "v",
+                SetCond::Always,
+                Ttl::At(1 << 40),
+                false,
+            ),
+            0,
+        );
+    }
+    let full = ks.used_memory();
+    w(
+        &mut ks,
+        WriteOp::Del {
+            keys: keys[10..].to_vec(),
+        },
+        0,
+    );
+    assert_eq!(ks.len(), 10);
+    let base = Keyspace::default().used_memory();
+    let after = ks.used_memory() - base;
+    let full = full - base;
+    assert!(after * 20 < full, "{after} vs {full}");
+    check_invariants(&ks);
+    for k in &keys[..10] {
+        assert_eq!(
+            r(
+                &ks,
+                ReadOp::Exists {
+                    keys: vec![k.clone()]
+                },
+                0
+            ),
+            Outcome::Int(1)
+        );
+    }
+}
