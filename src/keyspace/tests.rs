@@ -1563,3 +1563,35 @@ fn tables_shrink_after_mass_delete() {
         );
     }
 }
+
+#[test]
+fn keyspace_is_send_sync_and_unencodable_types_error() {
+    fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+    assert_send_sync::<Keyspace>();
+    let ks = with_list();
+    let e = ks.write_snapshot(Vec::new()).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+}
+
+#[test]
+fn large_values_are_shared_not_pinned() {
+    let mut ks = Keyspace::default();
+    // The request buffer the value arrives in is much larger than the value.
+    let buf = Bytes::from(vec![b'x'; 64 * 1024]);
+    let op = WriteOp::Set {
+        key: buf.slice(0..16),
+        value: buf.slice(16..16 + 1000),
+        cond: SetCond::Always,
+        ttl: Ttl::Clear,
+        get: false,
+    };
+    ks.apply(&op, 0);
+    drop(op);
+    // Stored copies are exact-size: the 64 KB buffer is not referenced.
+    assert!(buf.is_unique());
+    let Outcome::Bulk(v) = get(&ks, &"x".repeat(16), 0) else {
+        panic!()
+    };
+    assert_eq!(v.len(), 1000);
+    assert!(ks.used_memory() - Keyspace::default().used_memory() < 2048);
+}
