@@ -214,6 +214,7 @@ fn bad(msg: impl Into<String>) -> io::Error {
 struct CrcReader<R: Read> {
     inner: BufReader<R>,
     crc: Crc32,
+    scratch: Vec<u8>,
 }
 
 impl<R: Read> CrcReader<R> {
@@ -271,6 +272,23 @@ impl<R: Read> CrcReader<R> {
         Ok(v)
     }
 
+    /// Reads a `len`-byte string straight into its stored form. Short ones
+    /// go through a reused scratch buffer, so each costs one allocation
+    /// (or none, if inline) instead of a Vec plus a copy.
+    fn compact(&mut self, len: usize) -> io::Result<Compact> {
+        if len > READ_CHUNK {
+            return Ok(Compact::from_vec(self.bytes(len)?));
+        }
+        if self.scratch.len() < len {
+            self.scratch.resize(len, 0);
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let res = self.take(&mut scratch[..len]);
+        let out = res.map(|()| Compact::from_slice(&scratch[..len]));
+        self.scratch = scratch;
+        out
+    }
+
     fn len(&mut self, cap: u64, what: &str) -> io::Result<usize> {
         let n = self.varint()?;
         if n > cap {
@@ -284,6 +302,7 @@ pub(super) fn read<R: Read>(r: R, limits: Limits) -> io::Result<Keyspace> {
     let mut r = CrcReader {
         inner: BufReader::with_capacity(IO_BUF, r),
         crc: Crc32::new(),
+        scratch: Vec::new(),
     };
     let mut magic = [0u8; 8];
     r.take(&mut magic)?;
@@ -304,9 +323,9 @@ pub(super) fn read<R: Read>(r: R, limits: Limits) -> io::Result<Keyspace> {
             TAG_STR => {
                 let deadline = r.u64()?;
                 let klen = r.len(cap, "key")?;
-                let key = Key::from_vec(r.bytes(klen)?);
+                let key: Key = r.compact(klen)?;
                 let vlen = r.len(cap, "value")?;
-                let value = Value::Str(Compact::from_vec(r.bytes(vlen)?));
+                let value = Value::Str(r.compact(vlen)?);
                 if ks.slots[super::slot_of(key.as_bytes())].contains_key(key.as_bytes()) {
                     return Err(bad("duplicate key"));
                 }
