@@ -113,7 +113,7 @@ fn err(e: KeyspaceError) -> Outcome {
     Outcome::Err(e)
 }
 
-/// Integer/float arguments and results are bounded, so replies are small.
+/// Counts and lengths are bounded by memory, so they always fit an i64.
 fn int_outcome(v: usize) -> Outcome {
     Outcome::Int(v as i64)
 }

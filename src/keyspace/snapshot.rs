@@ -150,24 +150,19 @@ impl<W: Write> CrcWriter<W> {
         self.crc.update(b);
         self.inner.write_all(b)
     }
-
-    fn put_varint(&mut self, mut v: u64) -> io::Result<()> {
-        let mut buf = [0u8; 10];
-        let mut n = 0;
-        loop {
-            let byte = (v & 0x7f) as u8;
-            v >>= 7;
-            if v == 0 {
-                buf[n] = byte;
-                n += 1;
-                break;
-            }
-            buf[n] = byte | 0x80;
-            n += 1;
-        }
-        self.put(&buf[..n])
-    }
 }
+
+fn push_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Entries up to this size are assembled in a scratch buffer and written
+/// (and checksummed) with one call instead of six.
+const ASSEMBLE_MAX: usize = 4096;
 
 pub(super) fn write<W: Write>(ks: &Keyspace, w: W) -> io::Result<()> {
     let mut w = CrcWriter {
@@ -177,6 +172,7 @@ pub(super) fn write<W: Write>(ks: &Keyspace, w: W) -> io::Result<()> {
     w.put(MAGIC)?;
     w.put(&VERSION.to_le_bytes())?;
     let mut count = 0u64;
+    let mut buf = Vec::with_capacity(ASSEMBLE_MAX + 32);
     for m in ks.slots.iter() {
         for (k, e) in m {
             let Some(s) = e.value.as_str() else {
@@ -186,12 +182,19 @@ pub(super) fn write<W: Write>(ks: &Keyspace, w: W) -> io::Result<()> {
                     format!("snapshot: no encoding for type {}", e.value.type_name()),
                 ));
             };
-            w.put(&[TAG_STR])?;
-            w.put(&ks.deadline(e).to_le_bytes())?;
-            w.put_varint(k.as_bytes().len() as u64)?;
-            w.put(k.as_bytes())?;
-            w.put_varint(s.len() as u64)?;
-            w.put(s)?;
+            buf.clear();
+            buf.push(TAG_STR);
+            buf.extend_from_slice(&ks.deadline(e).to_le_bytes());
+            push_varint(&mut buf, k.len() as u64);
+            buf.extend_from_slice(k);
+            push_varint(&mut buf, s.len() as u64);
+            if buf.len() + s.len() <= ASSEMBLE_MAX {
+                buf.extend_from_slice(s);
+                w.put(&buf)?;
+            } else {
+                w.put(&buf)?;
+                w.put(s)?;
+            }
             count += 1;
         }
     }

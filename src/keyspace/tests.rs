@@ -1505,6 +1505,28 @@ fn snapshot_1m_keys_timed() {
     let mut out = Vec::new();
     copy.write_snapshot(&mut out).unwrap();
     let write_t = t.elapsed();
+    let mut sink_t = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        copy.write_snapshot(io::sink()).unwrap();
+        sink_t.push(t.elapsed());
+    }
+    let t = Instant::now();
+    let mut c = snapshot::Crc32::new();
+    c.update(&out);
+    let crc_t = t.elapsed();
+    let t = Instant::now();
+    let mut n = 0usize;
+    for m in copy.slots.iter() {
+        for (k, e) in m {
+            n += k.len() + copy.deadline(e) as usize;
+        }
+    }
+    let iter_t = t.elapsed();
+    println!(
+        "1M keys: write to io::sink {sink_t:?}; crc32 of the output {crc_t:?} ({}), bare iteration {iter_t:?} ({n})",
+        c.value()
+    );
     let t = Instant::now();
     let back = Keyspace::read_snapshot(&out[..], Limits::default()).unwrap();
     let read_t = t.elapsed();
