@@ -30,7 +30,7 @@ use bytes::Bytes;
 use hashbrown::HashMap;
 use rand::Rng;
 
-use value::{Entry, Key, Value};
+use value::{Compact, Entry, Key, Value, NO_EXP};
 
 /// Number of cluster slots.
 pub const SLOTS: usize = 16384;
@@ -76,10 +76,10 @@ pub struct Keyspace {
     slots: Box<[SlotMap]>,
     /// Keys stored, expired-but-not-deleted included.
     len: usize,
-    /// Every key that has a deadline, in no particular order. `Entry::exp_pos`
-    /// is each key's index here, so add/remove are O(1) (swap_remove) and
+    /// Every key that has a deadline, with the deadline (absolute unix ms),
+    /// in no particular order. `Entry::exp` is each key's index here, so add/remove are O(1) (swap_remove) and
     /// active expiry can sample uniformly by index.
-    expires: Vec<Key>,
+    expires: Vec<(Key, u64)>,
     /// Estimated heap bytes owned by keys and values (tables excluded,
     /// those are computed from capacities on demand).
     heap: usize,
@@ -113,13 +113,13 @@ fn err(e: KeyspaceError) -> Outcome {
     Outcome::Err(e)
 }
 
-/// Integer/float arguments and results are bounded, so replies are small.
+/// Counts and lengths are bounded by memory, so they always fit an i64.
 fn int_outcome(v: usize) -> Outcome {
     Outcome::Int(v as i64)
 }
 
 /// Shared by GET/MGET/GETDEL...: a stored value as a reply, or WRONGTYPE.
-fn str_or_wrongtype(v: &Value) -> Result<&Bytes, KeyspaceError> {
+fn str_or_wrongtype(v: &Value) -> Result<&Compact, KeyspaceError> {
     v.as_str().ok_or(KeyspaceError::WrongType)
 }
 
@@ -147,18 +147,37 @@ impl Keyspace {
 
     // ---- internal storage primitives -------------------------------------
 
+    /// Absolute deadline of an entry, 0 when it has none.
+    fn deadline(&self, e: &Entry) -> u64 {
+        self.deadline_at(e.exp)
+    }
+
+    fn deadline_at(&self, exp: u32) -> u64 {
+        if exp == NO_EXP {
+            0
+        } else {
+            self.expires[exp as usize].1
+        }
+    }
+
+    fn is_expired(&self, e: &Entry, now: u64) -> bool {
+        // 0 is never stored as a deadline (a deadline <= now deletes the key
+        // instead), so "no deadline" never looks expired.
+        e.exp != NO_EXP && self.expires[e.exp as usize].1 <= now
+    }
+
     /// The entry for `key` if present and not expired at `now`.
     fn live(&self, key: &[u8], now: u64) -> Option<&Entry> {
         self.slots[slot_of(key)]
             .get(key)
-            .filter(|e| !e.is_expired(now))
+            .filter(|e| !self.is_expired(e, now))
     }
 
     /// Like `live`, but removes an expired entry on the way (apply only:
     /// deterministic because `now` comes from the log).
     fn live_mut(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
         let s = slot_of(key);
-        let expired = self.slots[s].get(key)?.is_expired(now);
+        let expired = self.is_expired(self.slots[s].get(key)?, now);
         if expired {
             self.remove(key);
             return None;
@@ -167,25 +186,46 @@ impl Keyspace {
     }
 
     /// Removes `key` (expired or not), keeping counters and the expiry index
-    /// consistent.
-    fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let (k, e) = self.slots[slot_of(key)].remove_entry(key)?;
+    /// consistent. Returns the value and the deadline it had.
+    fn remove(&mut self, key: &[u8]) -> Option<(Value, u64)> {
+        let map = &mut self.slots[slot_of(key)];
+        let (k, e) = map.remove_entry(key)?;
+        // hashbrown never shrinks on its own; a cache that had a burst of
+        // keys should give the table memory back once they are gone.
+        if map.capacity() > 64 && map.capacity() > map.len() * 4 {
+            map.shrink_to(map.len() * 2);
+        }
         self.len -= 1;
         self.heap -= entry_cost(&k, &e);
-        if e.deadline != 0 {
-            self.expires_remove(e.exp_pos);
+        let deadline = self.deadline(&e);
+        if e.exp != NO_EXP {
+            self.expires_remove(e.exp);
         }
-        Some(e)
+        Some((e.value, deadline))
     }
 
-    fn expires_remove(&mut self, pos: usize) {
+    fn expires_remove(&mut self, pos: u32) {
+        let pos = pos as usize;
         self.expires.swap_remove(pos);
-        if let Some(moved) = self.expires.get(pos) {
+        if self.expires.capacity() > 1024 && self.expires.capacity() > self.expires.len() * 4 {
+            self.expires.shrink_to(self.expires.len() * 2);
+        }
+        if let Some((moved, _)) = self.expires.get(pos) {
             let moved = moved.as_bytes();
             if let Some(e) = self.slots[slot_of(moved)].get_mut(moved) {
-                e.exp_pos = pos;
+                e.exp = pos as u32;
             }
         }
+    }
+
+    /// Adds `k` to the expiry index, returning its position.
+    fn expires_push(expires: &mut Vec<(Key, u64)>, k: &Key, deadline: u64) -> u32 {
+        let pos = u32::try_from(expires.len())
+            .ok()
+            .filter(|&p| p != NO_EXP)
+            .expect("more than 4G keys with a deadline");
+        expires.push((k.clone(), deadline));
+        pos
     }
 
     /// Sets the deadline of an existing key (0 = none), updating the index.
@@ -193,17 +233,12 @@ impl Keyspace {
         let Some((k, e)) = self.slots[slot_of(key)].get_key_value_mut(key) else {
             return;
         };
-        match (e.deadline != 0, deadline != 0) {
+        match (e.exp != NO_EXP, deadline != 0) {
             (false, false) => {}
-            (true, true) => e.deadline = deadline,
-            (false, true) => {
-                e.deadline = deadline;
-                e.exp_pos = self.expires.len();
-                self.expires.push(k.clone());
-            }
+            (true, true) => self.expires[e.exp as usize].1 = deadline,
+            (false, true) => e.exp = Self::expires_push(&mut self.expires, k, deadline),
             (true, false) => {
-                e.deadline = 0;
-                let pos = e.exp_pos;
+                let pos = std::mem::replace(&mut e.exp, NO_EXP);
                 self.expires_remove(pos);
             }
         }
@@ -224,15 +259,12 @@ impl Keyspace {
 
     /// Inserts a key known to be absent.
     fn insert_new(&mut self, k: Key, value: Value, deadline: u64) {
-        let mut e = Entry {
-            value,
-            deadline,
-            exp_pos: 0,
+        let exp = if deadline != 0 {
+            Self::expires_push(&mut self.expires, &k, deadline)
+        } else {
+            NO_EXP
         };
-        if deadline != 0 {
-            e.exp_pos = self.expires.len();
-            self.expires.push(k.clone());
-        }
+        let e = Entry { value, exp };
         self.heap += entry_cost(&k, &e);
         self.slots[slot_of(k.as_bytes())].insert(k, e);
         self.len += 1;
@@ -285,7 +317,7 @@ impl Keyspace {
                 let Some(e) = self.live_mut(key, now) else {
                     return Ok(Outcome::Nil);
                 };
-                let v = str_or_wrongtype(&e.value)?.clone();
+                let v = str_or_wrongtype(&e.value)?.to_bytes();
                 self.remove(key);
                 Ok(Outcome::Bulk(v))
             }
@@ -293,7 +325,7 @@ impl Keyspace {
                 let Some(e) = self.live_mut(key, now) else {
                     return Ok(Outcome::Nil);
                 };
-                let v = str_or_wrongtype(&e.value)?.clone();
+                let v = str_or_wrongtype(&e.value)?.to_bytes();
                 match *ttl {
                     Ttl::Keep => {}
                     Ttl::Clear => self.set_deadline(key, 0),
@@ -324,7 +356,7 @@ impl Keyspace {
                 let mut buf = Vec::with_capacity(total);
                 buf.extend_from_slice(old);
                 buf.extend_from_slice(value);
-                self.replace_value(key, Value::Str(Bytes::from(buf)));
+                self.replace_value(key, Value::Str(Compact::from_vec(buf)));
                 Ok(int_outcome(total))
             }
             WriteOp::IncrBy { key, delta } => {
@@ -392,16 +424,17 @@ impl Keyspace {
                     }
                     self.remove(dst);
                 }
-                let e = self.remove(src).expect("checked live above");
+                let (value, deadline) = self.remove(src).expect("checked live above");
                 // The deadline travels with the value (Redis semantics).
-                self.insert_new(Key::from_slice(dst), e.value, e.deadline);
+                self.insert_new(Key::from_slice(dst), value, deadline);
                 Ok(if *nx { Outcome::Int(1) } else { Outcome::Ok })
             }
             WriteOp::Expire { key, at_ms, cond } => {
                 let Some(e) = self.live_mut(key, now) else {
                     return Ok(Outcome::Int(0));
                 };
-                let cur = e.deadline;
+                let exp = e.exp;
+                let cur = self.deadline_at(exp);
                 let ok = match cond {
                     ExpireCond::Always => true,
                     ExpireCond::Nx => cur == 0,
@@ -421,7 +454,7 @@ impl Keyspace {
                 Ok(Outcome::Int(1))
             }
             WriteOp::Persist { key } => match self.live_mut(key, now) {
-                Some(e) if e.deadline != 0 => {
+                Some(e) if e.exp != NO_EXP => {
                     self.set_deadline(key, 0);
                     Ok(Outcome::Int(1))
                 }
@@ -444,7 +477,7 @@ impl Keyspace {
                 for k in keys {
                     let expired = self.slots[slot_of(k)]
                         .get(&k[..])
-                        .is_some_and(|e| e.is_expired(now));
+                        .is_some_and(|e| self.is_expired(e, now));
                     if expired {
                         self.remove(k);
                         n += 1;
@@ -468,11 +501,12 @@ impl Keyspace {
             None => (false, 0, None),
             Some(e) => {
                 let old = if get {
-                    Some(str_or_wrongtype(&e.value)?.clone())
+                    Some(str_or_wrongtype(&e.value)?.to_bytes())
                 } else {
                     None
                 };
-                (true, e.deadline, old)
+                let exp = e.exp;
+                (true, self.deadline_at(exp), old)
             }
         };
         let reply_old = || match &old {
@@ -523,7 +557,7 @@ impl Keyspace {
             let mut buf = vec![0u8; offset as usize + value.len()];
             buf[offset as usize..].copy_from_slice(value);
             let n = buf.len();
-            self.upsert(key, Value::Str(Bytes::from(buf)), 0);
+            self.upsert(key, Value::Str(Compact::from_vec(buf)), 0);
             return Ok(int_outcome(n));
         };
         let old = str_or_wrongtype(&e.value)?;
@@ -541,7 +575,7 @@ impl Keyspace {
         }
         buf[offset as usize..end].copy_from_slice(value);
         let n = buf.len();
-        self.replace_value(key, Value::Str(Bytes::from(buf)));
+        self.replace_value(key, Value::Str(Compact::from_vec(buf)));
         Ok(int_outcome(n))
     }
 
@@ -559,12 +593,12 @@ impl Keyspace {
         Ok(match op {
             ReadOp::Get { key } => match self.live(key, now) {
                 None => Outcome::Nil,
-                Some(e) => Outcome::Bulk(str_or_wrongtype(&e.value)?.clone()),
+                Some(e) => Outcome::Bulk(str_or_wrongtype(&e.value)?.to_bytes()),
             },
             ReadOp::MGet { keys } => Outcome::Array(
                 keys.iter()
                     .map(|k| match self.live(k, now).and_then(|e| e.value.as_str()) {
-                        Some(b) => Outcome::Bulk(b.clone()),
+                        Some(b) => Outcome::Bulk(b.to_bytes()),
                         None => Outcome::Nil,
                     })
                     .collect(),
@@ -580,7 +614,7 @@ impl Keyspace {
                 };
                 let s = str_or_wrongtype(&e.value)?;
                 match getrange_bounds(s.len(), *start, *end) {
-                    Some((a, b)) => Outcome::Bulk(s.slice(a..b)),
+                    Some((a, b)) => Outcome::Bulk(Bytes::copy_from_slice(&s[a..b])),
                     None => empty,
                 }
             }
@@ -596,15 +630,17 @@ impl Keyspace {
                 let Some(e) = self.live(key, now) else {
                     return Ok(Outcome::Int(-2));
                 };
-                if e.deadline == 0 {
+                let deadline = self.deadline(e);
+                if deadline == 0 {
                     return Ok(Outcome::Int(-1));
                 }
                 let ms = match query {
-                    TtlQuery::Seconds | TtlQuery::Millis => e.deadline - now,
-                    TtlQuery::AbsSeconds | TtlQuery::AbsMillis => e.deadline,
+                    TtlQuery::Seconds | TtlQuery::Millis => deadline - now,
+                    TtlQuery::AbsSeconds | TtlQuery::AbsMillis => deadline,
                 };
                 let v = match query {
-                    TtlQuery::Seconds | TtlQuery::AbsSeconds => (ms + 500) / 1000,
+                    // Redis rounds to the nearest second, EXPIRETIME too.
+                    TtlQuery::Seconds | TtlQuery::AbsSeconds => ms.saturating_add(500) / 1000,
                     TtlQuery::Millis | TtlQuery::AbsMillis => ms,
                 };
                 Outcome::Int(i64::try_from(v).unwrap_or(i64::MAX))
@@ -666,7 +702,7 @@ impl Keyspace {
         let mut out = Vec::new();
         for m in slots {
             for (k, e) in m {
-                if !e.is_expired(now) && (all || pat.matches(k.as_bytes())) {
+                if !self.is_expired(e, now) && (all || pat.matches(k.as_bytes())) {
                     out.push(k.to_bytes());
                 }
             }
@@ -702,7 +738,7 @@ impl Keyspace {
             let m = &self.slots[slot];
             seen += m.len();
             for (k, e) in m {
-                if e.is_expired(now) {
+                if self.is_expired(e, now) {
                     continue;
                 }
                 if let Some(p) = &pat {
@@ -747,7 +783,7 @@ impl Keyspace {
             let m = &self.slots[s];
             let i = rng.random_range(0..m.len().min(RANDOM_WINDOW));
             if let Some((k, e)) = m.iter().nth(i) {
-                if !e.is_expired(now) {
+                if !self.is_expired(e, now) {
                     return Some(k.to_bytes());
                 }
             }
@@ -777,12 +813,10 @@ impl Keyspace {
     pub fn sample_expired(&self, now_ms: u64, sample: usize) -> (usize, Vec<bytes::Bytes>) {
         let n = self.expires.len();
         let mut expired = Vec::new();
-        let check = |k: &Key, expired: &mut Vec<Bytes>| {
+        // The index holds every deadline, so no map lookup is needed.
+        let check = |(k, deadline): &(Key, u64), expired: &mut Vec<Bytes>| {
             let kb = k.as_bytes();
-            let is_exp = self.slots[slot_of(kb)]
-                .get(kb)
-                .is_some_and(|e| e.is_expired(now_ms));
-            if is_exp && !expired.iter().any(|x: &Bytes| x == kb) {
+            if *deadline <= now_ms && !expired.iter().any(|x: &Bytes| x == kb) {
                 expired.push(k.to_bytes());
             }
         };
@@ -816,7 +850,7 @@ impl Keyspace {
                 buckets * bucket + std::mem::size_of::<SlotMap>()
             })
             .sum();
-        self.heap + tables + self.expires.capacity() * std::mem::size_of::<Key>()
+        self.heap + tables + self.expires.capacity() * std::mem::size_of::<(Key, u64)>()
     }
 
     /// Order-independent digest of the contents (keys, values, deadlines), so
@@ -826,7 +860,7 @@ impl Keyspace {
         let mut acc = 0u64;
         for m in self.slots.iter() {
             for (k, e) in m {
-                acc = acc.wrapping_add(snapshot::entry_hash(k.as_bytes(), e));
+                acc = acc.wrapping_add(snapshot::entry_hash(k.as_bytes(), e, self.deadline(e)));
             }
         }
         snapshot::fmix64(acc ^ self.len as u64)

@@ -50,6 +50,8 @@ pub enum ExpireCond {
 pub enum WriteOp {
     /// SET / SETNX / SETEX / PSETEX / GETSET. `get` returns the old value
     /// (`Bulk`/`Nil`, or WRONGTYPE) instead of OK/Nil.
+    /// A `Ttl::At` deadline <= now still answers as a successful SET but
+    /// leaves the key absent (what a client observes from Redis too).
     Set {
         key: Bytes,
         value: Bytes,
@@ -148,21 +150,26 @@ pub enum ReadOp {
         pattern: Bytes,
     },
     /// SCAN cursor [MATCH p] [COUNT n] [TYPE t]: Array[Bulk(next cursor), Array[Bulk...]].
+    /// The cursor is a slot index: whole slots are returned until at least
+    /// `count` keys were visited, so a cursor stays valid whatever the
+    /// keyspace does between calls. Cursors >= 16384 end the scan.
     Scan {
         cursor: u64,
         pattern: Option<Bytes>,
         count: usize,
         type_name: Option<Bytes>,
     },
-    /// RANDOMKEY: Bulk or Nil.
+    /// RANDOMKEY: Bulk or Nil (also Nil when a bounded number of picks all
+    /// hit expired keys).
     RandomKey,
     /// DBSIZE: Int (keys not yet deleted, like Redis, may include expired ones).
     DbSize,
-    /// CLUSTER COUNTKEYSINSLOT.
+    /// CLUSTER COUNTKEYSINSLOT. Like Redis (and DBSIZE), counts stored keys,
+    /// expired-but-not-yet-deleted ones included; slot >= 16384 gives 0.
     CountKeysInSlot {
         slot: u16,
     },
-    /// CLUSTER GETKEYSINSLOT.
+    /// CLUSTER GETKEYSINSLOT (stored keys, as COUNTKEYSINSLOT counts them).
     GetKeysInSlot {
         slot: u16,
         count: usize,

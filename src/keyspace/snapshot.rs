@@ -18,9 +18,7 @@
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
 
-use bytes::Bytes;
-
-use super::value::{Entry, Key, Value};
+use super::value::{Compact, Entry, Key, Value};
 use super::{Keyspace, Limits};
 
 const MAGIC: &[u8; 8] = b"RCKS\r\n\x1a\n";
@@ -131,13 +129,13 @@ fn hash_bytes(mut h: u64, b: &[u8]) -> u64 {
 }
 
 /// Hash of one entry for `Keyspace::digest`.
-pub(crate) fn entry_hash(key: &[u8], e: &Entry) -> u64 {
+pub(crate) fn entry_hash(key: &[u8], e: &Entry, deadline: u64) -> u64 {
     let mut h = hash_bytes(0x5EED, key);
     h = hash_bytes(h, e.value.type_name().as_bytes());
     if let Some(s) = e.value.as_str() {
         h = hash_bytes(h, s);
     }
-    fmix64(h ^ e.deadline.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    fmix64(h ^ deadline.wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
 // ---- writing ------------------------------------------------------------------
@@ -152,24 +150,19 @@ impl<W: Write> CrcWriter<W> {
         self.crc.update(b);
         self.inner.write_all(b)
     }
-
-    fn put_varint(&mut self, mut v: u64) -> io::Result<()> {
-        let mut buf = [0u8; 10];
-        let mut n = 0;
-        loop {
-            let byte = (v & 0x7f) as u8;
-            v >>= 7;
-            if v == 0 {
-                buf[n] = byte;
-                n += 1;
-                break;
-            }
-            buf[n] = byte | 0x80;
-            n += 1;
-        }
-        self.put(&buf[..n])
-    }
 }
+
+fn push_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Entries up to this size are assembled in a scratch buffer and written
+/// (and checksummed) with one call instead of six.
+const ASSEMBLE_MAX: usize = 4096;
 
 pub(super) fn write<W: Write>(ks: &Keyspace, w: W) -> io::Result<()> {
     let mut w = CrcWriter {
@@ -179,6 +172,7 @@ pub(super) fn write<W: Write>(ks: &Keyspace, w: W) -> io::Result<()> {
     w.put(MAGIC)?;
     w.put(&VERSION.to_le_bytes())?;
     let mut count = 0u64;
+    let mut buf = Vec::with_capacity(ASSEMBLE_MAX + 32);
     for m in ks.slots.iter() {
         for (k, e) in m {
             let Some(s) = e.value.as_str() else {
@@ -188,12 +182,19 @@ pub(super) fn write<W: Write>(ks: &Keyspace, w: W) -> io::Result<()> {
                     format!("snapshot: no encoding for type {}", e.value.type_name()),
                 ));
             };
-            w.put(&[TAG_STR])?;
-            w.put(&e.deadline.to_le_bytes())?;
-            w.put_varint(k.as_bytes().len() as u64)?;
-            w.put(k.as_bytes())?;
-            w.put_varint(s.len() as u64)?;
-            w.put(s)?;
+            buf.clear();
+            buf.push(TAG_STR);
+            buf.extend_from_slice(&ks.deadline(e).to_le_bytes());
+            push_varint(&mut buf, k.len() as u64);
+            buf.extend_from_slice(k);
+            push_varint(&mut buf, s.len() as u64);
+            if buf.len() + s.len() <= ASSEMBLE_MAX {
+                buf.extend_from_slice(s);
+                w.put(&buf)?;
+            } else {
+                w.put(&buf)?;
+                w.put(s)?;
+            }
             count += 1;
         }
     }
@@ -216,6 +217,7 @@ fn bad(msg: impl Into<String>) -> io::Error {
 struct CrcReader<R: Read> {
     inner: BufReader<R>,
     crc: Crc32,
+    scratch: Vec<u8>,
 }
 
 impl<R: Read> CrcReader<R> {
@@ -273,6 +275,23 @@ impl<R: Read> CrcReader<R> {
         Ok(v)
     }
 
+    /// Reads a `len`-byte string straight into its stored form. Short ones
+    /// go through a reused scratch buffer, so each costs one allocation
+    /// (or none, if inline) instead of a Vec plus a copy.
+    fn compact(&mut self, len: usize) -> io::Result<Compact> {
+        if len > READ_CHUNK {
+            return Ok(Compact::from_vec(self.bytes(len)?));
+        }
+        if self.scratch.len() < len {
+            self.scratch.resize(len, 0);
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let res = self.take(&mut scratch[..len]);
+        let out = res.map(|()| Compact::from_slice(&scratch[..len]));
+        self.scratch = scratch;
+        out
+    }
+
     fn len(&mut self, cap: u64, what: &str) -> io::Result<usize> {
         let n = self.varint()?;
         if n > cap {
@@ -286,6 +305,7 @@ pub(super) fn read<R: Read>(r: R, limits: Limits) -> io::Result<Keyspace> {
     let mut r = CrcReader {
         inner: BufReader::with_capacity(IO_BUF, r),
         crc: Crc32::new(),
+        scratch: Vec::new(),
     };
     let mut magic = [0u8; 8];
     r.take(&mut magic)?;
@@ -306,9 +326,9 @@ pub(super) fn read<R: Read>(r: R, limits: Limits) -> io::Result<Keyspace> {
             TAG_STR => {
                 let deadline = r.u64()?;
                 let klen = r.len(cap, "key")?;
-                let key = Key::from_slice(&r.bytes(klen)?);
+                let key: Key = r.compact(klen)?;
                 let vlen = r.len(cap, "value")?;
-                let value = Value::Str(Bytes::from(r.bytes(vlen)?));
+                let value = Value::Str(r.compact(vlen)?);
                 if ks.slots[super::slot_of(key.as_bytes())].contains_key(key.as_bytes()) {
                     return Err(bad("duplicate key"));
                 }
