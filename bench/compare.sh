@@ -21,7 +21,7 @@ done
 
 run() { # port pipeline -> "set_rps set_p50 get_rps get_p50"
   redis-benchmark -p "$1" -t set,get -n "$N" -r 100000 -d 16 -c 50 -P "$2" --csv 2>/dev/null |
-    awk -F'","' 'NR>1 { gsub(/"/,""); printf "%s %s ", $2, $6 }'
+    awk -F'","' 'NR>1 { gsub(/"/,""); printf "%s %s ", $2, $5 }'
 }
 printf '| setup | pipeline | SET ops/s | SET p50 ms | GET ops/s | GET p50 ms |\n|---|---|---|---|---|---|\n'
 for P in 1 16; do

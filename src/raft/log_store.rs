@@ -767,9 +767,20 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .await
     }
 
+    /// Waits for the commit to be visible, not for the fsync: the committed
+    /// index is advisory (openraft re-learns it from the leader), so losing
+    /// the newest value in a crash is safe, while waiting for a second fsync
+    /// per commit round would double write latency.
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
-        self.write_durable(Op::PutMeta(META_COMMITTED, encode(&committed)?))
-            .await
+        let (visible, seen) = oneshot::channel();
+        let (durable, _not_awaited) = oneshot::channel();
+        self.submit(WriteReq {
+            op: Op::PutMeta(META_COMMITTED, encode(&committed)?),
+            visible: Some(visible),
+            durable: Durable::Done(durable),
+        })?;
+        seen.await
+            .map_err(|_| io::Error::other("raft log writer dropped a request"))?
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {

@@ -65,7 +65,11 @@ impl Node {
     }
 
     pub fn url(&self) -> String {
-        let pass = self.extra.iter().position(|a| a == "--requirepass").and_then(|i| self.extra.get(i + 1));
+        let pass = self
+            .extra
+            .iter()
+            .position(|a| a == "--requirepass")
+            .and_then(|i| self.extra.get(i + 1));
         match pass {
             Some(p) => format!("redis://:{p}@127.0.0.1:{}/", self.port),
             None => format!("redis://127.0.0.1:{}/", self.port),
