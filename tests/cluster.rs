@@ -1,0 +1,370 @@
+//! Three real raftcache processes: formation by --join, redirects, real
+//! cluster clients, failover, restarts, re-adding a wiped node, snapshot
+//! catch-up and membership commands.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{raw_exchange, role, wait_for, Cluster};
+use redis::Commands;
+
+fn info_field(node: &common::Node, section: &str, field: &str) -> Option<String> {
+    let mut c = redis::Client::open(node.url())
+        .ok()?
+        .get_connection_with_timeout(Duration::from_secs(1))
+        .ok()?;
+    let info: String = redis::cmd("INFO").arg(section).query(&mut c).ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(|v| v.trim().to_string())
+}
+
+fn term(node: &common::Node) -> u64 {
+    info_field(node, "raft", "raft_term")
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn formation_redirects_and_cluster_replies() {
+    let c = Cluster::start(3, &[]);
+    let l = c.leader();
+    let f = (l + 1) % 3;
+    let leader = &c.nodes[l];
+    let follower = &c.nodes[f];
+    // A keyed command on a follower: MOVED with the key's real slot.
+    let out = raw_exchange(
+        &follower.addr(),
+        b"SET somekey v\r\n",
+        Duration::from_millis(300),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        format!("-MOVED 11058 {}\r\n", leader.addr())
+    );
+    // Keyless commands are answered by anyone.
+    assert_eq!(
+        raw_exchange(&follower.addr(), b"PING\r\n", Duration::from_millis(300)),
+        b"+PONG\r\n"
+    );
+    // CLUSTER SLOTS: one range, leader first, then the two replicas.
+    let mut con = follower.conn();
+    let slots: Vec<(i64, i64, Vec<(String, i64, String)>)> = {
+        let v: redis::Value = redis::cmd("CLUSTER").arg("SLOTS").query(&mut con).unwrap();
+        let redis::Value::Array(ranges) = v else {
+            panic!("{v:?}")
+        };
+        ranges
+            .into_iter()
+            .map(|r| {
+                let redis::Value::Array(items) = r else {
+                    panic!()
+                };
+                let start: i64 = redis::from_redis_value(&items[0]).unwrap();
+                let end: i64 = redis::from_redis_value(&items[1]).unwrap();
+                let nodes = items[2..]
+                    .iter()
+                    .map(|n| {
+                        let redis::Value::Array(f) = n else { panic!() };
+                        (
+                            redis::from_redis_value(&f[0]).unwrap(),
+                            redis::from_redis_value(&f[1]).unwrap(),
+                            redis::from_redis_value(&f[2]).unwrap(),
+                        )
+                    })
+                    .collect();
+                (start, end, nodes)
+            })
+            .collect()
+    };
+    assert_eq!(slots.len(), 1);
+    assert_eq!((slots[0].0, slots[0].1), (0, 16383));
+    assert_eq!(slots[0].2.len(), 3);
+    assert_eq!(slots[0].2[0].1, i64::from(leader.port), "leader first");
+    assert!(slots[0].2.iter().all(|(_, _, id)| id.len() == 40));
+    // CLUSTER NODES: one master with all slots, two slaves pointing at it.
+    let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(&mut con).unwrap();
+    let lines: Vec<&str> = nodes.lines().collect();
+    assert_eq!(lines.len(), 3, "{nodes}");
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.contains("master") && l.ends_with("0-16383"))
+            .count(),
+        1,
+        "{nodes}"
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l.contains("slave")).count(),
+        2,
+        "{nodes}"
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l.contains("myself")).count(),
+        1,
+        "{nodes}"
+    );
+    let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut con).unwrap();
+    assert!(
+        info.contains("cluster_state:ok") && info.contains("cluster_size:3"),
+        "{info}"
+    );
+    assert_eq!(
+        info_field(follower, "replication", "role").as_deref(),
+        Some("slave")
+    );
+    assert_eq!(
+        info_field(follower, "replication", "master_port"),
+        Some(leader.port.to_string())
+    );
+    assert_eq!(
+        info_field(follower, "replication", "master_link_status").as_deref(),
+        Some("up")
+    );
+    assert_eq!(
+        info_field(leader, "replication", "connected_slaves").as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        info_field(follower, "cluster", "cluster_enabled").as_deref(),
+        Some("1")
+    );
+    // A write on the leader is readable on a follower after READONLY.
+    let _: () = leader.conn().set("rk", "rv").unwrap();
+    let mut ro = follower.conn();
+    let _: () = redis::cmd("READONLY").query(&mut ro).unwrap();
+    wait_for("follower to apply", Duration::from_secs(5), || {
+        ro.get::<_, Option<String>>("rk")
+            .unwrap()
+            .filter(|v| v == "rv")
+    });
+    let _: () = redis::cmd("READWRITE").query(&mut ro).unwrap();
+    let e = ro.get::<_, String>("rk").unwrap_err();
+    assert_eq!(e.kind(), redis::ErrorKind::Moved);
+}
+
+#[test]
+fn cluster_clients_and_redis_cli_follow_moved() {
+    let c = Cluster::start(3, &[]);
+    let l = c.leader();
+    let f = (l + 1) % 3;
+    // redis-cli -c against a follower lands the write on the leader.
+    if Command::new("redis-cli").arg("--version").output().is_ok() {
+        let out = Command::new("redis-cli")
+            .args([
+                "-c",
+                "-p",
+                &c.nodes[f].port.to_string(),
+                "SET",
+                "clikey",
+                "v1",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK");
+        let got: String = c.nodes[l].conn().get("clikey").unwrap();
+        assert_eq!(got, "v1");
+    } else {
+        assert!(std::env::var("CI").is_err(), "redis-cli missing in CI");
+    }
+    // The redis crate's cluster client, seeded with a follower only.
+    let client = redis::cluster::ClusterClient::new(vec![c.nodes[f].url()]).unwrap();
+    let mut cc = client.get_connection().unwrap();
+    for i in 0..200 {
+        let _: () = cc.set(format!("ck{i}"), i).unwrap();
+    }
+    for i in 0..200 {
+        assert_eq!(cc.get::<_, i64>(format!("ck{i}")).unwrap(), i);
+    }
+    let v: Vec<Option<i64>> = cc.mget(&["{t}a", "{t}b"]).unwrap();
+    assert_eq!(v, vec![None, None]);
+}
+
+#[test]
+fn redis_benchmark_against_the_leader_runs_clean() {
+    if Command::new("redis-benchmark")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("CI").is_err(),
+            "redis-benchmark missing in CI"
+        );
+        return;
+    }
+    let c = Cluster::start(3, &[]);
+    let l = c.leader();
+    let out = Command::new("redis-benchmark")
+        .args([
+            "-p",
+            &c.nodes[l].port.to_string(),
+            "-t",
+            "set,get",
+            "-n",
+            "5000",
+            "-c",
+            "10",
+            "-r",
+            "1000",
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("SET:") && text.contains("GET:"), "{text}");
+    assert!(!text.to_lowercase().contains("error"), "{text}");
+}
+
+#[test]
+fn leader_kill_9_then_new_leader_and_no_acked_write_lost() {
+    let mut c = Cluster::start(3, &[]);
+    let l = c.leader();
+    let t0 = term(&c.nodes[l]);
+    {
+        let mut con = c.nodes[l].conn();
+        for i in 0..500 {
+            let _: () = con.set(format!("k{i}"), i).unwrap();
+            let _: i64 = con.incr("ctr", 1).unwrap();
+        }
+    }
+    c.nodes[l].kill9();
+    let started = Instant::now();
+    let nl = wait_for("a new leader", Duration::from_secs(20), || {
+        c.try_leader().filter(|n| *n != l)
+    });
+    let mut con = c.nodes[nl].conn();
+    let _: () = con.set("after", "failover").unwrap();
+    eprintln!("failover took {:?}", started.elapsed());
+    assert!(term(&c.nodes[nl]) > t0, "a new term was started");
+    assert_eq!(con.get::<_, i64>("ctr").unwrap(), 500);
+    assert_eq!(con.get::<_, i64>("k499").unwrap(), 499);
+    // The old leader comes back as a follower and catches up.
+    c.nodes[l].start();
+    wait_for(
+        "old leader to rejoin as follower",
+        Duration::from_secs(20),
+        || (role(&c.nodes[l]).as_deref() == Some("slave")).then_some(()),
+    );
+    let mut ro = c.nodes[l].conn();
+    let _: () = redis::cmd("READONLY").query(&mut ro).unwrap();
+    wait_for("old leader to catch up", Duration::from_secs(20), || {
+        ro.get::<_, Option<String>>("after")
+            .unwrap()
+            .filter(|v| v == "failover")
+    });
+}
+
+#[test]
+fn kill_all_and_restart_keeps_every_acked_write() {
+    let mut c = Cluster::start(3, &[]);
+    let l = c.leader();
+    {
+        let mut con = c.nodes[l].conn();
+        let mut pipe = redis::pipe();
+        for i in 0..2000 {
+            pipe.incr("ctr", 1).ignore();
+            pipe.set(format!("k{i}"), i).ignore();
+        }
+        let _: () = pipe.query(&mut con).unwrap();
+    }
+    for n in c.nodes.iter_mut() {
+        n.kill9();
+    }
+    for n in c.nodes.iter_mut() {
+        n.join = None;
+        n.start();
+    }
+    let l = c.leader();
+    let mut con = c.nodes[l].conn();
+    assert_eq!(con.get::<_, i64>("ctr").unwrap(), 2000);
+    let n: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
+    assert_eq!(n, 2001);
+}
+
+#[test]
+fn wiped_node_is_re_added_and_catches_up_by_snapshot() {
+    let mut c = Cluster::start(
+        3,
+        &[
+            "--snapshot-logs-since-last",
+            "200",
+            "--max-in-snapshot-log-to-keep",
+            "20",
+        ],
+    );
+    let l = c.leader();
+    let f = (l + 1) % 3;
+    c.nodes[f].kill9();
+    {
+        let mut con = c.nodes[l].conn();
+        for i in 0..1000 {
+            let _: () = con.set(format!("w{i}"), i).unwrap();
+        }
+    }
+    std::fs::remove_dir_all(&c.nodes[f].dir).unwrap();
+    c.nodes[f].join = Some(c.nodes[l].addr());
+    c.nodes[f].start();
+    let mut ro = c.nodes[f].conn();
+    let _: () = redis::cmd("READONLY").query(&mut ro).unwrap();
+    wait_for(
+        "the wiped node to catch up",
+        Duration::from_secs(30),
+        || {
+            ro.get::<_, Option<i64>>("w999")
+                .unwrap()
+                .filter(|v| *v == 999)
+        },
+    );
+    let n: i64 = redis::cmd("DBSIZE").query(&mut ro).unwrap();
+    assert_eq!(n, 1000);
+    let snap = info_field(&c.nodes[f], "raft", "raft_snapshot_index").unwrap();
+    assert_ne!(snap, "0", "the follower installed a snapshot");
+    c.wait_members(3);
+}
+
+#[test]
+fn cluster_failover_and_forget() {
+    let c = Cluster::start(3, &[]);
+    let l = c.leader();
+    let f = (l + 1) % 3;
+    let mut fc = c.nodes[f].conn();
+    let _: () = redis::cmd("CLUSTER")
+        .arg("FAILOVER")
+        .query(&mut fc)
+        .unwrap();
+    wait_for("the follower to take over", Duration::from_secs(10), || {
+        (role(&c.nodes[f]).as_deref() == Some("master")).then_some(())
+    });
+    // Forget the old leader (now a follower): the cluster shrinks to 2.
+    let old_name: String = redis::cmd("CLUSTER")
+        .arg("MYID")
+        .query(&mut c.nodes[l].conn())
+        .unwrap();
+    let _: () = redis::cmd("CLUSTER")
+        .arg("FORGET")
+        .arg(&old_name)
+        .query(&mut c.nodes[f].conn())
+        .unwrap();
+    c.wait_members(2);
+    // The removed node never acknowledges a write again.
+    let out = raw_exchange(
+        &c.nodes[l].addr(),
+        b"SET gone 1\r\n",
+        Duration::from_secs(2),
+    );
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        !text.starts_with("+OK"),
+        "removed node acked a write: {text}"
+    );
+    let _: () = c.nodes[f].conn().set("still", "works").unwrap();
+}
