@@ -52,7 +52,8 @@ fn formation_redirects_and_cluster_replies() {
     );
     // CLUSTER SLOTS: one range, leader first, then the two replicas.
     let mut con = follower.conn();
-    let slots: Vec<(i64, i64, Vec<(String, i64, String)>)> = {
+    type SlotRange = (i64, i64, Vec<(String, i64, String)>);
+    let slots: Vec<SlotRange> = {
         let v: redis::Value = redis::cmd("CLUSTER").arg("SLOTS").query(&mut con).unwrap();
         let redis::Value::Array(ranges) = v else {
             panic!("{v:?}")

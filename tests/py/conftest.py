@@ -73,7 +73,7 @@ class Cluster:
             if i == 0:
                 wait_for("bootstrap leader", lambda: node.role() == "master")
         if n > 1:
-            wait_for(f"{n} voters", lambda: self.leader().client().cluster("info")["cluster_size"] == n, timeout=60)
+            wait_for(f"{n} voters", lambda: self.leader().client().cluster("info")["cluster_size"] == str(n), timeout=60)
 
     def leader(self):
         return wait_for("a leader", lambda: next((n for n in self.nodes if n.proc and n.role() == "master"), None))

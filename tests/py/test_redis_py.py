@@ -50,3 +50,22 @@ def test_client_setinfo_and_hello(single):
     info = r.info()
     assert info["cluster_enabled"] == 1
     assert "redis_version" in info
+
+
+def test_redis_cluster_client(trio):
+    """RedisCluster discovers the topology from CLUSTER SLOTS and follows MOVED."""
+    from redis.cluster import RedisCluster, ClusterNode
+
+    follower = next(n for n in trio.nodes if n.role() != "master")
+    rc = RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", follower.port)], decode_responses=True)
+    for i in range(100):
+        assert rc.set(f"pk{i}", i) is True
+    assert [rc.get(f"pk{i}") for i in range(100)] == [str(i) for i in range(100)]
+    # Multi-key on one slot, and a pipeline.
+    assert rc.mset_nonatomic({"{u}a": "1", "{u}b": "2"}) == [True]
+    assert rc.mget_nonatomic("{u}a", "{u}b") == ["1", "2"]
+    p = rc.pipeline()
+    for i in range(50):
+        p.incr("{u}ctr")
+    assert p.execute()[-1] == 50
+    assert rc.get_primaries()[0].port == trio.leader().port
