@@ -6,7 +6,7 @@
 # machine (2 cores): the cluster's followers compete with the leader and
 # redis-benchmark for CPU. Loads: SET,GET at -c 50 -P 1, -c 50 -P 16 and
 # -c 1 -P 1 (latency floor); ops/s, p50, p99, ratios raftcache/redis.
-# Usage: bench/cluster_compare.sh [N]   (default N=100000; -c 1 runs use N/10)
+# Usage: bench/cluster_compare.sh [N]   (default N=100000; -c 1 runs use C1_N, default 2000)
 # Env: BASE_PORT (default 22100), RAFTCACHE_BIN, KEEP=1.
 source "$(dirname "$0")/lib.sh"
 
@@ -52,7 +52,7 @@ declare -A R
 loads=("-c 50 -P 1" "-c 50 -P 16" "-c 1 -P 1")
 for load in "${loads[@]}"; do
   n=$N
-  [[ $load == "-c 1 -P 1" ]] && n=$((N / 10))
+  [[ $load == "-c 1 -P 1" ]] && n=${C1_N:-2000}
   for s in rc rd; do
     port=$leader
     [[ $s == rd ]] && port=${rd[0]}
@@ -67,7 +67,7 @@ sizes_rd=$(for p in "${rd[@]}"; do redis-cli -p "$p" DBSIZE; done | paste -sd/)
 
 print_env
 echo
-echo "Keys 16 B values (-d 16), -r 100000; N=$N (N/10 for -c 1). DBSIZE after the run: raftcache $sizes_rc (leader port $leader), redis $sizes_rd."
+echo "Keys 16 B values (-d 16), -r 100000; N=$N (C1_N=${C1_N:-2000} for -c 1). DBSIZE after the run: raftcache $sizes_rc (leader port $leader), redis $sizes_rd."
 echo
 echo '| setup | load | SET ops/s | SET p50 ms | SET p99 ms | GET ops/s | GET p50 ms | GET p99 ms |'
 echo '|---|---|---:|---:|---:|---:|---:|---:|'

@@ -5,7 +5,7 @@
 # machine, same run, loads interleaved. For SET and GET at
 #   -c 50 -P 1,  -c 50 -P 16,  -c 1 -P 1 (latency floor)
 # prints ops/s, p50 and p99 (ms), and the ratios raftcache/redis-always.
-# Usage: bench/compare.sh [N]   (default N=100000; -c 1 runs use N/10)
+# Usage: bench/compare.sh [N]   (default N=100000; -c 1 runs use C1_N, default 2000)
 # Env: BASE_PORT (default 21100), RAFTCACHE_BIN, KEEP=1 keeps the temp dir.
 source "$(dirname "$0")/lib.sh"
 
@@ -29,7 +29,7 @@ declare -A NAME=([rc]="raftcache 1 node (fsync)" [rd]="redis appendfsync always"
 
 for load in "${loads[@]}"; do
   n=$N
-  [[ $load == "-c 1 -P 1" ]] && n=$((N / 10))
+  [[ $load == "-c 1 -P 1" ]] && n=${C1_N:-2000}
   for s in "${setups[@]}"; do
     # shellcheck disable=SC2086
     bench_csv "${PORT[$s]}" -t set,get -n "$n" -r 100000 -d 16 $load >"$OUT/b.txt"
@@ -41,7 +41,7 @@ done
 
 print_env
 echo
-echo "Keys 16 B values (-d 16), -r 100000 random keys; N=$N (N/10 for -c 1)."
+echo "Keys 16 B values (-d 16), -r 100000 random keys; N=$N (C1_N=${C1_N:-2000} for -c 1)."
 echo
 echo '| setup | load | SET ops/s | SET p50 ms | SET p99 ms | GET ops/s | GET p50 ms | GET p99 ms |'
 echo '|---|---|---:|---:|---:|---:|---:|---:|'
