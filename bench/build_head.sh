@@ -5,7 +5,8 @@
 # other scripts:   export RAFTCACHE_BIN=$(bench/build_head.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rev=$(git rev-parse --short HEAD)
+# keyed by the source trees, so commits that only touch bench/ reuse the build
+rev=$(git rev-parse HEAD:src HEAD:Cargo.toml HEAD:Cargo.lock | cut -c1-8 | paste -sd-)
 src=bench/out/head-$rev
 tgt=$PWD/bench/out/target
 if [[ ! -x $tgt/release/raftcache-$rev ]]; then
