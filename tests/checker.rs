@@ -590,3 +590,133 @@ fn recorder_collects_from_threads() {
     assert_eq!(h.len(), 4);
     assert_ok(check_register(&h, BUDGET));
 }
+
+// ---- cross-check against brute force ----------------------------------------
+
+/// Reference semantics, by exhaustive search over orders: an op may go next if
+/// no other remaining completed op returned before it was invoked; unknown
+/// ops may also never happen. Exponential, for tiny histories only.
+fn brute<S: Clone>(
+    ops: &[(u64, Option<u64>, bool)],
+    left: &mut Vec<usize>,
+    state: S,
+    step: &dyn Fn(&S, usize) -> Option<S>,
+) -> bool {
+    if left.iter().all(|&i| !ops[i].2) {
+        return true;
+    }
+    for k in 0..left.len() {
+        let i = left[k];
+        let blocked = left
+            .iter()
+            .any(|&j| ops[j].2 && ops[j].1.unwrap_or(u64::MAX) < ops[i].0);
+        if blocked {
+            continue;
+        }
+        if let Some(s2) = step(&state, i) {
+            left.remove(k);
+            let ok = brute(ops, left, s2, step);
+            left.insert(k, i);
+            if ok {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[test]
+fn agrees_with_brute_force_on_small_random_histories() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let (mut valid, mut invalid) = (0, 0);
+    for case in 0..5000 {
+        let counter = case % 2 == 1;
+        let n = rng.random_range(1..=7);
+        let mut meta = Vec::new();
+        let mut reg: Vec<RegisterOp> = Vec::new();
+        let mut cnt: Vec<CounterOp> = Vec::new();
+        for c in 0..n {
+            let invoke = rng.random_range(0..20u64);
+            let ret = invoke + rng.random_range(0..10);
+            let unknown = rng.random_bool(0.25);
+            let write = rng.random_bool(0.5);
+            // Few distinct values, so values repeat and outputs often fit.
+            let v = rng.random_range(0..3i64);
+            let read_v = (v > 0).then_some(v);
+            meta.push((invoke, (!unknown).then_some(ret), !unknown));
+            if counter {
+                let (input, output) = if write {
+                    (CounterInput::Incr, CounterOutput::Value(v + 1))
+                } else {
+                    (CounterInput::Get, CounterOutput::Read(read_v))
+                };
+                cnt.push(if unknown {
+                    Op::unknown(c, "k", invoke, input)
+                } else {
+                    Op::ok(c, "k", invoke, ret, input, output)
+                });
+            } else {
+                let (input, output) = if write {
+                    (RegisterInput::Set(v.to_string()), RegisterOutput::Ok)
+                } else {
+                    (
+                        RegisterInput::Get,
+                        RegisterOutput::Value(read_v.map(|v| v.to_string())),
+                    )
+                };
+                reg.push(if unknown {
+                    Op::unknown(c, "k", invoke, input)
+                } else {
+                    Op::ok(c, "k", invoke, ret, input, output)
+                });
+            }
+        }
+        let mut left: Vec<usize> = (0..n).collect();
+        let (expected, got) = if counter {
+            let step = |s: &i64, i: usize| match (&cnt[i].input, &cnt[i].output) {
+                (CounterInput::Incr, Some(CounterOutput::Value(v))) => {
+                    (*v == s + 1).then_some(s + 1)
+                }
+                (CounterInput::Incr, None) => Some(s + 1),
+                (CounterInput::Get, Some(CounterOutput::Read(v))) => {
+                    (v.unwrap_or(0) == *s).then_some(*s)
+                }
+                (CounterInput::Get, None) => Some(*s),
+                _ => unreachable!(),
+            };
+            (
+                brute(&meta, &mut left, 0i64, &step),
+                check_counter(&cnt, BUDGET),
+            )
+        } else {
+            let step = |s: &Option<String>, i: usize| match (&reg[i].input, &reg[i].output) {
+                (RegisterInput::Set(v), _) => Some(Some(v.clone())),
+                (RegisterInput::Get, Some(RegisterOutput::Value(v))) => (v == s).then(|| s.clone()),
+                (RegisterInput::Get, _) => Some(s.clone()),
+            };
+            (
+                brute(&meta, &mut left, None, &step),
+                check_register(&reg, BUDGET),
+            )
+        };
+        assert!(
+            !matches!(got, CheckResult::Timeout { .. }),
+            "case {case} timed out"
+        );
+        if expected {
+            valid += 1;
+        } else {
+            invalid += 1;
+        }
+        assert_eq!(
+            got.is_ok(),
+            expected,
+            "case {case}: checker says {got:?}, brute force says {expected}\n{reg:#?}{cnt:#?}"
+        );
+    }
+    // Both outcomes must be well represented for the comparison to mean much.
+    assert!(
+        valid > 500 && invalid > 500,
+        "valid {valid}, invalid {invalid}"
+    );
+}

@@ -596,6 +596,37 @@ struct Frame {
     resume: Cursor,
 }
 
+/// Set fingerprints for the cache: each op gets a random 128-bit key and a
+/// set is the XOR of its members' keys, updated in O(1) per step instead of
+/// hashing an n-bit set. Two different sets collide with probability 2^-128
+/// per pair, i.e. never in practice (a collision could only hide a
+/// linearization, never invent one).
+struct Zobrist {
+    keys: Vec<u128>,
+}
+
+impl Zobrist {
+    fn new(n: usize) -> Zobrist {
+        // splitmix64: fixed seed, so runs are reproducible.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        Zobrist {
+            keys: (0..n)
+                .map(|_| (u128::from(next()) << 64) | u128::from(next()))
+                .collect(),
+        }
+    }
+}
+
+/// The cache keys are already uniformly random: a cheap hasher suffices.
+type FastHash = foldhash::fast::FixedState;
+
 struct Best {
     placed: usize,
     order: Vec<u32>,
@@ -604,7 +635,8 @@ struct Best {
     blocked_by: Option<u32>,
 }
 
-/// Lowe-style search. Invariants: `bits` is the set of placed ops, `state`
+/// Lowe-style search. Invariants: `placed_set` fingerprints the set of placed
+/// ops (see [`Zobrist`]), `state`
 /// the model state after them, `block` is `Some(s0)` iff the last placed ops
 /// are a run of unknown ops that started from state `s0`.
 ///
@@ -631,12 +663,15 @@ fn search<I: Debug, O: Debug>(key: &str, p: &Problem<I, O>, budget: Duration) ->
     let mut ev = Events::new(p);
     let mut un = Unknowns::new(p);
 
-    let mut bits: Vec<u64> = vec![0; n.div_ceil(64)];
-    let mut seen: HashSet<(Box<[u64]>, State, Option<State>)> = HashSet::new();
+    let zobrist = Zobrist::new(n);
+    let mut placed_set: u128 = 0;
+    let mut seen: HashSet<(u128, State, Option<State>), FastHash> = HashSet::default();
     let mut stack: Vec<Frame> = Vec::new();
     let mut state: State = MISSING;
     let mut block: Option<State> = None;
     let mut placed = 0usize;
+    // `best.order[..agree]` is known to equal the bottom of `stack`.
+    let mut agree = 0usize;
     let mut best = Best {
         placed: 0,
         order: Vec::new(),
@@ -728,8 +763,9 @@ fn search<I: Debug, O: Debug>(key: &str, p: &Problem<I, O>, budget: Duration) ->
                             explanation: explain(p, &best),
                         };
                     };
+                    agree = agree.min(stack.len());
                     let i = f.op as usize;
-                    bits[i / 64] &= !(1 << (i % 64));
+                    placed_set ^= zobrist.keys[i];
                     state = f.prev_state;
                     block = f.prev_block;
                     if p.definite[i] {
@@ -764,9 +800,9 @@ fn search<I: Debug, O: Debug>(key: &str, p: &Problem<I, O>, budget: Duration) ->
 
         let (op, s2, new_block, resume) = candidate;
         let i = op as usize;
-        bits[i / 64] |= 1 << (i % 64);
-        if !seen.insert((bits.clone().into_boxed_slice(), s2, new_block)) {
-            bits[i / 64] &= !(1 << (i % 64));
+        placed_set ^= zobrist.keys[i];
+        if !seen.insert((placed_set, s2, new_block)) {
+            placed_set ^= zobrist.keys[i];
             cursor = resume;
             continue;
         }
@@ -785,12 +821,14 @@ fn search<I: Debug, O: Debug>(key: &str, p: &Problem<I, O>, budget: Duration) ->
                 return CheckResult::Ok;
             }
             if placed > best.placed {
-                best = Best {
-                    placed,
-                    order: stack.iter().map(|f| f.op).collect(),
-                    state,
-                    blocked_by: None,
-                };
+                // Copy only the part of the stack that differs from the last
+                // snapshot, so a search that mostly moves forward stays O(n).
+                best.order.truncate(agree);
+                best.order.extend(stack[agree..].iter().map(|f| f.op));
+                agree = stack.len();
+                best.placed = placed;
+                best.state = state;
+                best.blocked_by = None;
             }
         } else {
             un.placed[un.class_of[i] as usize] += 1;
