@@ -10,6 +10,7 @@ BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$BENCH_ROOT"
 
 OUT=$(mktemp -d /tmp/rcbench.XXXXXX)
+START_UPTIME=$(uptime)
 PIDS=()
 CMDS=()
 
@@ -118,5 +119,5 @@ ratio() { # a b -> a/b with 2 decimals, "-" when b is 0/empty
 }
 
 print_env() {
-  echo "date: $(date -u '+%Y-%m-%d %H:%M:%SZ'); host: $(nproc) cores; uptime:$(uptime)"
+  echo "date: $(date -u '+%Y-%m-%d %H:%M:%SZ'); host: $(nproc) cores; uptime at start:$START_UPTIME; at end:$(uptime)"
 }

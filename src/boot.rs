@@ -267,11 +267,31 @@ pub async fn remove_member(node: &Arc<RaftNode>, id: u64) -> Result<(), String> 
     } else {
         openraft::ChangeMembers::RemoveVoters(ids)
     };
-    node.raft
-        .change_membership(change, false)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(())
+    change_membership(node, change).await
+}
+
+/// `change_membership`, retried while a previous change (or a fresh
+/// leader's first commit) is still in flight: those are transient.
+async fn change_membership(
+    node: &Arc<RaftNode>,
+    change: openraft::ChangeMembers<u64, NodeInfo>,
+) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match node.raft.change_membership(change.clone(), false).await {
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                let text = e.to_string();
+                let transient = text.contains("undergoing a configuration change")
+                    || text.contains("is not committed");
+                if !transient || tokio::time::Instant::now() > deadline {
+                    return Err(text);
+                }
+                tracing::debug!(error = %text, "membership change busy; retrying");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
 }
 
 /// Shared so admin commands (CLUSTER MEET, RAFTCACHE JOIN) can add members.
@@ -281,9 +301,5 @@ pub async fn add_member(node: &Arc<RaftNode>, id: u64, info: NodeInfo) -> Result
         .await
         .map_err(|e| e.to_string())?;
     let voters: std::collections::BTreeSet<u64> = std::iter::once(id).collect();
-    node.raft
-        .change_membership(openraft::ChangeMembers::AddVoterIds(voters), false)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(())
+    change_membership(node, openraft::ChangeMembers::AddVoterIds(voters)).await
 }

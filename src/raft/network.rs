@@ -11,8 +11,10 @@ use std::collections::BTreeMap;
 use std::io;
 use std::time::Duration;
 
+use openraft::base::{BoxFuture, BoxStream};
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
+use openraft::raft::StreamAppendResult;
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
     TransferLeaderResponse, VoteRequest, VoteResponse,
@@ -234,6 +236,49 @@ impl PeerClient {
     }
 }
 
+type LogRange = (
+    Option<crate::raft::types::LogId>,
+    Option<crate::raft::types::LogId>,
+);
+
+struct PipelineState {
+    rd: tokio::io::ReadHalf<BufStream<TcpStream>>,
+    ranges: tokio::sync::mpsc::UnboundedReceiver<LogRange>,
+    writer: tokio::task::JoinHandle<()>,
+    ttl: Duration,
+}
+
+impl Drop for PipelineState {
+    fn drop(&mut self) {
+        self.writer.abort();
+    }
+}
+
+async fn pipeline_writer<S>(
+    mut input: S,
+    mut wr: tokio::io::WriteHalf<BufStream<TcpStream>>,
+    ranges: tokio::sync::mpsc::UnboundedSender<LogRange>,
+) where
+    S: futures::Stream<Item = AppendEntriesRequest<TypeConfig>> + Unpin,
+{
+    use futures::StreamExt;
+    while let Some(req) = input.next().await {
+        let range = (
+            req.prev_log_id,
+            req.entries.last().map(|e| e.log_id).or(req.prev_log_id),
+        );
+        if write_frame(&mut wr, &BusRequest::Append(req))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        if ranges.send(range).is_err() {
+            return;
+        }
+    }
+}
+
 enum CallError {
     Unreachable(String),
     Network(String),
@@ -273,6 +318,90 @@ impl From<CallError> for StreamingError<TypeConfig> {
 
 impl RaftNetworkV2<TypeConfig> for PeerClient {
     type SnapshotData = SnapshotFile;
+
+    /// Pipelined replication: requests are written as openraft produces them
+    /// without waiting for the previous response; responses come back in
+    /// order on the same connection (the peer serves a connection's frames
+    /// in order) and are matched to the requests' log ranges.
+    fn stream_append<'s, S>(
+        &'s mut self,
+        input: S,
+        option: RPCOption,
+    ) -> BoxFuture<
+        's,
+        Result<
+            BoxStream<'s, Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>>,
+            RPCError<TypeConfig>,
+        >,
+    >
+    where
+        S: futures::Stream<Item = AppendEntriesRequest<TypeConfig>> + Send + Unpin + 'static,
+    {
+        Box::pin(async move {
+            let ttl = option.hard_ttl();
+            // A failed dial is reported as the stream's first item, as the
+            // sequential default does: openraft backs off on errors it sees
+            // there, but retries at once when stream set-up itself fails.
+            let dial = match tokio::time::timeout(ttl, self.connect()).await {
+                Ok(Ok(_)) => Ok(self.conn.take().expect("connected above")),
+                Ok(Err(e)) => Err(CallError::Unreachable(e.to_string())),
+                Err(_) => Err(CallError::Timeout),
+            };
+            let conn = match dial {
+                Ok(c) => c,
+                Err(e) => {
+                    self.conn = None;
+                    let failed: BoxStream<'s, _> =
+                        Box::pin(futures::stream::once(async move { Err(e.into()) }));
+                    return Ok(failed);
+                }
+            };
+            let (rd, wr) = tokio::io::split(conn);
+            // Ranges of requests written and not yet answered, in order.
+            let (ranges_tx, ranges_rx) = tokio::sync::mpsc::unbounded_channel();
+            let writer = tokio::spawn(pipeline_writer(input, wr, ranges_tx));
+            let state = PipelineState {
+                rd,
+                ranges: ranges_rx,
+                writer,
+                ttl,
+            };
+            let strm = futures::stream::unfold(Some(state), |state| async move {
+                let mut st = state?;
+                let (prev, last) = st.ranges.recv().await?;
+                let resp =
+                    tokio::time::timeout(st.ttl, read_frame::<_, BusResponse>(&mut st.rd)).await;
+                let resp = match resp {
+                    Ok(Ok(Some(BusResponse::Append(r)))) => r,
+                    Ok(Ok(Some(BusResponse::Error(e)))) => {
+                        return Some((Err(CallError::Remote(e).into()), None))
+                    }
+                    Ok(Ok(other)) => {
+                        let e =
+                            CallError::Network(format!("unexpected pipelined reply: {other:?}"));
+                        return Some((Err(e.into()), None));
+                    }
+                    Ok(Err(e)) => {
+                        return Some((Err(CallError::Network(e.to_string()).into()), None))
+                    }
+                    Err(_) => return Some((Err(CallError::Timeout.into()), None)),
+                };
+                let keep_going = match &resp {
+                    AppendEntriesResponse::Success => true,
+                    AppendEntriesResponse::PartialSuccess(upto) => *upto == last,
+                    _ => false,
+                };
+                let result = resp.into_stream_result(prev, last);
+                let keep_going = keep_going && result.is_ok();
+                if !keep_going {
+                    st.writer.abort();
+                }
+                Some((Ok(result), keep_going.then_some(st)))
+            });
+            let strm: BoxStream<'s, _> = Box::pin(strm);
+            Ok(strm)
+        })
+    }
 
     async fn append_entries(
         &mut self,
