@@ -39,6 +39,7 @@ wait_built() { # count_before -> the new `snapshot built` line
 }
 kv() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p"; } # field from a log line
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+anon_kb() { awk '/^RssAnon/ { print $2 }' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM/ { print $2 }' "/proc/$1/status"; }
 log_ts() { # ISO timestamp at the start of a log line -> epoch seconds
   date -u -d "$(echo "$1" | awk '{ print $1 }')" +%s.%N
@@ -48,7 +49,7 @@ start_rc 1 "$port" "$OUT/rc"
 rc_pid=$RC_PID
 wait_ping "$port"
 for _ in $(seq 1 100); do is_leader "$port" && break; sleep 0.1; done
-rc_rss0=$(rss_kb "$rc_pid")
+rc_rss0=$(rss_kb "$rc_pid") rc_anon0=$(anon_kb "$rc_pid")
 
 # 1. load
 t0=$(date +%s.%N)
@@ -57,7 +58,7 @@ load_s=$(echo "$(date +%s.%N) - $t0" | bc)
 redis-cli -p "$port" SET bench:known 0123456789abcdef0123456789abcdef >/dev/null
 dbsize=$(redis-cli -p "$port" DBSIZE)
 sleep 1
-rc_rss=$(rss_kb "$rc_pid")
+rc_rss=$(rss_kb "$rc_pid") rc_anon=$(anon_kb "$rc_pid")
 rc_used=$(info_field "$port" memory used_memory)
 
 # 2. snapshot with no load
@@ -98,29 +99,30 @@ note_cmd "kill -9 <pid>; \$BIN <same flags>; python3 bench/write_probe.py waitge
 t1=$(python3 "$BENCH_ROOT/bench/write_probe.py" waitget "$port" bench:known 0123456789abcdef0123456789abcdef)
 restart_ms=$(((t1 - t0) / 1000000))
 dbsize2=$(redis-cli -p "$port" DBSIZE)
-rc_rss2=$(rss_kb "$rc_pid")
+rc_rss2=$(rss_kb "$rc_pid") rc_anon2=$(anon_kb "$rc_pid")
 
 # 5. redis-server, same load
 start_redis "$rport" "$OUT/redis" --appendonly no --save ''
 wait_ping "$rport"
-rd_rss0=$(rss_kb "$RD_PID")
+rd_rss0=$(rss_kb "$RD_PID") rd_anon0=$(anon_kb "$RD_PID")
 ran redis-benchmark -p "$rport" -t set -n "$KEYS_N" -r 100000000 -d 32 -P 64 -c 20 -q >/dev/null 2>&1
 sleep 1
 rd_db=$(redis-cli -p "$rport" DBSIZE)
 rd_used=$(info_field "$rport" memory used_memory)
-rd_rss=$(rss_kb "$RD_PID")
+rd_rss=$(rss_kb "$RD_PID") rd_anon=$(anon_kb "$RD_PID")
 
 per() { echo "$1 / $2" | bc; }
 print_env
 echo
 echo "Load: $KEYS_N SETs in ${load_s%.*} s ($(tr '\r' '\n' <"$OUT/load.txt" | grep -o 'SET: [0-9.]* requests per second' | tail -1))"
 echo
-echo "| memory | keys (DBSIZE) | used_memory | RSS (empty process) | used_memory B/key | RSS B/key | (RSS - empty) B/key |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
-echo "| raftcache after load | $dbsize | $rc_used | $((rc_rss * 1024)) ($((rc_rss0 * 1024))) | $(per "$rc_used" "$dbsize") | $(per $((rc_rss * 1024)) "$dbsize") | $(per $(((rc_rss - rc_rss0) * 1024)) "$dbsize") |"
-echo "| raftcache peak RSS (VmHWM) after the idle snapshot | $dbsize | | $((rc_hwm * 1024)) | | $(per $((rc_hwm * 1024)) "$dbsize") | $(per $(((rc_hwm - rc_rss0) * 1024)) "$dbsize") |"
-echo "| raftcache after restart (kill -9) | $dbsize2 | | $((rc_rss2 * 1024)) | | $(per $((rc_rss2 * 1024)) "$dbsize2") | $(per $(((rc_rss2 - rc_rss0) * 1024)) "$dbsize2") |"
-echo "| redis-server 7 (no persistence) | $rd_db | $rd_used | $((rd_rss * 1024)) ($((rd_rss0 * 1024))) | $(per "$rd_used" "$rd_db") | $(per $((rd_rss * 1024)) "$rd_db") | $(per $(((rd_rss - rd_rss0) * 1024)) "$rd_db") |"
+echo "| memory | keys (DBSIZE) | used_memory | VmRSS (empty process) | RssAnon (empty) | used_memory B/key | VmRSS B/key | (RSS - empty) B/key | (RssAnon - empty) B/key |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| raftcache after load | $dbsize | $rc_used | $((rc_rss * 1024)) ($((rc_rss0 * 1024))) | $((rc_anon * 1024)) ($((rc_anon0 * 1024))) | $(per "$rc_used" "$dbsize") | $(per $((rc_rss * 1024)) "$dbsize") | $(per $(((rc_rss - rc_rss0) * 1024)) "$dbsize") | $(per $(((rc_anon - rc_anon0) * 1024)) "$dbsize") |"
+echo "| raftcache peak VmRSS (VmHWM) after the idle snapshot | $dbsize | | $((rc_hwm * 1024)) | | | $(per $((rc_hwm * 1024)) "$dbsize") | $(per $(((rc_hwm - rc_rss0) * 1024)) "$dbsize") | |"
+echo "| raftcache after restart (kill -9) | $dbsize2 | | $((rc_rss2 * 1024)) | $((rc_anon2 * 1024)) | | $(per $((rc_rss2 * 1024)) "$dbsize2") | $(per $(((rc_rss2 - rc_rss0) * 1024)) "$dbsize2") | $(per $(((rc_anon2 - rc_anon0) * 1024)) "$dbsize2") |"
+echo "| redis-server 7 (no persistence) | $rd_db | $rd_used | $((rd_rss * 1024)) ($((rd_rss0 * 1024))) | $((rd_anon * 1024)) ($((rd_anon0 * 1024))) | $(per "$rd_used" "$rd_db") | $(per $((rd_rss * 1024)) "$rd_db") | $(per $(((rd_rss - rd_rss0) * 1024)) "$rd_db") | $(per $(((rd_anon - rd_anon0) * 1024)) "$rd_db") |"
+echo "RssAnon excludes file-backed pages (the LMDB raft log is mmapped: its pages count in VmRSS as RssFile)."
 echo
 echo "| snapshot of $dbsize keys | clone ms (writes blocked) | total build ms | file bytes | bytes/key |"
 echo "|---|---:|---:|---:|---:|"
