@@ -261,3 +261,56 @@ fn bad_command_line_is_a_clean_error() {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
 }
+
+#[test]
+fn garbage_on_the_bus_port_is_dropped_not_fatal() {
+    use std::io::Write;
+    let c = Cluster::single(&[]);
+    let bus = format!("127.0.0.1:{}", c.nodes[0].bus_port);
+    // Random bytes, an oversized frame header, and an HTTP request.
+    for payload in [
+        b"\x00\x00\x00\x05hello".to_vec(),
+        b"\xff\xff\xff\xff".to_vec(),
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        (0..4096u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+            .collect(),
+    ] {
+        let mut s = std::net::TcpStream::connect(&bus).unwrap();
+        let _ = s.write_all(&payload);
+        let _ = common::raw_exchange(&bus, &payload, Duration::from_millis(200));
+    }
+    // Still alive and still the leader, and the warnings were logged.
+    let mut con = c.nodes[0].conn();
+    let _: () = con.set("alive", "yes").unwrap();
+    assert_eq!(con.get::<_, String>("alive").unwrap(), "yes");
+    wait_for("a bus warning in the log", Duration::from_secs(5), || {
+        c.nodes[0]
+            .log_text()
+            .contains("bus connection closed")
+            .then_some(())
+    });
+}
+
+#[test]
+fn prometheus_metrics_endpoint() {
+    let port = common::free_port();
+    let c = Cluster::single(&["--metrics-port", &port.to_string()]);
+    let mut con = c.nodes[0].conn();
+    for i in 0..10 {
+        let _: () = con.set(format!("m{i}"), i).unwrap();
+    }
+    let body = wait_for("metrics", Duration::from_secs(10), || {
+        let out = common::raw_exchange(
+            &format!("127.0.0.1:{port}"),
+            b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            Duration::from_millis(500),
+        );
+        let text = String::from_utf8_lossy(&out).to_string();
+        text.contains("raftcache_proposed_ops_total")
+            .then_some(text)
+    });
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    assert!(body.contains("raftcache_raft_is_leader 1"), "{body}");
+    assert!(body.contains("raftcache_connections_total"), "{body}");
+}
