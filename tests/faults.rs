@@ -744,6 +744,7 @@ fn negative_control_stale_reads_are_caught() {
             Fault::LeaderInMinority,
             Fault::LeaderInMinority,
             Fault::LeaderInMinority,
+            Fault::LeaderInMinority,
         ],
         4,
         Duration::from_secs(3),
