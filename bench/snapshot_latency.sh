@@ -86,6 +86,9 @@ line2=$(wait_built "$n")
 load_total=$(echo "$line2" | kv total_ms) load_clone=$(echo "$line2" | kv cloned_ms)
 t_built=$(log_ts "$line2")
 wait "$probe_pid"
+# keep the raw latencies for bench/plot.py (bench/out is gitignored)
+mkdir -p "$BENCH_ROOT/bench/out"
+{ echo "# trigger $t_trig built $t_built clone_ms $load_clone total_ms $load_total"; cat "$OUT/lat.txt"; } >"$BENCH_ROOT/bench/out/snapshot_lat.txt"
 rc_hwm2=$(hwm_kb "$rc_pid")
 
 # 4. restart
