@@ -290,3 +290,42 @@ fn auth_gate() {
         b"-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n",
     );
 }
+
+#[test]
+fn query_buffer_is_bounded_before_auth() {
+    // Before AUTH a client may not buffer more than 1 MB of one request: a
+    // huge inline-less stream of small args is cut off, not accumulated.
+    let c = Cluster::single(&["--requirepass", "pw"]);
+    let a = c.nodes[0].addr();
+    let big = format!("*2\r\n$3\r\nGET\r\n${}\r\n", 20_000);
+    expect_error_and_close(
+        &a,
+        big.as_bytes(),
+        "-ERR Protocol error: invalid bulk length\r\n",
+    );
+    let mut s = TcpStream::connect(&a).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut sent = 0usize;
+    s.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10000\r\n")
+        .ok();
+    while sent < 8 * 1024 * 1024 {
+        if s.write_all(&chunk).is_err() {
+            break;
+        }
+        sent += chunk.len();
+    }
+    // The 10 000-byte value completes a request (NOAUTH); the 'x' flood that
+    // follows is an inline line with no newline: cut at 64 KB and closed,
+    // so the writes start failing long before 8 MB.
+    assert!(
+        sent < 8 * 1024 * 1024,
+        "the server kept accepting {sent} bytes"
+    );
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("-NOAUTH"), "{out}");
+    raw_expect(&a, b"AUTH pw\r\nPING\r\n", b"+OK\r\n+PONG\r\n");
+}

@@ -187,7 +187,11 @@ async fn run(
             let _ = stream.shutdown().await;
             return Ok(());
         }
-        if buf.len() > settings.client_query_buffer_limit {
+        // What a client has sent but not yet completed: the unparsed bytes
+        // plus the arguments already taken off the buffer (1 MB before AUTH).
+        if buf.len() + parser.pending_bytes()
+            > parser.query_buffer_limit(settings.client_query_buffer_limit)
+        {
             tracing::warn!(peer = %session.info.addr, "client query buffer limit reached; closing");
             return Ok(());
         }
