@@ -36,6 +36,8 @@ pub struct BootSettings {
     pub bus_listen: String,
     pub join: Option<String>,
     pub metrics_listen: Option<String>,
+    /// Bootstrap a one-node cluster on an empty dir without `join`.
+    pub bootstrap: bool,
 }
 
 /// The 40-hex cluster node id, generated once and kept in the data dir.
@@ -117,6 +119,10 @@ pub async fn run(
         }
     } else if let Some(seed) = &boot.join {
         join(seed, id, &me).await?;
+    } else if !boot.bootstrap {
+        tracing::info!(
+            "empty data dir and cluster-bootstrap=no: waiting for CLUSTER MEET from a member"
+        );
     } else {
         let members = BTreeMap::from([(id, me.clone())]);
         node.raft

@@ -212,6 +212,9 @@ pub struct Config {
     /// Per-peer bus address overrides: node id -> `host:port` to dial
     /// instead of the peer's advertised bus address.
     pub bus_route: std::collections::BTreeMap<u64, String>,
+    /// On an empty data dir without `join`: bootstrap a one-node cluster
+    /// (true) or wait to be added by CLUSTER MEET / RAFTCACHE ADD-LEARNER.
+    pub cluster_bootstrap: bool,
 }
 
 /// A parsed knob value. One parser per type serves flags, env and file.
@@ -529,6 +532,9 @@ knobs! {
     lmdb_map_size: Memory = "8gb";
     /// Dial these addresses instead of peers' advertised bus addresses: 'id=host:port,...' (NAT, test proxies).
     bus_route: String = "none";
+    /// On an empty dir without --join: bootstrap a one-node cluster (yes) or wait for CLUSTER MEET (no).
+    #[arg(num_args = 0..=1, default_missing_value = "yes", value_name = "yes|no")]
+    cluster_bootstrap: bool = "yes";
 }
 
 /// Knob name as users write it (`proto-max-bulk-len`) from its field name.
@@ -812,6 +818,7 @@ impl Config {
             unsafe_no_fsync: m.unsafe_no_fsync.unwrap_or(false),
             lmdb_map_size,
             bus_route,
+            cluster_bootstrap: m.cluster_bootstrap.unwrap_or(true),
         })
     }
 

@@ -88,6 +88,7 @@ async fn start(c: Config) -> anyhow::Result<()> {
         client_listen: c.client_addr().to_string(),
         bus_listen: c.bus_addr().to_string(),
         join: c.join.clone(),
+        bootstrap: c.cluster_bootstrap,
         metrics_listen: c
             .metrics_port
             .map(|p| std::net::SocketAddr::new(c.bind, p).to_string()),

@@ -369,3 +369,39 @@ fn cluster_failover_and_forget() {
     );
     let _: () = c.nodes[f].conn().set("still", "works").unwrap();
 }
+
+#[test]
+fn cluster_meet_adds_a_waiting_node() {
+    let c = Cluster::start(1, &[]);
+    let root = tempfile::tempdir().unwrap();
+    let mut n2 = common::Node::new(2, root.path());
+    n2.extra = vec!["--cluster-bootstrap".into(), "no".into()];
+    n2.start();
+    // Not a member of anything yet: no leader, keyed commands are refused.
+    let out = wait_for("n2 to answer", Duration::from_secs(10), || {
+        let out = raw_exchange(&n2.addr(), b"SET k v\r\n", Duration::from_millis(300));
+        (!out.is_empty()).then_some(out)
+    });
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "-CLUSTERDOWN The cluster is down\r\n"
+    );
+    let mut con = c.nodes[0].conn();
+    let _: () = redis::cmd("CLUSTER")
+        .arg("MEET")
+        .arg("127.0.0.1")
+        .arg(n2.port)
+        .query(&mut con)
+        .unwrap();
+    wait_for("n2 to follow the leader", Duration::from_secs(20), || {
+        (role(&n2).as_deref() == Some("slave")).then_some(())
+    });
+    let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut con).unwrap();
+    assert!(info.contains("cluster_size:2"), "{info}");
+    let _: () = con.set("met", "yes").unwrap();
+    let mut ro = n2.conn();
+    let _: () = redis::cmd("READONLY").query(&mut ro).unwrap();
+    wait_for("n2 to apply", Duration::from_secs(10), || {
+        ro.get::<_, Option<String>>("met").unwrap()
+    });
+}
