@@ -22,6 +22,8 @@ bench_cleanup() {
 }
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
+set -E # say where a script stops under set -e instead of exiting silently
+trap 'echo "$(basename "$0"): error at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 # ran CMD...: record CMD (as typed) and run it.
 ran() { CMDS+=("$*"); "$@"; }

@@ -9,5 +9,5 @@ export RAFTCACHE_BIN=${RAFTCACHE_BIN:-$(bench/build_head.sh)}
 mkdir -p bench/out
 for s in compare cluster_compare failover snapshot_latency; do
   echo "== $s ($(date -u +%H:%M:%S), uptime:$(uptime))" >&2
-  bench/$s.sh | tee "bench/out/$s.md"
+  bench/$s.sh | tee "bench/out/$s.md" || echo "== $s FAILED" >&2
 done
