@@ -359,6 +359,17 @@ enum Fault {
     LeaderInMajority,
     IsolateFollowerThenHeal,
     Ring,
+    /// The leader's outgoing links drop everything (it still hears others).
+    LeaderOutboundOneWay,
+    /// Every link delayed and a fraction of its chunks dropped (connection
+    /// broken, as lost TCP traffic looks to the application).
+    Flaky,
+    /// CLUSTER FORGET a follower, wipe it, re-join it; then the same for the
+    /// leader (it hands over by stepping down after the change commits).
+    MembershipChurn,
+    /// A follower cut off until the leader has purged past it: it must
+    /// install a snapshot to catch up (needs small snapshot thresholds).
+    SnapshotCatchUp,
 }
 
 #[derive(Default, Debug)]
@@ -493,7 +504,109 @@ fn inject(c: &mut FaultCluster, fault: Fault, hold: Duration, evidence: &mut Vec
             assert!(c.blackholed() > cut0, "the ring partition dropped nothing");
             evidence.push(format!("majorities ring on {n} nodes for {hold:?}"));
         }
+        Fault::LeaderOutboundOneWay => {
+            for j in (0..n).filter(|j| *j != l) {
+                c.links[&(l, j)].cut_forward();
+            }
+            let nl = wait_for("a new leader", Duration::from_secs(30), || {
+                (0..n)
+                    .filter(|i| *i != l)
+                    .find(|i| common::role(&c.nodes[*i]).as_deref() == Some("master"))
+            });
+            std::thread::sleep(hold);
+            let dropped: u64 = (0..n)
+                .filter(|j| *j != l)
+                .map(|j| c.links[&(l, j)].stats().dropped_forward)
+                .sum();
+            c.heal();
+            assert!(dropped > 0, "the one-way cut dropped nothing");
+            evidence.push(format!(
+                "one-way: n{} could not send for {hold:?} ({dropped} bytes dropped); n{} led",
+                l + 1,
+                nl + 1
+            ));
+        }
+        Fault::Flaky => {
+            for p in c.links.values() {
+                p.set_delay(Duration::from_millis(15));
+                p.set_drop_probability(0.02);
+            }
+            std::thread::sleep(hold);
+            let killed: u64 = c.links.values().map(|p| p.stats().killed).sum();
+            for p in c.links.values() {
+                p.set_delay(Duration::ZERO);
+                p.set_drop_probability(0.0);
+            }
+            evidence.push(format!("flaky links (15 ms delay, 2% chunk loss) for {hold:?}: {killed} connections broken"));
+        }
+        Fault::MembershipChurn => {
+            for victim in [(l + 1) % n, l] {
+                let leader = c.wait_leader();
+                let name: String = redis::cmd("CLUSTER")
+                    .arg("MYID")
+                    .query(&mut c.nodes[victim].conn())
+                    .unwrap();
+                let _: () = redis::cmd("CLUSTER")
+                    .arg("FORGET")
+                    .arg(&name)
+                    .query(&mut c.nodes[leader].conn())
+                    .unwrap();
+                c.wait_voters(n - 1);
+                c.nodes[victim].kill9();
+                std::fs::remove_dir_all(&c.nodes[victim].dir).unwrap();
+                let seed = c.nodes[c.wait_leader()].addr();
+                c.nodes[victim].join = Some(seed);
+                c.nodes[victim].start();
+                c.wait_voters(n);
+                evidence.push(format!(
+                    "removed n{} (leader: {}), wiped it and re-added it",
+                    victim + 1,
+                    victim == leader
+                ));
+            }
+        }
+        Fault::SnapshotCatchUp => {
+            let f = (l + 1) % n;
+            let snap =
+                |i: usize| -> u64 { info_u64(&c.nodes[i], "raft_snapshot_index").unwrap_or(0) };
+            let before = snap(f);
+            let applied_f = info_u64(&c.nodes[f], "raft_last_applied_index").unwrap_or(0);
+            c.isolate(f);
+            wait_for(
+                "the leader to purge past the cut-off follower",
+                Duration::from_secs(60),
+                || {
+                    let l = c.leader()?;
+                    (info_u64(&c.nodes[l], "raft_purged_index")? > applied_f).then_some(())
+                },
+            );
+            c.heal();
+            wait_for(
+                "the follower to install a snapshot",
+                Duration::from_secs(60),
+                || (snap(f) > before).then_some(()),
+            );
+            evidence.push(format!(
+                "n{} cut off past the purge point; installed snapshot {} (was {before})",
+                f + 1,
+                snap(f)
+            ));
+        }
     }
+}
+
+fn info_u64(node: &Node, field: &str) -> Option<u64> {
+    let mut c = redis::Client::open(node.url())
+        .ok()?
+        .get_connection_with_timeout(Duration::from_millis(500))
+        .ok()?;
+    c.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    let info: String = redis::cmd("INFO").arg("raft").query(&mut c).ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Run one campaign: workload + faults, then heal and check everything.
@@ -694,6 +807,28 @@ fn ring_and_partitions_5_nodes() {
     assert_clean("ring_and_partitions_5_nodes", &s);
 }
 
+#[test]
+fn membership_one_way_flaky_and_snapshots_3_nodes() {
+    let s = campaign(
+        3,
+        &[
+            "--snapshot-logs-since-last",
+            "100",
+            "--max-in-snapshot-log-to-keep",
+            "10",
+        ],
+        &[
+            Fault::MembershipChurn,
+            Fault::LeaderOutboundOneWay,
+            Fault::Flaky,
+            Fault::SnapshotCatchUp,
+        ],
+        5,
+        Duration::from_secs(2),
+    );
+    assert_clean("membership_one_way_flaky_and_snapshots_3_nodes", &s);
+}
+
 /// PreVote: a follower cut off for many election timeouts must not depose
 /// the healthy leader when it comes back, nor raise the term.
 #[test]
@@ -774,6 +909,9 @@ fn long_campaign() {
         Fault::IsolateFollowerThenHeal,
         Fault::Ring,
         Fault::KillAll,
+        Fault::LeaderOutboundOneWay,
+        Fault::Flaky,
+        Fault::MembershipChurn,
     ];
     let mut total = Summary::default();
     let mut seed = 100;
