@@ -20,6 +20,7 @@ pub mod command;
 pub mod config;
 pub mod keyspace;
 pub mod metrics;
+pub mod num;
 pub mod protocol;
 pub mod raft;
 pub mod router;

@@ -88,30 +88,15 @@ impl FaultCluster {
     }
 
     fn leader(&self) -> Option<usize> {
-        self.nodes
-            .iter()
-            .position(|n| common::role(n).as_deref() == Some("master"))
+        common::try_leader_on(&self.nodes)
     }
 
     fn wait_leader(&self) -> usize {
-        wait_for("a leader", Duration::from_secs(30), || self.leader())
+        common::wait_leader_on(&self.nodes)
     }
 
     fn wait_voters(&self, n: usize) {
-        wait_for(&format!("{n} voters"), Duration::from_secs(60), || {
-            let l = self.leader()?;
-            let info: String = redis::cmd("CLUSTER")
-                .arg("INFO")
-                .query(&mut self.nodes[l].conn())
-                .ok()?;
-            let size = info
-                .lines()
-                .find_map(|l| l.strip_prefix("cluster_size:"))?
-                .trim()
-                .parse::<usize>()
-                .ok()?;
-            (size == n).then_some(())
-        });
+        common::wait_members_on(&self.nodes, n)
     }
 
     fn term(&self, i: usize) -> Option<u64> {
@@ -247,6 +232,44 @@ impl Client {
     fn retarget(&mut self, next: Option<usize>) {
         self.target = next.unwrap_or_else(|| self.rng.random_range(0..self.addrs.len()));
     }
+
+    /// Issue `cmd` on `key`, record the outcome in `rec` and retarget after
+    /// a failure. A read that fails or may have failed is not recorded (it
+    /// changed nothing); a write is recorded as failed or unknown.
+    fn record<T: redis::FromRedisValue, I, O>(
+        &mut self,
+        rec: &checker::Recorder<I, O>,
+        key: &str,
+        cmd: &redis::Cmd,
+        kind: Kind,
+        input: I,
+        output: impl FnOnce(T) -> O,
+    ) {
+        let t0 = rec.now();
+        let r: Reply<T> = self.call(cmd);
+        let t1 = rec.now();
+        match r {
+            Reply::Ok(v) => rec.push(Op::ok(self.id, key, t0, t1, input, output(v))),
+            Reply::Failed(next) => {
+                if kind == Kind::Write {
+                    rec.push(Op::failed(self.id, key, t0, t1, input));
+                }
+                self.retarget(next)
+            }
+            Reply::Unknown => {
+                if kind == Kind::Write {
+                    rec.push(Op::unknown(self.id, key, t0, input));
+                }
+                self.retarget(None)
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Read,
+    Write,
 }
 
 struct Histories {
@@ -256,93 +279,52 @@ struct Histories {
 
 /// Run the workload until `stop`; every op recorded.
 fn run_client(mut c: Client, h: Arc<Histories>, stop: Arc<AtomicBool>, seq: Arc<AtomicU64>) {
+    use Kind::{Read, Write};
     while !stop.load(Ordering::Relaxed) {
         let reg = c.rng.random_bool(0.6);
         let read = c.rng.random_bool(0.4);
         if reg {
             let key = format!("r{}", c.rng.random_range(0..REGISTERS));
-            let t0 = h.registers.now();
+            let rec = &h.registers;
             if read {
-                let r: Reply<Option<String>> = c.call(redis::cmd("GET").arg(&key));
-                let t1 = h.registers.now();
-                match r {
-                    Reply::Ok(v) => h.registers.push(Op::ok(
-                        c.id,
-                        &key,
-                        t0,
-                        t1,
-                        RegisterInput::Get,
-                        RegisterOutput::Value(v),
-                    )),
-                    Reply::Failed(next) => c.retarget(next),
-                    Reply::Unknown => c.retarget(None),
-                }
+                let get = redis::cmd("GET").arg(&key).to_owned();
+                c.record(
+                    rec,
+                    &key,
+                    &get,
+                    Read,
+                    RegisterInput::Get,
+                    RegisterOutput::Value,
+                );
             } else {
                 let value = format!("c{}-{}", c.id, seq.fetch_add(1, Ordering::Relaxed));
-                let r: Reply<()> = c.call(redis::cmd("SET").arg(&key).arg(&value));
-                let t1 = h.registers.now();
-                match r {
-                    Reply::Ok(()) => h.registers.push(Op::ok(
-                        c.id,
-                        &key,
-                        t0,
-                        t1,
-                        RegisterInput::Set(value),
-                        RegisterOutput::Ok,
-                    )),
-                    Reply::Failed(next) => {
-                        h.registers
-                            .push(Op::failed(c.id, &key, t0, t1, RegisterInput::Set(value)));
-                        c.retarget(next)
-                    }
-                    Reply::Unknown => {
-                        h.registers
-                            .push(Op::unknown(c.id, &key, t0, RegisterInput::Set(value)));
-                        c.retarget(None)
-                    }
-                }
+                let set = redis::cmd("SET").arg(&key).arg(&value).to_owned();
+                let input = RegisterInput::Set(value);
+                c.record(rec, &key, &set, Write, input, |()| RegisterOutput::Ok);
             }
         } else {
             let key = format!("n{}", c.rng.random_range(0..COUNTERS));
-            let t0 = h.counters.now();
+            let rec = &h.counters;
             if read {
-                let r: Reply<Option<i64>> = c.call(redis::cmd("GET").arg(&key));
-                let t1 = h.counters.now();
-                match r {
-                    Reply::Ok(v) => h.counters.push(Op::ok(
-                        c.id,
-                        &key,
-                        t0,
-                        t1,
-                        CounterInput::Get,
-                        CounterOutput::Read(v),
-                    )),
-                    Reply::Failed(next) => c.retarget(next),
-                    Reply::Unknown => c.retarget(None),
-                }
+                let get = redis::cmd("GET").arg(&key).to_owned();
+                c.record(
+                    rec,
+                    &key,
+                    &get,
+                    Read,
+                    CounterInput::Get,
+                    CounterOutput::Read,
+                );
             } else {
-                let r: Reply<i64> = c.call(redis::cmd("INCR").arg(&key));
-                let t1 = h.counters.now();
-                match r {
-                    Reply::Ok(v) => h.counters.push(Op::ok(
-                        c.id,
-                        &key,
-                        t0,
-                        t1,
-                        CounterInput::Incr,
-                        CounterOutput::Value(v),
-                    )),
-                    Reply::Failed(next) => {
-                        h.counters
-                            .push(Op::failed(c.id, &key, t0, t1, CounterInput::Incr));
-                        c.retarget(next)
-                    }
-                    Reply::Unknown => {
-                        h.counters
-                            .push(Op::unknown(c.id, &key, t0, CounterInput::Incr));
-                        c.retarget(None)
-                    }
-                }
+                let incr = redis::cmd("INCR").arg(&key).to_owned();
+                c.record(
+                    rec,
+                    &key,
+                    &incr,
+                    Write,
+                    CounterInput::Incr,
+                    CounterOutput::Value,
+                );
             }
         }
     }

@@ -37,31 +37,7 @@ pub(crate) fn printable(b: &[u8], max: usize) -> String {
     String::from_utf8_lossy(cut).replace(['\r', '\n'], " ")
 }
 
-/// Redis's strict integer syntax (`string2ll`): optional `-`, no `+`, no
-/// spaces, no leading zeros, no `-0`, must fit in an i64.
-pub(crate) fn parse_i64(b: &[u8]) -> Option<i64> {
-    let (neg, digits) = match b.split_first()? {
-        (b'-', rest) => (true, rest),
-        _ => (false, b),
-    };
-    let (&first, _) = digits.split_first()?;
-    if !first.is_ascii_digit() || (first == b'0' && (digits.len() > 1 || neg)) {
-        return None;
-    }
-    // Accumulate negatively so i64::MIN is representable.
-    let mut v: i64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_sub(i64::from(c - b'0'))?;
-    }
-    if neg {
-        Some(v)
-    } else {
-        v.checked_neg()
-    }
-}
+pub(crate) use crate::num::parse_i64;
 
 /// Unsigned decimal, digits only (SCAN cursors, raft node ids).
 pub(crate) fn parse_u64(b: &[u8]) -> Option<u64> {
@@ -202,29 +178,6 @@ impl<'a> Args<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn strict_integers() {
-        assert_eq!(parse_i64(b"0"), Some(0));
-        assert_eq!(parse_i64(b"-12"), Some(-12));
-        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
-        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
-        for bad in [
-            &b""[..],
-            b"-",
-            b"+1",
-            b" 1",
-            b"1 ",
-            b"01",
-            b"-0",
-            b"1a",
-            b"9223372036854775808",
-            b"-9223372036854775809",
-            b"1.0",
-        ] {
-            assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
-        }
-    }
 
     #[test]
     fn unsigned() {

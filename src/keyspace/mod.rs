@@ -363,7 +363,7 @@ impl Keyspace {
                 let old = match self.live_mut(key, now) {
                     None => None,
                     Some(e) => Some(
-                        num::parse_i64_strict(str_or_wrongtype(&e.value)?)
+                        crate::num::parse_i64(str_or_wrongtype(&e.value)?)
                             .ok_or(KeyspaceError::NotInteger)?,
                     ),
                 };

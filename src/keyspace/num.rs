@@ -1,28 +1,6 @@
-//! Number parsing and formatting with Redis's rules for string values.
-
-/// Parses a stored string as INCR does: canonical decimal only (no spaces,
-/// no `+`, no leading zeros, no `-0`), at most 20 bytes, within i64. Being
-/// this strict is what lets Redis keep integers in a compact encoding and
-/// print them back unchanged; clients rely on e.g. `" 1"` being rejected.
-pub fn parse_i64_strict(b: &[u8]) -> Option<i64> {
-    if b.is_empty() || b.len() > 20 {
-        return None;
-    }
-    if b == b"0" {
-        return Some(0);
-    }
-    let digits = if b[0] == b'-' { &b[1..] } else { b };
-    match digits.first() {
-        Some(b'1'..=b'9') => {}
-        _ => return None,
-    }
-    if !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    // Syntax is verified; std's parser does the overflow check (including
-    // accepting i64::MIN).
-    std::str::from_utf8(b).ok()?.parse().ok()
-}
+//! Float parsing and formatting with Redis's rules for string values
+//! (integers: `crate::num::parse_i64`, shared with the protocol and command
+//! layers).
 
 /// Parses a stored string as INCRBYFLOAT does (Redis uses `strtold` and
 /// then rejects leading whitespace, trailing garbage and NaN). `inf` is
@@ -89,38 +67,6 @@ pub fn format_float(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn strict_integers() {
-        assert_eq!(parse_i64_strict(b"0"), Some(0));
-        assert_eq!(parse_i64_strict(b"10"), Some(10));
-        assert_eq!(parse_i64_strict(b"-10"), Some(-10));
-        assert_eq!(parse_i64_strict(b"9223372036854775807"), Some(i64::MAX));
-        assert_eq!(parse_i64_strict(b"-9223372036854775808"), Some(i64::MIN));
-        for bad in [
-            &b""[..],
-            b"9223372036854775808",
-            b"-9223372036854775809",
-            b"+1",
-            b" 1",
-            b"1 ",
-            b"01",
-            b"-0",
-            b"00",
-            b"-",
-            b"1.0",
-            b"1e3",
-            b"abc",
-            b"123456789012345678901",
-        ] {
-            assert_eq!(
-                parse_i64_strict(bad),
-                None,
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
-        }
-    }
 
     #[test]
     fn floats_parse() {

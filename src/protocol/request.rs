@@ -41,6 +41,7 @@
 //! * Like Redis, the two bytes after a bulk are skipped without checking they
 //!   are `\r\n`, and the byte after a line's `\r` is not checked to be `\n`.
 
+use crate::num::parse_i64;
 use bytes::{Buf, Bytes, BytesMut};
 
 /// Longest length line (`*N`, `$L`) or inline request kept while waiting for
@@ -322,33 +323,6 @@ fn check_http(args: Vec<Bytes>) -> Result<Vec<Bytes>, ParseError> {
         return Err(ParseError::Http);
     }
     Ok(args)
-}
-
-/// Strict decimal `i64` as Redis's `string2ll` reads lengths: optional `-`,
-/// no `+`, no leading zeros, no `-0`, no spaces, no overflow.
-fn parse_i64(s: &[u8]) -> Option<i64> {
-    let (neg, digits) = match s.split_first()? {
-        (b'-', rest) => (true, rest),
-        _ => (false, s),
-    };
-    match digits {
-        [] => return None,
-        [b'0'] if !neg => return Some(0),
-        [b'0', ..] => return None,
-        _ => {}
-    }
-    let mut v: u64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-    }
-    if neg {
-        0i64.checked_sub_unsigned(v)
-    } else {
-        i64::try_from(v).ok()
-    }
 }
 
 /// `isspace` in the C locale: what separates inline arguments.
@@ -880,26 +854,6 @@ mod tests {
         let base = buf.as_ptr() as usize;
         let got = RequestParser::default().parse(&mut buf).unwrap().unwrap();
         assert_eq!(got[0].as_ptr() as usize, base + 8);
-    }
-
-    #[test]
-    fn parse_i64_is_strict() {
-        assert_eq!(parse_i64(b"0"), Some(0));
-        assert_eq!(parse_i64(b"-1"), Some(-1));
-        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
-        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
-        for bad in [
-            &b""[..],
-            b"-",
-            b"-0",
-            b"00",
-            b"+1",
-            b"9223372036854775808",
-            b"1a",
-            b" 1",
-        ] {
-            assert_eq!(parse_i64(bad), None, "{bad:?}");
-        }
     }
 
     /// Quote bytes so that `split_args` gives them back: every byte as `\xHH`.

@@ -250,20 +250,7 @@ impl Cluster {
 
     /// Wait until the leader reports `n` voters.
     pub fn wait_members(&self, n: usize) {
-        wait_for(&format!("{n} voters"), Duration::from_secs(60), || {
-            let l = self.try_leader()?;
-            let info: String = redis::cmd("CLUSTER")
-                .arg("INFO")
-                .query(&mut self.nodes[l].conn())
-                .ok()?;
-            let known = info
-                .lines()
-                .find_map(|l| l.strip_prefix("cluster_size:"))?
-                .trim()
-                .parse::<usize>()
-                .ok()?;
-            (known == n).then_some(())
-        })
+        wait_members_on(&self.nodes, n)
     }
 
     pub fn try_leader(&self) -> Option<usize> {
@@ -286,12 +273,33 @@ pub fn role(node: &Node) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
-fn try_leader_on(nodes: &[Node]) -> Option<usize> {
+/// Index of the node among `nodes` that reports itself leader, if any.
+pub fn try_leader_on(nodes: &[Node]) -> Option<usize> {
     nodes
         .iter()
         .position(|n| role(n).as_deref() == Some("master"))
 }
 
-fn wait_leader_on(nodes: &[Node]) -> usize {
+/// Wait until one of `nodes` reports itself leader; its index.
+pub fn wait_leader_on(nodes: &[Node]) -> usize {
     wait_for("a leader", Duration::from_secs(30), || try_leader_on(nodes))
+}
+
+/// Wait until the leader among `nodes` reports `n` voters (`cluster_size`
+/// in CLUSTER INFO).
+pub fn wait_members_on(nodes: &[Node], n: usize) {
+    wait_for(&format!("{n} voters"), Duration::from_secs(60), || {
+        let l = try_leader_on(nodes)?;
+        let info: String = redis::cmd("CLUSTER")
+            .arg("INFO")
+            .query(&mut nodes[l].conn())
+            .ok()?;
+        let known = info
+            .lines()
+            .find_map(|l| l.strip_prefix("cluster_size:"))?
+            .trim()
+            .parse::<usize>()
+            .ok()?;
+        (known == n).then_some(())
+    })
 }
