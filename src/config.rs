@@ -512,9 +512,9 @@ knobs! {
     /// Log filter: a level (error, warn, info, debug, trace) or tracing directives.
     log_level: String = "info";
     /// Raft: least election timeout, milliseconds.
-    election_timeout_min: u64 = "300";
+    election_timeout_min: u64 = "200";
     /// Raft: greatest election timeout, milliseconds.
-    election_timeout_max: u64 = "600";
+    election_timeout_max: u64 = "400";
     /// Raft: leader heartbeat interval, milliseconds.
     heartbeat_interval: u64 = "50";
     /// Raft: take a snapshot after this many log entries since the last one.
@@ -709,8 +709,8 @@ impl Config {
             return Err(invalid("log_level", log_level, &e.to_string()));
         }
         let heartbeat_interval = m.heartbeat_interval.unwrap_or(50);
-        let election_timeout_min = m.election_timeout_min.unwrap_or(300);
-        let election_timeout_max = m.election_timeout_max.unwrap_or(600);
+        let election_timeout_min = m.election_timeout_min.unwrap_or(200);
+        let election_timeout_max = m.election_timeout_max.unwrap_or(400);
         if !(heartbeat_interval > 0
             && heartbeat_interval < election_timeout_min
             && election_timeout_min < election_timeout_max)

@@ -343,12 +343,16 @@ enum Durable {
     Flushed(IOFlushed<TypeConfig>),
     /// `save_vote` & co: the awaiting caller.
     Done(oneshot::Sender<io::Result<()>>),
+    /// Nobody waits and nothing needs a sync of its own (`save_committed`):
+    /// it becomes durable with the next sync that someone does need.
+    Lazy,
 }
 
 impl Durable {
     fn complete(self, r: io::Result<()>) {
         match self {
             Durable::Flushed(cb) => cb.io_completed(r),
+            Durable::Lazy => {}
             Durable::Done(tx) => {
                 let _ = tx.send(r);
             }
@@ -662,7 +666,13 @@ fn syncer_loop(shared: &Shared, rx: mpsc::Receiver<SyncBatch>) {
         }
 
         // Every batch drained above was committed before it was sent, so
-        // this fsync (started now) covers all of them.
+        // this fsync (started now) covers all of them. Batches holding only
+        // lazy writes (the advisory committed index) wait for the next sync
+        // somebody needs, instead of costing a sync of their own.
+        if waiters.iter().all(|w| matches!(w, Durable::Lazy)) {
+            waiters.clear();
+            continue;
+        }
         let result = if shared.unsafe_no_fsync {
             Ok(())
         } else {
@@ -773,11 +783,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     /// per commit round would double write latency.
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
         let (visible, seen) = oneshot::channel();
-        let (durable, _not_awaited) = oneshot::channel();
         self.submit(WriteReq {
             op: Op::PutMeta(META_COMMITTED, encode(&committed)?),
             visible: Some(visible),
-            durable: Durable::Done(durable),
+            durable: Durable::Lazy,
         })?;
         seen.await
             .map_err(|_| io::Error::other("raft log writer dropped a request"))?
