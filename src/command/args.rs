@@ -8,6 +8,7 @@
 use bytes::Bytes;
 
 use super::table::CommandSpec;
+use super::{Plan, ServerCmd};
 use crate::protocol::Reply;
 
 pub(crate) fn syntax_error() -> Reply {
@@ -68,6 +69,13 @@ pub(crate) fn parse_f64(b: &[u8]) -> Option<f64> {
         }
     }
     Some(v)
+}
+
+/// The plan of a server command that takes no arguments (READONLY, CLIENT
+/// ID, ...): anything left over is `-ERR syntax error`.
+pub(crate) fn no_args(a: &mut Args<'_>, cmd: ServerCmd) -> Result<Plan, Reply> {
+    a.finish()?;
+    Ok(Plan::Server(cmd))
 }
 
 /// Cursor over `args`; starts after the command name (and subcommand).

@@ -3,18 +3,13 @@
 //! group). Topology answers need node state, so they are `ServerCmd`s;
 //! KEYSLOT is pure and slot counts are keyspace reads.
 
-use super::args::{not_integer, parse_i64, parse_u64, printable, syntax_error, Args};
+use super::args::{no_args, not_integer, parse_i64, parse_u64, printable, syntax_error, Args};
 use super::{FailoverMode, Plan, ServerCmd};
 use crate::keyspace::ReadOp;
 use crate::protocol::Reply;
 
 /// Number of hash slots in a Redis Cluster.
 pub const SLOTS: i64 = 16384;
-
-fn no_args(a: &mut Args<'_>, cmd: ServerCmd) -> Result<Plan, Reply> {
-    a.finish()?;
-    Ok(Plan::Server(cmd))
-}
 
 /// READONLY
 pub(super) fn readonly(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::args::{arity_error, not_integer, parse_i64, printable, syntax_error, Args};
+use super::args::{arity_error, no_args, not_integer, parse_i64, printable, syntax_error, Args};
 use super::{ClientAttr, ClientFilter, ClientType, Plan, ServerCmd};
 use crate::protocol::Reply;
 
@@ -113,13 +113,7 @@ pub(super) fn quit(_a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
 
 /// RESET
 pub(super) fn reset(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
-    a.finish()?;
-    Ok(Plan::Server(ServerCmd::Reset))
-}
-
-fn no_args(a: &mut Args<'_>, cmd: ServerCmd) -> Result<Plan, Reply> {
-    a.finish()?;
-    Ok(Plan::Server(cmd))
+    no_args(a, ServerCmd::Reset)
 }
 
 /// CLIENT ID

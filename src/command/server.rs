@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::args::{arity_error, syntax_error, Args};
+use super::args::{arity_error, no_args, syntax_error, Args};
 use super::{Plan, ServerCmd};
 use crate::keyspace::{ReadOp, WriteOp};
 use crate::protocol::Reply;
@@ -39,8 +39,7 @@ pub(super) fn config_set(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
 
 /// CONFIG RESETSTAT
 pub(super) fn config_resetstat(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
-    a.finish()?;
-    Ok(Plan::Server(ServerCmd::ConfigResetStat))
+    no_args(a, ServerCmd::ConfigResetStat)
 }
 
 /// DBSIZE

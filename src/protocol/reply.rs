@@ -50,29 +50,29 @@ pub fn encode(reply: &Reply, resp3: bool, out: &mut BytesMut) {
     match reply {
         Reply::Status(s) => line(out, b'+', s.as_bytes()),
         Reply::Error(s) => line(out, b'-', s.as_bytes()),
-        Reply::Int(i) => int_line(out, b':', *i),
+        Reply::Int(i) => num_line(out, b':', *i),
         Reply::Bulk(b) => bulk(out, b),
         Reply::Nil if resp3 => out.extend_from_slice(b"_\r\n"),
         Reply::Nil => out.extend_from_slice(b"$-1\r\n"),
         Reply::NilArray if resp3 => out.extend_from_slice(b"_\r\n"),
         Reply::NilArray => out.extend_from_slice(b"*-1\r\n"),
         Reply::Array(items) => {
-            len_line(out, b'*', items.len());
+            num_line(out, b'*', items.len());
             for item in items {
                 encode(item, resp3, out);
             }
         }
         Reply::Set(items) => {
-            len_line(out, if resp3 { b'~' } else { b'*' }, items.len());
+            num_line(out, if resp3 { b'~' } else { b'*' }, items.len());
             for item in items {
                 encode(item, resp3, out);
             }
         }
         Reply::Map(pairs) => {
             if resp3 {
-                len_line(out, b'%', pairs.len());
+                num_line(out, b'%', pairs.len());
             } else {
-                len_line(out, b'*', pairs.len() * 2);
+                num_line(out, b'*', pairs.len() * 2);
             }
             for (k, v) in pairs {
                 encode(k, resp3, out);
@@ -97,7 +97,7 @@ pub fn encode(reply: &Reply, resp3: bool, out: &mut BytesMut) {
         Reply::Verbatim(format, text) => {
             if resp3 {
                 let format = format.as_bytes();
-                len_line(out, b'=', format.len() + 1 + text.len());
+                num_line(out, b'=', format.len() + 1 + text.len());
                 out.reserve(format.len() + 1 + text.len() + 2);
                 out.extend_from_slice(format);
                 out.extend_from_slice(b":");
@@ -125,16 +125,8 @@ fn line(out: &mut BytesMut, prefix: u8, text: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-fn int_line(out: &mut BytesMut, prefix: u8, n: i64) {
-    let mut buf = itoa::Buffer::new();
-    let digits = buf.format(n).as_bytes();
-    out.reserve(digits.len() + 3);
-    out.extend_from_slice(&[prefix]);
-    out.extend_from_slice(digits);
-    out.extend_from_slice(b"\r\n");
-}
-
-fn len_line(out: &mut BytesMut, prefix: u8, n: usize) {
+/// `<prefix><n>\r\n`: integer replies (`i64`) and length headers (`usize`).
+fn num_line(out: &mut BytesMut, prefix: u8, n: impl itoa::Integer) {
     let mut buf = itoa::Buffer::new();
     let digits = buf.format(n).as_bytes();
     out.reserve(digits.len() + 3);
@@ -144,7 +136,7 @@ fn len_line(out: &mut BytesMut, prefix: u8, n: usize) {
 }
 
 fn bulk(out: &mut BytesMut, data: &[u8]) {
-    len_line(out, b'$', data.len());
+    num_line(out, b'$', data.len());
     out.reserve(data.len() + 2);
     out.extend_from_slice(data);
     out.extend_from_slice(b"\r\n");
