@@ -25,6 +25,7 @@ pub use glob::{glob_match, Pattern};
 pub use ops::{ExpireCond, KeyspaceError, Outcome, ReadOp, SetCond, Ttl, TtlQuery, WriteOp};
 
 use std::io;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use hashbrown::HashMap;
@@ -73,13 +74,19 @@ const RANDOM_TRIES: usize = 32;
 #[derive(Clone)]
 pub struct Keyspace {
     limits: Limits,
-    slots: Box<[SlotMap]>,
+    /// Each slot behind an `Arc`: cloning the keyspace for a snapshot is
+    /// 16384 reference bumps, and a write after that copies only the one
+    /// slot it touches (`Arc::make_mut`), so a snapshot never stalls writers
+    /// for a copy of the whole dataset.
+    slots: Box<[Arc<SlotMap>]>,
     /// Keys stored, expired-but-not-deleted included.
     len: usize,
     /// Every key that has a deadline, with the deadline (absolute unix ms),
     /// in no particular order. `Entry::exp` is each key's index here, so add/remove are O(1) (swap_remove) and
     /// active expiry can sample uniformly by index.
-    expires: Vec<(Key, u64)>,
+    /// Shared like the slots; the first deadline change after a snapshot
+    /// copies it once.
+    expires: Arc<Vec<(Key, u64)>>,
     /// Estimated heap bytes owned by keys and values (tables excluded,
     /// those are computed from capacities on demand).
     heap: usize,
@@ -130,13 +137,13 @@ impl Keyspace {
         // than seeding 16384 times.
         let hasher = foldhash::fast::RandomState::default();
         let slots = (0..SLOTS)
-            .map(|_| SlotMap::with_hasher(hasher.clone()))
+            .map(|_| Arc::new(SlotMap::with_hasher(hasher.clone())))
             .collect();
         Keyspace {
             limits,
             slots,
             len: 0,
-            expires: Vec::new(),
+            expires: Arc::default(),
             heap: 0,
         }
     }
@@ -182,13 +189,13 @@ impl Keyspace {
             self.remove(key);
             return None;
         }
-        self.slots[s].get_mut(key)
+        Arc::make_mut(&mut self.slots[s]).get_mut(key)
     }
 
     /// Removes `key` (expired or not), keeping counters and the expiry index
     /// consistent. Returns the value and the deadline it had.
     fn remove(&mut self, key: &[u8]) -> Option<(Value, u64)> {
-        let map = &mut self.slots[slot_of(key)];
+        let map = Arc::make_mut(&mut self.slots[slot_of(key)]);
         let (k, e) = map.remove_entry(key)?;
         // hashbrown never shrinks on its own; a cache that had a burst of
         // keys should give the table memory back once they are gone.
@@ -206,13 +213,14 @@ impl Keyspace {
 
     fn expires_remove(&mut self, pos: u32) {
         let pos = pos as usize;
-        self.expires.swap_remove(pos);
-        if self.expires.capacity() > 1024 && self.expires.capacity() > self.expires.len() * 4 {
-            self.expires.shrink_to(self.expires.len() * 2);
+        let expires = Arc::make_mut(&mut self.expires);
+        expires.swap_remove(pos);
+        if expires.capacity() > 1024 && expires.capacity() > expires.len() * 4 {
+            expires.shrink_to(expires.len() * 2);
         }
         if let Some((moved, _)) = self.expires.get(pos) {
             let moved = moved.as_bytes();
-            if let Some(e) = self.slots[slot_of(moved)].get_mut(moved) {
+            if let Some(e) = Arc::make_mut(&mut self.slots[slot_of(moved)]).get_mut(moved) {
                 e.exp = pos as u32;
             }
         }
@@ -230,13 +238,16 @@ impl Keyspace {
 
     /// Sets the deadline of an existing key (0 = none), updating the index.
     fn set_deadline(&mut self, key: &[u8], deadline: u64) {
-        let Some((k, e)) = self.slots[slot_of(key)].get_key_value_mut(key) else {
+        let Some((k, e)) = Arc::make_mut(&mut self.slots[slot_of(key)]).get_key_value_mut(key)
+        else {
             return;
         };
         match (e.exp != NO_EXP, deadline != 0) {
             (false, false) => {}
-            (true, true) => self.expires[e.exp as usize].1 = deadline,
-            (false, true) => e.exp = Self::expires_push(&mut self.expires, k, deadline),
+            (true, true) => Arc::make_mut(&mut self.expires)[e.exp as usize].1 = deadline,
+            (false, true) => {
+                e.exp = Self::expires_push(Arc::make_mut(&mut self.expires), k, deadline)
+            }
             (true, false) => {
                 let pos = std::mem::replace(&mut e.exp, NO_EXP);
                 self.expires_remove(pos);
@@ -248,7 +259,7 @@ impl Keyspace {
     /// previous entry.
     fn upsert(&mut self, key: &[u8], value: Value, deadline: u64) {
         let s = slot_of(key);
-        if let Some(e) = self.slots[s].get_mut(key) {
+        if let Some(e) = Arc::make_mut(&mut self.slots[s]).get_mut(key) {
             self.heap = self.heap - e.value.heap_size() + value.heap_size();
             e.value = value;
             self.set_deadline(key, deadline);
@@ -260,19 +271,19 @@ impl Keyspace {
     /// Inserts a key known to be absent.
     fn insert_new(&mut self, k: Key, value: Value, deadline: u64) {
         let exp = if deadline != 0 {
-            Self::expires_push(&mut self.expires, &k, deadline)
+            Self::expires_push(Arc::make_mut(&mut self.expires), &k, deadline)
         } else {
             NO_EXP
         };
         let e = Entry { value, exp };
         self.heap += entry_cost(&k, &e);
-        self.slots[slot_of(k.as_bytes())].insert(k, e);
+        Arc::make_mut(&mut self.slots[slot_of(k.as_bytes())]).insert(k, e);
         self.len += 1;
     }
 
     /// Replaces the value of an existing live key, keeping its deadline.
     fn replace_value(&mut self, key: &[u8], value: Value) {
-        if let Some(e) = self.slots[slot_of(key)].get_mut(key) {
+        if let Some(e) = Arc::make_mut(&mut self.slots[slot_of(key)]).get_mut(key) {
             self.heap = self.heap - e.value.heap_size() + value.heap_size();
             e.value = value;
         }
@@ -465,9 +476,9 @@ impl Keyspace {
                 for m in self.slots.iter_mut() {
                     // Drop the tables too: a flushed cache should give its
                     // memory back, not keep 16384 grown maps.
-                    *m = SlotMap::with_hasher(hasher.clone());
+                    *m = Arc::new(SlotMap::with_hasher(hasher.clone()));
                 }
-                self.expires = Vec::new();
+                self.expires = Arc::default();
                 self.len = 0;
                 self.heap = 0;
                 Ok(Outcome::Ok)
@@ -696,12 +707,12 @@ impl Keyspace {
         let pat = Pattern::new(pattern);
         let all = pat.matches_all();
         let slots: Box<dyn Iterator<Item = &SlotMap>> = match glob::pattern_hash_prefix(pattern) {
-            Some(prefix) => Box::new(std::iter::once(&self.slots[slot_of(prefix)])),
-            None => Box::new(self.slots.iter()),
+            Some(prefix) => Box::new(std::iter::once(&*self.slots[slot_of(prefix)])),
+            None => Box::new(self.slots.iter().map(|m| &**m)),
         };
         let mut out = Vec::new();
         for m in slots {
-            for (k, e) in m {
+            for (k, e) in m.iter() {
                 if !self.is_expired(e, now) && (all || pat.matches(k.as_bytes())) {
                     out.push(k.to_bytes());
                 }
@@ -737,7 +748,7 @@ impl Keyspace {
         while slot < SLOTS {
             let m = &self.slots[slot];
             seen += m.len();
-            for (k, e) in m {
+            for (k, e) in m.iter() {
                 if self.is_expired(e, now) {
                     continue;
                 }
@@ -821,7 +832,7 @@ impl Keyspace {
             }
         };
         if n <= sample {
-            for k in &self.expires {
+            for k in self.expires.iter() {
                 check(k, &mut expired);
             }
             return (n, expired);
@@ -859,7 +870,7 @@ impl Keyspace {
     pub fn digest(&self) -> u64 {
         let mut acc = 0u64;
         for m in self.slots.iter() {
-            for (k, e) in m {
+            for (k, e) in m.iter() {
                 acc = acc.wrapping_add(snapshot::entry_hash(k.as_bytes(), e, self.deadline(e)));
             }
         }

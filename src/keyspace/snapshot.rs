@@ -174,7 +174,7 @@ pub(super) fn write<W: Write>(ks: &Keyspace, w: W) -> io::Result<()> {
     let mut count = 0u64;
     let mut buf = Vec::with_capacity(ASSEMBLE_MAX + 32);
     for m in ks.slots.iter() {
-        for (k, e) in m {
+        for (k, e) in m.iter() {
             let Some(s) = e.value.as_str() else {
                 // Only strings exist outside tests; a new type needs a tag.
                 return Err(io::Error::new(
