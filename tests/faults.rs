@@ -625,7 +625,6 @@ fn campaign(nodes: usize, extra: &[&str], faults: &[Fault], seed: u64, hold: Dur
         w.join().unwrap();
     }
     c.heal();
-    let l = c.wait_leader();
     let (applied, digest) = c.converged_digest();
     summary.faults.push(format!(
         "converged: all replicas at index {applied} digest {digest}"
@@ -633,17 +632,28 @@ fn campaign(nodes: usize, extra: &[&str], faults: &[Fault], seed: u64, hold: Dur
 
     // Final reads on the leader become part of the history.
     let h = Arc::try_unwrap(h).ok().expect("workers joined");
-    let mut con = c.nodes[l].conn();
+    // A leadership change may still be settling after the heal: retry a
+    // final read on whoever leads until it answers (each try is a new op
+    // whose invoke time is taken when it is sent).
+    let final_get = |key: &str, now: &dyn Fn() -> u64| -> (u64, redis::Value, u64) {
+        wait_for("a final read", Duration::from_secs(30), || {
+            let l = c.leader()?;
+            let mut con = c.nodes[l].conn();
+            let t0 = now();
+            let v: redis::Value = redis::cmd("GET").arg(key).query(&mut con).ok()?;
+            Some((t0, v, now()))
+        })
+    };
     let mut finals = BTreeMap::new();
     for k in 0..COUNTERS {
         let key = format!("n{k}");
-        let t0 = h.counters.now();
-        let v: Option<i64> = redis::cmd("GET").arg(&key).query(&mut con).unwrap();
+        let (t0, v, t1) = final_get(&key, &|| h.counters.now());
+        let v: Option<i64> = redis::from_redis_value(&v).unwrap();
         h.counters.push(Op::ok(
             usize::MAX,
             &key,
             t0,
-            h.counters.now(),
+            t1,
             CounterInput::Get,
             CounterOutput::Read(v),
         ));
@@ -651,13 +661,13 @@ fn campaign(nodes: usize, extra: &[&str], faults: &[Fault], seed: u64, hold: Dur
     }
     for k in 0..REGISTERS {
         let key = format!("r{k}");
-        let t0 = h.registers.now();
-        let v: Option<String> = redis::cmd("GET").arg(&key).query(&mut con).unwrap();
+        let (t0, v, t1) = final_get(&key, &|| h.registers.now());
+        let v: Option<String> = redis::from_redis_value(&v).unwrap();
         h.registers.push(Op::ok(
             usize::MAX,
             &key,
             t0,
-            h.registers.now(),
+            t1,
             RegisterInput::Get,
             RegisterOutput::Value(v),
         ));
@@ -815,7 +825,19 @@ fn membership_one_way_flaky_and_snapshots_3_nodes() {
 /// the healthy leader when it comes back, nor raise the term.
 #[test]
 fn prevote_keeps_the_healthy_leader() {
-    let c = FaultCluster::start(3, &[]);
+    // Generous timeouts so a loaded CI machine cannot make the leader miss
+    // heartbeats on its own: only PreVote is under test here.
+    let c = FaultCluster::start(
+        3,
+        &[
+            "--heartbeat-interval",
+            "100",
+            "--election-timeout-min",
+            "800",
+            "--election-timeout-max",
+            "1600",
+        ],
+    );
     let l = c.wait_leader();
     let f = (l + 1) % 3;
     let term0 = c.term(l).unwrap();
@@ -858,6 +880,7 @@ fn negative_control_stale_reads_are_caught() {
         3,
         &["--read-consistency", "stale"],
         &[
+            Fault::LeaderInMinority,
             Fault::LeaderInMinority,
             Fault::LeaderInMinority,
             Fault::LeaderInMinority,
