@@ -329,29 +329,84 @@ fn crash_after_snapshot_rename_keeps_acked_writes() {
     );
 }
 
-/// The vote saved right before the crash is on disk: the clean restart
-/// campaigns in a term past it.
+/// The vote a follower saved right before it crashed is the one it finds on
+/// restart. Its old leader is killed so it votes in a new election (the first
+/// `save_vote` of the armed process is where it aborts).
 #[test]
 fn crash_after_save_vote_keeps_the_vote() {
-    let mut c = Cluster::single(&[]);
-    let before = write_before(&c.nodes[0], 100);
-    let term0: u64 = raft_info(&c.nodes[0], "raft_term").parse().unwrap();
-    c.nodes[0].kill9();
+    let mut c = Cluster::start(3, &[]);
+    settle(&c);
+    let l = c.leader();
+    let f = (l + 1) % 3;
+    let before = write_before(&c.nodes[l], 100);
+    settle(&c);
+    c.nodes[f].kill9();
 
-    // Restarting, the node votes for itself in a new term: it aborts there.
-    let mut armed = Armed::start(&c.nodes[0], "log::after_save_vote=return");
+    let mut armed = Armed::start(&c.nodes[f], "log::after_save_vote=return");
+    if armed.wait_up(&c.nodes[f].addr()) {
+        std::thread::sleep(Duration::from_millis(500));
+        c.nodes[l].kill9();
+    }
     armed.wait_crash("log::after_save_vote", Duration::from_secs(30));
+    let armed_log = armed.log_text();
     drop(armed);
+    let saved = armed_log
+        .lines()
+        .find_map(|l| l.split_once("vote is changing from ")?.1.split_once(" to "))
+        .map(|(_, to)| to.trim().to_string())
+        .unwrap_or_else(|| panic!("no vote change logged before the crash:\n{armed_log}"));
 
-    c.nodes[0].start();
-    c.leader();
-    let term: u64 = raft_info(&c.nodes[0], "raft_term").parse().unwrap();
-    assert!(
-        term >= term0 + 2,
-        "term {term} after the crash: the vote of term {} saved before it was lost",
-        term0 + 1
+    // The harness log holds the first boot, then the clean restart.
+    c.nodes[f].start();
+    let loaded = wait_for(
+        "the restart to log its initial state",
+        Duration::from_secs(20),
+        || {
+            let votes: Vec<String> = c.nodes[f]
+                .log_text()
+                .lines()
+                .filter_map(|l| l.split_once("get_initial_state: vote: ")?.1.split_once(','))
+                .map(|(v, _)| v.trim().to_string())
+                .collect();
+            (votes.len() >= 2).then(|| votes[votes.len() - 1].clone())
+        },
     );
-    assert_durable(&c.nodes[0], &before, &Seen::default());
+    assert_eq!(loaded, saved, "the vote saved before the crash was lost");
+
+    if !c.nodes[l].is_running() {
+        c.nodes[l].start();
+    }
+    settle(&c);
+    let l = c.leader();
+    assert_durable(&c.nodes[l], &before, &Seen::default());
+}
+
+/// Wait until every node runs the same applied state and the leader has no
+/// uncommitted entry (in particular no membership change half done: killing
+/// a node in the middle of a joint config can stall the cluster).
+fn settle(c: &Cluster) {
+    wait_for("the cluster to settle", Duration::from_secs(60), || {
+        let l = c.try_leader()?;
+        let committed = raft_info(&c.nodes[l], "raft_committed_index");
+        let last = raft_info(&c.nodes[l], "raft_last_log_index");
+        if committed != last || !raft_info(&c.nodes[l], "raft_learners").is_empty() {
+            return None;
+        }
+        let d = digests(c);
+        d.iter().all(|x| *x == d[0]).then_some(())
+    })
+}
+
+fn digests(c: &Cluster) -> Vec<(i64, String)> {
+    c.nodes
+        .iter()
+        .map(|n| {
+            redis::cmd("RAFTCACHE")
+                .arg("DIGEST")
+                .query(&mut n.conn())
+                .unwrap()
+        })
+        .collect()
 }
 
 /// A follower far behind gets a snapshot and aborts while installing it
@@ -360,6 +415,7 @@ fn crash_after_save_vote_keeps_the_vote() {
 #[test]
 fn crash_during_snapshot_install_then_catch_up() {
     let mut c = Cluster::start(3, SNAPSHOT_OFTEN);
+    settle(&c);
     let l = c.leader();
     let f = (l + 1) % 3;
     c.nodes[f].kill9();
@@ -381,25 +437,7 @@ fn crash_during_snapshot_install_then_catch_up() {
         }
     }
     c.nodes[f].start();
-    let digests = |c: &Cluster| -> Vec<(i64, String)> {
-        c.nodes
-            .iter()
-            .map(|n| {
-                redis::cmd("RAFTCACHE")
-                    .arg("DIGEST")
-                    .query(&mut n.conn())
-                    .unwrap()
-            })
-            .collect()
-    };
-    wait_for(
-        "the restarted follower to match the others",
-        Duration::from_secs(60),
-        || {
-            let d = digests(&c);
-            d.iter().all(|x| *x == d[0]).then_some(())
-        },
-    );
+    settle(&c);
     let mut ro = c.nodes[f].conn();
     let _: () = redis::cmd("READONLY").query(&mut ro).unwrap();
     assert_eq!(ro.get::<_, Option<i64>>("a299").unwrap(), Some(299));
