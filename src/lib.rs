@@ -18,6 +18,7 @@
 pub mod boot;
 pub mod command;
 pub mod config;
+pub mod failpoints;
 pub mod keyspace;
 pub mod metrics;
 pub mod num;

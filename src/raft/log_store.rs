@@ -76,6 +76,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
+use crate::failpoints::crash_point;
 use crate::raft::types::{Entry, LogId, TypeConfig, Vote};
 
 /// Sub-directory of the data dir holding the LMDB env.
@@ -416,6 +417,7 @@ impl LogStore {
     /// Open (creating if needed) the log env in `<dir>/raft-log/` and start the
     /// writer and syncer threads.
     pub fn open(dir: &Path, opts: LogStoreOptions) -> Result<LogStore, io::Error> {
+        crate::failpoints::setup();
         let path = dir.join(LOG_DIR);
         std::fs::create_dir_all(&path)?;
         let map_size = opts.map_size.max(1).div_ceil(MAP_SIZE_ALIGN) * MAP_SIZE_ALIGN;
@@ -649,6 +651,17 @@ fn commit_group(shared: &Shared, group: &[WriteReq]) -> io::Result<()> {
             }
         }
     }
+    // Crash points: the group's writes are in the txn, nothing is committed.
+    crash_point!(
+        "log::before_commit",
+        if group.iter().any(|r| matches!(r.op, Op::Append(_)))
+    );
+    // Recording last_purged and deleting the entries are one txn here, so
+    // "during purge" is: both done in the txn, the txn not yet committed.
+    crash_point!(
+        "log::during_purge",
+        if group.iter().any(|r| matches!(r.op, Op::Purge(_)))
+    );
     wtxn.commit().map_err(err)
 }
 
@@ -673,6 +686,7 @@ fn syncer_loop(shared: &Shared, rx: mpsc::Receiver<SyncBatch>) {
             waiters.clear();
             continue;
         }
+        crash_point!("log::before_sync");
         let result = if shared.unsafe_no_fsync {
             Ok(())
         } else {
@@ -698,6 +712,8 @@ fn syncer_loop(shared: &Shared, rx: mpsc::Receiver<SyncBatch>) {
 
         match &result {
             Ok(()) => {
+                // Synced, but nobody has been told yet.
+                crash_point!("log::after_sync");
                 let s = &shared.stats;
                 s.sync_rounds.fetch_add(1, Ordering::Relaxed);
                 s.appends.fetch_add(appends, Ordering::Relaxed);
@@ -774,7 +790,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
         self.write_durable(Op::PutMeta(META_VOTE, encode(vote)?))
-            .await
+            .await?;
+        // The vote is on disk; openraft has not been told.
+        crash_point!("log::after_save_vote");
+        Ok(())
     }
 
     /// Waits for the commit to be visible, not for the fsync: the committed

@@ -24,6 +24,7 @@ use openraft::{EntryPayload, RaftSnapshotBuilder};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
+use crate::failpoints::crash_point;
 use crate::keyspace::{Keyspace, Limits};
 use crate::raft::types::{Applied, LogId, SnapshotMeta, StoredMembership, TypeConfig};
 
@@ -101,6 +102,7 @@ impl StateMachine {
     /// newest complete snapshot if there is one. Leftover temp files from a
     /// crash mid-snapshot are removed.
     pub fn open(dir: &Path, limits: Limits) -> io::Result<StateMachine> {
+        crate::failpoints::setup();
         fs::create_dir_all(dir)?;
         let mut newest: Option<(u64, u64, PathBuf)> = None;
         for entry in fs::read_dir(dir)? {
@@ -251,7 +253,11 @@ fn write_snapshot(
         let file = w.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
     }
+    // The temp file is complete and on disk, not yet renamed.
+    crash_point!("snapshot::before_rename");
     fs::rename(&tmp_path, &final_path)?;
+    // Renamed, the directory not yet fsynced.
+    crash_point!("snapshot::after_rename");
     File::open(dir)?.sync_all()?;
     SnapshotFile::open(final_path)
 }
@@ -388,6 +394,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             fs::rename(&snapshot.path, &final_path)?;
             File::open(&self.dir)?.sync_all()?;
         }
+        // The received file is our durable current snapshot; the in-memory
+        // state (and the log) do not know it yet.
+        crash_point!("snapshot::install_before_swap");
         *self.data.write() = SmData {
             keyspace,
             last_applied: meta.last_log_id,
