@@ -933,7 +933,7 @@ mod tests {
                 c.election_timeout_min,
                 c.election_timeout_max
             ),
-            (50, 300, 600)
+            (50, 200, 400)
         );
         assert_eq!(c.snapshot_logs_since_last, 10000);
         assert_eq!(c.max_in_snapshot_log_to_keep, 1000);

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::base::{BoxFuture, BoxStream};
@@ -19,6 +20,7 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
     TransferLeaderResponse, VoteRequest, VoteResponse,
 };
+use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufStream};
@@ -123,11 +125,16 @@ pub struct Network {
     me: NodeId,
     /// `bus-route` overrides: dial these instead of advertised addresses.
     routes: BTreeMap<NodeId, String>,
+    dial: Arc<Mutex<BTreeMap<NodeId, DialBackoff>>>,
 }
 
 impl Network {
     pub fn new(me: NodeId, routes: BTreeMap<NodeId, String>) -> Network {
-        Network { me, routes }
+        Network {
+            me,
+            routes,
+            dial: Arc::default(),
+        }
     }
 }
 
@@ -144,6 +151,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
                 .cloned()
                 .unwrap_or_else(|| node.bus_addr.clone()),
             conn: None,
+            dial: self.dial.clone(),
         }
     }
 }
@@ -153,6 +161,30 @@ pub struct PeerClient {
     target: NodeId,
     addr: String,
     conn: Option<BufStream<TcpStream>>,
+    dial: Arc<Mutex<BTreeMap<NodeId, DialBackoff>>>,
+}
+
+/// Failed dials to one peer, shared by every client the factory made for
+/// it: openraft retries a stream at once after a failed dial, so without
+/// this a down peer means thousands of connection attempts (and warnings)
+/// per second.
+#[derive(Debug, Default, Clone, Copy)]
+struct DialBackoff {
+    failures: u32,
+    next_try: Option<tokio::time::Instant>,
+}
+
+impl DialBackoff {
+    const FIRST: Duration = Duration::from_millis(20);
+    const MAX: Duration = Duration::from_millis(500);
+
+    fn failed(&mut self) {
+        self.failures = self.failures.saturating_add(1);
+        let delay = Self::FIRST
+            .saturating_mul(1 << self.failures.min(5))
+            .min(Self::MAX);
+        self.next_try = Some(tokio::time::Instant::now() + delay);
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,7 +194,20 @@ struct BusError(String);
 impl PeerClient {
     async fn connect(&mut self) -> io::Result<&mut BufStream<TcpStream>> {
         if self.conn.is_none() {
-            let stream = TcpStream::connect(&self.addr).await?;
+            let next_try = self.dial.lock().get(&self.target).and_then(|d| d.next_try);
+            if let Some(at) = next_try {
+                tokio::time::sleep_until(at).await;
+            }
+            let stream = match TcpStream::connect(&self.addr).await {
+                Ok(s) => {
+                    self.dial.lock().remove(&self.target);
+                    s
+                }
+                Err(e) => {
+                    self.dial.lock().entry(self.target).or_default().failed();
+                    return Err(e);
+                }
+            };
             stream.set_nodelay(true)?;
             let mut stream = BufStream::new(stream);
             write_frame(

@@ -78,6 +78,9 @@ pub struct ClusterView {
     pub state: Option<ServerState>,
     pub voters: Vec<NodeId>,
     pub learners: Vec<NodeId>,
+    /// A membership change is in its joint phase (old and new configs both
+    /// need a quorum).
+    pub joint: bool,
     pub nodes: BTreeMap<NodeId, NodeInfo>,
     pub last_applied: u64,
     pub last_log_index: u64,
@@ -349,6 +352,7 @@ async fn watch_metrics(
                 state: Some(m.state),
                 voters: membership.voter_ids().collect(),
                 learners: membership.learner_ids().collect(),
+                joint: membership.get_joint_config().len() > 1,
                 nodes: membership.nodes().map(|(id, n)| (*id, n.clone())).collect(),
                 last_applied: m.last_applied.map(|l| l.index).unwrap_or(0),
                 last_log_index: m.last_log_index.unwrap_or(0),

@@ -300,6 +300,13 @@ pub fn wait_members_on(nodes: &[Node], n: usize) {
             .trim()
             .parse::<usize>()
             .ok()?;
-        (known == n).then_some(())
+        // Not while a membership change is still joint: killing a node then
+        // could leave the old configuration without a quorum.
+        let raft: String = redis::cmd("INFO")
+            .arg("raft")
+            .query(&mut nodes[l].conn())
+            .ok()?;
+        let settled = raft.lines().any(|l| l.trim() == "raft_joint_config:0");
+        (known == n && settled).then_some(())
     })
 }
