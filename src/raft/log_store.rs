@@ -733,47 +733,37 @@ fn syncer_loop(shared: &Shared, rx: mpsc::Receiver<SyncBatch>) {
     }
 }
 
-impl RaftLogReader<TypeConfig> for LogReader {
-    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + fmt::Debug + OptionalSend>(
-        &mut self,
-        range: RB,
-    ) -> Result<Vec<Entry>, io::Error> {
-        self.shared.read_range(range, None)
-    }
+/// The store and its read handles read the same way (LMDB read txns on the
+/// shared env), so one body serves both.
+macro_rules! impl_log_reader {
+    ($t:ty) => {
+        impl RaftLogReader<TypeConfig> for $t {
+            async fn try_get_log_entries<
+                RB: RangeBounds<u64> + Clone + fmt::Debug + OptionalSend,
+            >(
+                &mut self,
+                range: RB,
+            ) -> Result<Vec<Entry>, io::Error> {
+                self.shared.read_range(range, None)
+            }
 
-    async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
-        self.shared.get_meta(META_VOTE)
-    }
+            async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
+                self.shared.get_meta(META_VOTE)
+            }
 
-    async fn limited_get_log_entries(
-        &mut self,
-        start: u64,
-        end: u64,
-    ) -> Result<Vec<Entry>, io::Error> {
-        self.shared.read_range(start..end, Some(LIMITED_READ_BYTES))
-    }
+            async fn limited_get_log_entries(
+                &mut self,
+                start: u64,
+                end: u64,
+            ) -> Result<Vec<Entry>, io::Error> {
+                self.shared.read_range(start..end, Some(LIMITED_READ_BYTES))
+            }
+        }
+    };
 }
 
-impl RaftLogReader<TypeConfig> for LogStore {
-    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + fmt::Debug + OptionalSend>(
-        &mut self,
-        range: RB,
-    ) -> Result<Vec<Entry>, io::Error> {
-        self.shared.read_range(range, None)
-    }
-
-    async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
-        self.shared.get_meta(META_VOTE)
-    }
-
-    async fn limited_get_log_entries(
-        &mut self,
-        start: u64,
-        end: u64,
-    ) -> Result<Vec<Entry>, io::Error> {
-        self.shared.read_range(start..end, Some(LIMITED_READ_BYTES))
-    }
-}
+impl_log_reader!(LogReader);
+impl_log_reader!(LogStore);
 
 impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = LogReader;
