@@ -122,7 +122,7 @@ pub fn unix_ms() -> u64 {
 }
 
 impl RaftNode {
-    pub async fn start(s: RaftSettings) -> anyhow_like::Result<Arc<RaftNode>> {
+    pub async fn start(s: RaftSettings) -> Result<Arc<RaftNode>, StartError> {
         let log_store = LogStore::open(
             &s.dir,
             LogStoreOptions {
@@ -146,7 +146,7 @@ impl RaftNode {
         let config = Arc::new(
             config
                 .validate()
-                .map_err(|e| anyhow_like::msg(format!("raft config: {e}")))?,
+                .map_err(|e| StartError::Config(e.to_string()))?,
         );
         let raft = Raft::new(
             s.node_id,
@@ -156,7 +156,7 @@ impl RaftNode {
             sm,
         )
         .await
-        .map_err(|e| anyhow_like::msg(format!("raft start: {e}")))?;
+        .map_err(|e| StartError::Raft(e.to_string()))?;
 
         let (ptx, prx) = mpsc::unbounded_channel();
         let (rtx, rrx) = mpsc::unbounded_channel();
@@ -435,21 +435,13 @@ async fn run_active_expiry(node: Arc<RaftNode>, hz: u32) {
     }
 }
 
-/// Minimal error plumbing for startup (the library avoids `anyhow`).
-pub mod anyhow_like {
-    pub type Result<T> = std::result::Result<T, StartError>;
-
-    #[derive(Debug, thiserror::Error)]
-    #[error("{0}")]
-    pub struct StartError(pub String);
-
-    pub fn msg(s: String) -> StartError {
-        StartError(s)
-    }
-
-    impl From<std::io::Error> for StartError {
-        fn from(e: std::io::Error) -> Self {
-            StartError(e.to_string())
-        }
-    }
+/// Why a raft group could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("storage: {0}")]
+    Storage(#[from] std::io::Error),
+    #[error("raft config: {0}")]
+    Config(String),
+    #[error("raft start: {0}")]
+    Raft(String),
 }
