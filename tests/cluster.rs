@@ -284,10 +284,20 @@ fn kill_all_and_restart_keeps_every_acked_write() {
         n.join = None;
         n.start();
     }
-    let l = c.leader();
-    let mut con = c.nodes[l].conn();
-    assert_eq!(con.get::<_, i64>("ctr").unwrap(), 2000);
-    let n: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
+    // Right after a full restart leadership may still move once (each node
+    // started at a different moment): read from whoever leads when asked,
+    // as a cluster client would after -MOVED / -CLUSTERDOWN.
+    let (ctr, n) = wait_for(
+        "a read on the settled leader",
+        Duration::from_secs(30),
+        || {
+            let mut con = c.nodes[c.try_leader()?].conn();
+            let ctr: i64 = con.get("ctr").ok()?;
+            let n: i64 = redis::cmd("DBSIZE").query(&mut con).ok()?;
+            Some((ctr, n))
+        },
+    );
+    assert_eq!(ctr, 2000);
     assert_eq!(n, 2001);
 }
 

@@ -229,17 +229,30 @@ impl RaftNode {
                 Err(RaftError::NotLeader(self.view().leader_info()))
             };
         }
-        let (tx, rx) = oneshot::channel();
-        self.reads
-            .send(tx)
-            .map_err(|_| RaftError::Fatal("read barrier stopped".into()))?;
-        rx.await
-            .unwrap_or_else(|_| Err(RaftError::Fatal("read barrier dropped".into())))
+        // A leader elected a moment ago cannot serve ReadIndex until it has
+        // committed an entry of its own term; openraft then answers "forward
+        // to leader" with no leader (or itself). That is not a redirect a
+        // client can act on, so wait it out for up to a second.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        loop {
+            let (tx, rx) = oneshot::channel();
+            self.reads
+                .send(tx)
+                .map_err(|_| RaftError::Fatal("read barrier stopped".into()))?;
+            let result = rx
+                .await
+                .unwrap_or_else(|_| Err(RaftError::Fatal("read barrier dropped".into())));
+            let settling = matches!(&result, Err(RaftError::NotLeader(l)) if l.as_ref().is_none_or(|(id, _)| *id == self.id));
+            if settling && self.is_leader() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+            return result;
+        }
     }
 }
 
-fn forward<E>(f: &openraft::error::ForwardToLeader<crate::raft::types::TypeConfig>) -> RaftError {
-    let _ = std::marker::PhantomData::<E>;
+fn forward(f: &openraft::error::ForwardToLeader<crate::raft::types::TypeConfig>) -> RaftError {
     match (&f.leader_id, &f.leader_node) {
         (Some(id), Some(n)) => RaftError::NotLeader(Some((*id, n.clone()))),
         _ => RaftError::NotLeader(None),
@@ -284,7 +297,7 @@ async fn run_proposer(
             let outcome = match result.await {
                 Ok(Ok(resp)) => Ok(resp.data.outcomes),
                 Ok(Err(e)) => Err(match &e {
-                    openraft::error::ClientWriteError::ForwardToLeader(f) => forward::<()>(f),
+                    openraft::error::ClientWriteError::ForwardToLeader(f) => forward(f),
                     openraft::error::ClientWriteError::LogEntryDiscarded(_) => RaftError::Unknown,
                     other => RaftError::Fatal(other.to_string()),
                 }),
@@ -321,9 +334,7 @@ async fn run_read_barrier(
         let result = match raft.ensure_linearizable(policy.clone()).await {
             Ok(_) => Ok(()),
             Err(e) => Err(match e.api_error() {
-                Some(openraft::error::LinearizableReadError::ForwardToLeader(f)) => {
-                    forward::<()>(f)
-                }
+                Some(openraft::error::LinearizableReadError::ForwardToLeader(f)) => forward(f),
                 Some(openraft::error::LinearizableReadError::QuorumNotEnough(_)) => {
                     RaftError::NoQuorum
                 }
