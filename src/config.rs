@@ -132,7 +132,8 @@ pub enum ReadConsistency {
     Linearizable,
     /// Leader lease: no quorum round while the lease holds; relies on bounded clock drift.
     Lease,
-    /// The leader reads its local state without any check; may be stale after a partition.
+    /// Every node, leader or not, reads its local state without any check:
+    /// stale after a partition or while a follower lags. Unsafe on purpose.
     Stale,
 }
 
@@ -503,7 +504,7 @@ knobs! {
     maxmemory: Memory = "0";
     /// What to do at maxmemory: noeviction, allkeys-lru/-lfu/-random, volatile-lru/-lfu/-random/-ttl.
     maxmemory_policy: MaxmemoryPolicy = "noeviction";
-    /// Read guarantee: linearizable (quorum check), lease (leader lease) or stale (local).
+    /// Read guarantee: linearizable (quorum check), lease (leader lease) or stale (local state on any node, unsafe).
     read_consistency: ReadConsistency = "linearizable";
     /// Port for the Prometheus /metrics HTTP endpoint; 0 = disabled.
     metrics_port: u16 = "0";

@@ -253,7 +253,11 @@ async fn execute(server: &Arc<Server>, session: &mut Session, batch: &mut Batch,
         },
         Plan::Read(op) => {
             batch.resolve_writes().await;
-            let local_ok = session.readonly || slot.is_none();
+            // `read-consistency stale` (a deliberately unsafe mode, e.g. the
+            // fault tests' negative control) serves every read locally.
+            let stale = server.router.group_for_slot(slot).read_consistency
+                == crate::config::ReadConsistency::Stale;
+            let local_ok = session.readonly || slot.is_none() || stale;
             let leader = server.router.check_leader(slot).is_none();
             if !leader && local_ok {
                 // READONLY connection (or keyless read) on a follower:
