@@ -239,15 +239,24 @@ fn leader_kill_9_then_new_leader_and_no_acked_write_lost() {
     }
     c.nodes[l].kill9();
     let started = Instant::now();
-    let nl = wait_for("a new leader", Duration::from_secs(20), || {
-        c.try_leader().filter(|n| *n != l)
+    // The first write that a new leader acknowledges (a loaded machine may
+    // hold a second election first: retry on whoever leads, as clients do).
+    let nl = wait_for("a write on a new leader", Duration::from_secs(20), || {
+        let nl = c.try_leader().filter(|n| *n != l)?;
+        let _: () = c.nodes[nl].conn().set("after", "failover").ok()?;
+        Some(nl)
     });
-    let mut con = c.nodes[nl].conn();
-    let _: () = con.set("after", "failover").unwrap();
     eprintln!("failover took {:?}", started.elapsed());
     assert!(term(&c.nodes[nl]) > t0, "a new term was started");
-    assert_eq!(con.get::<_, i64>("ctr").unwrap(), 500);
-    assert_eq!(con.get::<_, i64>("k499").unwrap(), 499);
+    let (ctr, k499) = wait_for("reads on the leader", Duration::from_secs(20), || {
+        let mut con = c.nodes[c.try_leader()?].conn();
+        Some((
+            con.get::<_, i64>("ctr").ok()?,
+            con.get::<_, i64>("k499").ok()?,
+        ))
+    });
+    assert_eq!(ctr, 500);
+    assert_eq!(k499, 499);
     // The old leader comes back as a follower and catches up.
     c.nodes[l].start();
     wait_for(
