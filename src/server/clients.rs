@@ -25,7 +25,9 @@ pub struct ClientState {
     pub lib_name: String,
     pub lib_ver: String,
     pub resp: u8,
-    pub last_cmd: String,
+    /// The table row's name: a static string, so recording it per command
+    /// costs no allocation.
+    pub last_cmd: &'static str,
     pub last_active: Option<Instant>,
     pub readonly: bool,
 }
@@ -97,7 +99,7 @@ impl ClientInfo {
             self.created.elapsed().as_secs(),
             idle,
             if st.readonly { "r" } else { "N" },
-            if st.last_cmd.is_empty() { "NULL" } else { &st.last_cmd },
+            if st.last_cmd.is_empty() { "NULL" } else { st.last_cmd },
             st.resp,
             st.lib_name,
             st.lib_ver,

@@ -233,8 +233,7 @@ async fn execute(server: &Arc<Server>, session: &mut Session, batch: &mut Batch,
     let spec = parsed.spec;
     {
         let mut st = session.info.state.lock();
-        st.last_cmd.clear();
-        st.last_cmd.push_str(spec.name);
+        st.last_cmd = spec.name;
         st.last_active = Some(Instant::now());
     }
     if !session.authenticated && !command::allowed_before_auth(spec) {
