@@ -331,33 +331,29 @@ enum CallError {
     Timeout,
 }
 
+impl CallError {
+    /// openraft's two kinds: `Unreachable` (it backs off) or a plain
+    /// network error (it retries).
+    fn classify(self) -> Result<NetworkError<TypeConfig>, Unreachable<TypeConfig>> {
+        match self {
+            CallError::Unreachable(m) => Err(Unreachable::new(&BusError(m))),
+            CallError::Network(m) | CallError::Remote(m) => Ok(NetworkError::new(&BusError(m))),
+            CallError::Timeout => Ok(NetworkError::new(&BusError("bus request timed out".into()))),
+        }
+    }
+}
+
 impl From<CallError> for RPCError<TypeConfig> {
     fn from(e: CallError) -> Self {
-        match e {
-            CallError::Unreachable(m) => RPCError::Unreachable(Unreachable::new(&BusError(m))),
-            CallError::Network(m) | CallError::Remote(m) => {
-                RPCError::Network(NetworkError::new(&BusError(m)))
-            }
-            CallError::Timeout => {
-                RPCError::Network(NetworkError::new(&BusError("bus request timed out".into())))
-            }
-        }
+        e.classify()
+            .map_or_else(RPCError::Unreachable, RPCError::Network)
     }
 }
 
 impl From<CallError> for StreamingError<TypeConfig> {
     fn from(e: CallError) -> Self {
-        match e {
-            CallError::Unreachable(m) => {
-                StreamingError::Unreachable(Unreachable::new(&BusError(m)))
-            }
-            CallError::Network(m) | CallError::Remote(m) => {
-                StreamingError::Network(NetworkError::new(&BusError(m)))
-            }
-            CallError::Timeout => StreamingError::Network(NetworkError::new(&BusError(
-                "snapshot chunk timed out".into(),
-            ))),
-        }
+        e.classify()
+            .map_or_else(StreamingError::Unreachable, StreamingError::Network)
     }
 }
 
