@@ -30,6 +30,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use hashbrown::HashMap;
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 
 use value::{Compact, Entry, Key, Value, NO_EXP};
 
@@ -43,8 +44,11 @@ pub fn key_slot(key: &[u8]) -> u16 {
     redis_protocol::redis_keyslot(key)
 }
 
-/// Limits the keyspace enforces on writes.
-#[derive(Debug, Clone, Copy)]
+/// Limits a write is applied under. They travel in each raft log entry
+/// (chosen by the leader that proposed it), never from the applying node's
+/// configuration, so replicas configured differently still apply the same
+/// rule at the same log index and stay identical.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
     /// Maximum string length produced by APPEND/SETRANGE (proto-max-bulk-len).
     pub proto_max_bulk_len: u64,
@@ -73,7 +77,6 @@ const RANDOM_TRIES: usize = 32;
 /// keys and values are shared allocations (refcount bumps).
 #[derive(Clone)]
 pub struct Keyspace {
-    limits: Limits,
     /// Each slot behind an `Arc`: cloning the keyspace for a snapshot is
     /// 16384 reference bumps, and a write after that copies only the one
     /// slot it touches (`Arc::make_mut`), so a snapshot never stalls writers
@@ -95,7 +98,6 @@ pub struct Keyspace {
 impl std::fmt::Debug for Keyspace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Keyspace")
-            .field("limits", &self.limits)
             .field("len", &self.len)
             .field("expires", &self.expires.len())
             .finish_non_exhaustive()
@@ -104,7 +106,7 @@ impl std::fmt::Debug for Keyspace {
 
 impl Default for Keyspace {
     fn default() -> Self {
-        Keyspace::new(Limits::default())
+        Keyspace::new()
     }
 }
 
@@ -131,7 +133,7 @@ fn str_or_wrongtype(v: &Value) -> Result<&Compact, KeyspaceError> {
 }
 
 impl Keyspace {
-    pub fn new(limits: Limits) -> Self {
+    pub fn new() -> Self {
         // One random seed per keyspace is enough: what matters is that a
         // client cannot predict it. Cloning the state is also much cheaper
         // than seeding 16384 times.
@@ -140,16 +142,11 @@ impl Keyspace {
             .map(|_| Arc::new(SlotMap::with_hasher(hasher.clone())))
             .collect();
         Keyspace {
-            limits,
             slots,
             len: 0,
             expires: Arc::default(),
             heap: 0,
         }
-    }
-
-    pub fn limits(&self) -> Limits {
-        self.limits
     }
 
     // ---- internal storage primitives -------------------------------------
@@ -298,15 +295,22 @@ impl Keyspace {
 
     // ---- writes ------------------------------------------------------------
 
-    /// Apply one replicated write at the proposal's time.
-    pub fn apply(&mut self, op: &WriteOp, now_ms: u64) -> Outcome {
-        match self.apply_inner(op, now_ms) {
+    /// Apply one replicated write at the proposal's time, under the limits
+    /// the proposal carries (both from the log entry, so every replica
+    /// computes the same outcome).
+    pub fn apply(&mut self, op: &WriteOp, now_ms: u64, limits: Limits) -> Outcome {
+        match self.apply_inner(op, now_ms, limits) {
             Ok(o) => o,
             Err(e) => err(e),
         }
     }
 
-    fn apply_inner(&mut self, op: &WriteOp, now: u64) -> Result<Outcome, KeyspaceError> {
+    fn apply_inner(
+        &mut self,
+        op: &WriteOp,
+        now: u64,
+        limits: Limits,
+    ) -> Result<Outcome, KeyspaceError> {
         match op {
             WriteOp::Set {
                 key,
@@ -348,7 +352,7 @@ impl Keyspace {
                 Ok(Outcome::Bulk(v))
             }
             WriteOp::Append { key, value } => {
-                let max = self.limits.proto_max_bulk_len;
+                let max = limits.proto_max_bulk_len;
                 let Some(e) = self.live_mut(key, now) else {
                     if value.len() as u64 > max {
                         return Err(KeyspaceError::TooBig);
@@ -411,7 +415,9 @@ impl Keyspace {
                 }
                 Ok(Outcome::Bulk(text))
             }
-            WriteOp::SetRange { key, offset, value } => self.op_setrange(key, *offset, value, now),
+            WriteOp::SetRange { key, offset, value } => {
+                self.op_setrange(key, *offset, value, now, limits.proto_max_bulk_len)
+            }
             WriteOp::Del { keys } => {
                 let mut n = 0;
                 for k in keys {
@@ -551,8 +557,8 @@ impl Keyspace {
         offset: u64,
         value: &[u8],
         now: u64,
+        max: u64,
     ) -> Result<Outcome, KeyspaceError> {
-        let max = self.limits.proto_max_bulk_len;
         let too_big = || {
             offset
                 .checked_add(value.len() as u64)
@@ -883,9 +889,11 @@ impl Keyspace {
     }
 
     /// Rebuild a keyspace from `write_snapshot` output. Corrupt input is an
-    /// `InvalidData` error, never a panic, and never a huge allocation.
-    pub fn read_snapshot<R: io::Read>(r: R, limits: Limits) -> io::Result<Self> {
-        snapshot::read(r, limits)
+    /// `InvalidData` error, never a panic, and never a huge allocation. It
+    /// depends on nothing but the bytes: a node configured with a smaller
+    /// `proto-max-bulk-len` than the leader still loads the leader's state.
+    pub fn read_snapshot<R: io::Read>(r: R) -> io::Result<Self> {
+        snapshot::read(r)
     }
 }
 

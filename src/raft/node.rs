@@ -130,7 +130,7 @@ impl RaftNode {
                 unsafe_no_fsync: s.unsafe_no_fsync,
             },
         )?;
-        let sm = StateMachine::open(&s.dir.join("snapshots"), s.limits)?;
+        let sm = StateMachine::open(&s.dir.join("snapshots"))?;
         let data = sm.data();
         let config = openraft::Config {
             cluster_name: "raftcache".into(),
@@ -176,7 +176,12 @@ impl RaftNode {
             node.is_leader.clone(),
             node.view.clone(),
         ));
-        tokio::spawn(run_proposer(raft.clone(), prx, s.max_ops_per_proposal));
+        tokio::spawn(run_proposer(
+            raft.clone(),
+            prx,
+            s.max_ops_per_proposal,
+            s.limits,
+        ));
         if s.read_consistency != ReadConsistency::Stale {
             let policy = match s.read_consistency {
                 ReadConsistency::Lease => ReadPolicy::LeaseRead,
@@ -263,6 +268,7 @@ async fn run_proposer(
     raft: Raft,
     mut rx: mpsc::UnboundedReceiver<(WriteOp, WriteReply)>,
     max_ops: usize,
+    limits: Limits,
 ) {
     let mut ops = Vec::new();
     let mut waiters = Vec::new();
@@ -282,6 +288,7 @@ async fn run_proposer(
         metrics::counter!(crate::metrics::PROPOSED_OPS_TOTAL).increment(ops.len() as u64);
         let proposal = Proposal {
             now_ms: unix_ms(),
+            limits,
             ops: std::mem::take(&mut ops),
         };
         let batch = std::mem::take(&mut waiters);

@@ -25,7 +25,7 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use crate::failpoints::crash_point;
-use crate::keyspace::{Keyspace, Limits};
+use crate::keyspace::Keyspace;
 use crate::raft::types::{Applied, LogId, SnapshotMeta, StoredMembership, TypeConfig};
 
 const SNAPSHOT_MAGIC: &[u8; 8] = b"RCSNAP01";
@@ -90,7 +90,6 @@ impl SnapshotFile {
 pub struct StateMachine {
     data: Arc<RwLock<SmData>>,
     dir: PathBuf,
-    limits: Limits,
     current: CurrentSnapshot,
 }
 
@@ -101,7 +100,9 @@ impl StateMachine {
     /// Open the state machine in `dir` (created if missing), loading the
     /// newest complete snapshot if there is one. Leftover temp files from a
     /// crash mid-snapshot are removed.
-    pub fn open(dir: &Path, limits: Limits) -> io::Result<StateMachine> {
+    /// Nothing here depends on this node's configuration: the state is a
+    /// function of the snapshot and the log alone.
+    pub fn open(dir: &Path) -> io::Result<StateMachine> {
         crate::failpoints::setup();
         fs::create_dir_all(dir)?;
         let mut newest: Option<(u64, u64, PathBuf)> = None;
@@ -123,16 +124,15 @@ impl StateMachine {
         }
         let sm = StateMachine {
             data: Arc::new(RwLock::new(SmData {
-                keyspace: Keyspace::new(limits),
+                keyspace: Keyspace::new(),
                 ..SmData::default()
             })),
             dir: dir.to_path_buf(),
-            limits,
             current: CurrentSnapshot::default(),
         };
         if let Some((_, _, path)) = newest {
             let file = SnapshotFile::open(path)?;
-            let (header, keyspace) = read_snapshot(&file, limits)?;
+            let (header, keyspace) = read_snapshot(&file)?;
             *sm.data.write() = SmData {
                 keyspace,
                 last_applied: header.meta.last_log_id,
@@ -189,10 +189,7 @@ fn invalid(msg: impl Into<String>) -> io::Error {
 }
 
 /// Parse a snapshot file: magic, header length, postcard header, keyspace.
-pub fn read_snapshot(
-    file: &SnapshotFile,
-    limits: Limits,
-) -> io::Result<(SnapshotHeaderView, Keyspace)> {
+pub fn read_snapshot(file: &SnapshotFile) -> io::Result<(SnapshotHeaderView, Keyspace)> {
     let mut r = file.reader()?;
     let mut magic = [0u8; 8];
     r.read_exact(&mut magic)?;
@@ -212,7 +209,7 @@ pub fn read_snapshot(
     }
     let header: SnapshotHeader =
         postcard::from_bytes(&header).map_err(|e| invalid(format!("snapshot header: {e}")))?;
-    let keyspace = Keyspace::read_snapshot(r, limits)?;
+    let keyspace = Keyspace::read_snapshot(r)?;
     Ok((
         SnapshotHeaderView {
             meta: header.meta,
@@ -345,7 +342,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                                 outcomes: p
                                     .ops
                                     .iter()
-                                    .map(|op| d.keyspace.apply(op, now))
+                                    .map(|op| d.keyspace.apply(op, now, p.limits))
                                     .collect(),
                             }
                         }
@@ -379,9 +376,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMeta,
         snapshot: SnapshotFile,
     ) -> Result<(), io::Error> {
-        let limits = self.limits;
         let file = snapshot.clone();
-        let (header, keyspace) = tokio::task::spawn_blocking(move || read_snapshot(&file, limits))
+        let (header, keyspace) = tokio::task::spawn_blocking(move || read_snapshot(&file))
             .await
             .map_err(io::Error::other)??;
         if header.meta.last_log_id != meta.last_log_id {
