@@ -3,7 +3,8 @@
 //! reads as `ReadOp`s; both return protocol-neutral `Outcome`s.
 //!
 //! Determinism: `apply` never reads the clock. It treats a key whose deadline
-//! is <= `now_ms` (the proposal's time, chosen by the leader) as absent.
+//! is <= `now_ms` (the replicated clock of the entry) as absent, and turns
+//! relative TTLs (`Ttl::In`, `ExpireIn`) into deadlines from that same time.
 //!
 //! Layout: one hash map per cluster slot. Slot-local maps make
 //! COUNTKEYSINSLOT/GETKEYSINSLOT trivial, give SCAN a cursor (the slot index)
@@ -341,13 +342,14 @@ impl Keyspace {
                     return Ok(Outcome::Nil);
                 };
                 let v = str_or_wrongtype(&e.value)?.to_bytes();
-                match *ttl {
-                    Ttl::Keep => {}
-                    Ttl::Clear => self.set_deadline(key, 0),
-                    Ttl::At(at) if at <= now => {
+                let exp = e.exp;
+                let old = self.deadline_at(exp);
+                match ttl.deadline(now, old) {
+                    at if at != 0 && at <= now => {
                         self.remove(key);
                     }
-                    Ttl::At(at) => self.set_deadline(key, at),
+                    at if at != old => self.set_deadline(key, at),
+                    _ => {}
                 }
                 Ok(Outcome::Bulk(v))
             }
@@ -446,29 +448,10 @@ impl Keyspace {
                 self.insert_new(Key::from_slice(dst), value, deadline);
                 Ok(if *nx { Outcome::Int(1) } else { Outcome::Ok })
             }
-            WriteOp::Expire { key, at_ms, cond } => {
-                let Some(e) = self.live_mut(key, now) else {
-                    return Ok(Outcome::Int(0));
-                };
-                let exp = e.exp;
-                let cur = self.deadline_at(exp);
-                let ok = match cond {
-                    ExpireCond::Always => true,
-                    ExpireCond::Nx => cur == 0,
-                    ExpireCond::Xx => cur != 0,
-                    // No deadline is infinite: nothing is greater, all less.
-                    ExpireCond::Gt => cur != 0 && *at_ms > cur,
-                    ExpireCond::Lt => cur == 0 || *at_ms < cur,
-                };
-                if !ok {
-                    return Ok(Outcome::Int(0));
-                }
-                if *at_ms <= now {
-                    self.remove(key);
-                } else {
-                    self.set_deadline(key, *at_ms);
-                }
-                Ok(Outcome::Int(1))
+            WriteOp::Expire { key, at_ms, cond } => self.op_expire(key, *at_ms, *cond, now),
+            WriteOp::ExpireIn { key, ms, cond } => {
+                let at = (i128::from(now) + i128::from(*ms)).clamp(0, i128::from(u64::MAX));
+                self.op_expire(key, at as u64, *cond, now)
             }
             WriteOp::Persist { key } => match self.live_mut(key, now) {
                 Some(e) if e.exp != NO_EXP => {
@@ -505,6 +488,39 @@ impl Keyspace {
         }
     }
 
+    /// EXPIRE family with an absolute deadline: Int 1 if applied, 0 if the
+    /// key is missing or `cond` is false; a deadline <= now deletes the key.
+    fn op_expire(
+        &mut self,
+        key: &[u8],
+        at_ms: u64,
+        cond: ExpireCond,
+        now: u64,
+    ) -> Result<Outcome, KeyspaceError> {
+        let Some(e) = self.live_mut(key, now) else {
+            return Ok(Outcome::Int(0));
+        };
+        let exp = e.exp;
+        let cur = self.deadline_at(exp);
+        let ok = match cond {
+            ExpireCond::Always => true,
+            ExpireCond::Nx => cur == 0,
+            ExpireCond::Xx => cur != 0,
+            // No deadline is infinite: nothing is greater, all less.
+            ExpireCond::Gt => cur != 0 && at_ms > cur,
+            ExpireCond::Lt => cur == 0 || at_ms < cur,
+        };
+        if !ok {
+            return Ok(Outcome::Int(0));
+        }
+        if at_ms <= now {
+            self.remove(key);
+        } else {
+            self.set_deadline(key, at_ms);
+        }
+        Ok(Outcome::Int(1))
+    }
+
     fn op_set(
         &mut self,
         key: &[u8],
@@ -538,15 +554,13 @@ impl Keyspace {
         if !allowed {
             return Ok(if get { reply_old() } else { Outcome::Nil });
         }
-        match ttl {
+        match ttl.deadline(now, old_deadline) {
             // A deadline already past: the write happens and is immediately
             // expired, i.e. the key ends up absent.
-            Ttl::At(at) if at <= now => {
+            at if at != 0 && at <= now => {
                 self.remove(key);
             }
-            Ttl::At(at) => self.upsert(key, Value::str_from(value), at),
-            Ttl::Clear => self.upsert(key, Value::str_from(value), 0),
-            Ttl::Keep => self.upsert(key, Value::str_from(value), old_deadline),
+            at => self.upsert(key, Value::str_from(value), at),
         }
         Ok(if get { reply_old() } else { Outcome::Ok })
     }

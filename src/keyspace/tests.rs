@@ -233,6 +233,46 @@ fn expiry_at_exactly_now() {
 // ---- MSET / GETDEL / GETEX ---------------------------------------------
 
 #[test]
+fn relative_ttls_resolve_at_the_entrys_clock() {
+    // The deadline is counted from the applying entry's time, not from when
+    // the proposer parsed the command: even an entry applied long after a
+    // 500 ms TTL was asked for leaves the key present for 500 ms.
+    let mut ks = Keyspace::default();
+    let set_px = set_full("k", "v", SetCond::Always, Ttl::In(500), false);
+    assert_eq!(w(&mut ks, set_px, 10_000), Outcome::Ok);
+    assert_eq!(
+        ttl_of(&ks, "k", TtlQuery::AbsMillis, 10_000),
+        Outcome::Int(10_500)
+    );
+    assert_eq!(get(&ks, "k", 10_499), bulk("v"));
+    assert_eq!(get(&ks, "k", 10_500), Outcome::Nil);
+    let expire_in = |ms| WriteOp::ExpireIn {
+        key: b("k"),
+        ms,
+        cond: ExpireCond::Always,
+    };
+    assert_eq!(w(&mut ks, expire_in(2_000), 10_100), Outcome::Int(1));
+    assert_eq!(
+        ttl_of(&ks, "k", TtlQuery::Millis, 10_100),
+        Outcome::Int(2_000)
+    );
+    let getex = WriteOp::GetEx {
+        key: b("k"),
+        ttl: Ttl::In(300),
+    };
+    assert_eq!(w(&mut ks, getex, 11_000), bulk("v"));
+    assert_eq!(
+        ttl_of(&ks, "k", TtlQuery::AbsMillis, 11_000),
+        Outcome::Int(11_300)
+    );
+    // Zero or negative relative EXPIRE deletes, as in Redis.
+    assert_eq!(w(&mut ks, expire_in(0), 11_000), Outcome::Int(1));
+    assert_eq!(get(&ks, "k", 11_000), Outcome::Nil);
+    assert_eq!(ks.len(), 0);
+    check_invariants(&ks);
+}
+
+#[test]
 fn mset_and_msetnx() {
     let mut ks = Keyspace::default();
     w(

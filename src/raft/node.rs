@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use openraft::async_runtime::watch::WatchReceiver;
 use openraft::impls::ProgressResponder;
@@ -25,6 +25,8 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use crate::config::ReadConsistency;
 use crate::keyspace::{Limits, Outcome, WriteOp};
+pub use crate::raft::clock::unix_ms;
+use crate::raft::clock::Clock;
 use crate::raft::log_store::{LogStore, LogStoreOptions};
 use crate::raft::network::Network;
 use crate::raft::state_machine::{SmData, StateMachine};
@@ -47,6 +49,9 @@ pub struct RaftSettings {
     pub max_payload_entries: u64,
     pub read_consistency: ReadConsistency,
     pub active_expire_hz: u32,
+    /// How far ahead of the replicated clock a leader's wall clock may be and
+    /// still nudge it forward (ms); further, or behind, is logged and ignored.
+    pub clock_max_skew_ms: u64,
     /// Ops per proposal at most (bounds entry size and apply latency).
     pub max_ops_per_proposal: usize,
     /// Per-peer bus address overrides (`bus-route`).
@@ -112,13 +117,7 @@ pub struct RaftNode {
     proposals: mpsc::UnboundedSender<(WriteOp, WriteReply)>,
     reads: mpsc::UnboundedSender<ReadWaiter>,
     pub read_consistency: ReadConsistency,
-}
-
-pub fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    clock: Arc<Clock>,
 }
 
 impl RaftNode {
@@ -130,7 +129,8 @@ impl RaftNode {
                 unsafe_no_fsync: s.unsafe_no_fsync,
             },
         )?;
-        let sm = StateMachine::open(&s.dir.join("snapshots"))?;
+        let clock = Arc::new(Clock::new(s.clock_max_skew_ms));
+        let sm = StateMachine::open(&s.dir.join("snapshots"), clock.clone())?;
         let data = sm.data();
         let config = openraft::Config {
             cluster_name: "raftcache".into(),
@@ -170,6 +170,7 @@ impl RaftNode {
             proposals: ptx,
             reads: rtx,
             read_consistency: s.read_consistency,
+            clock: clock.clone(),
         });
         tokio::spawn(watch_metrics(
             raft.clone(),
@@ -181,6 +182,7 @@ impl RaftNode {
             prx,
             s.max_ops_per_proposal,
             s.limits,
+            clock,
         ));
         if s.read_consistency != ReadConsistency::Stale {
             let policy = match s.read_consistency {
@@ -201,6 +203,12 @@ impl RaftNode {
 
     pub fn view(&self) -> Arc<ClusterView> {
         self.view.read().clone()
+    }
+
+    /// The replicated clock as this node estimates it (unix ms): what
+    /// "now" is for TTLs, reads and expiry. Never the raw wall clock.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
     }
 
     /// Shared state-machine data for local reads.
@@ -269,6 +277,7 @@ async fn run_proposer(
     mut rx: mpsc::UnboundedReceiver<(WriteOp, WriteReply)>,
     max_ops: usize,
     limits: Limits,
+    clock: Arc<Clock>,
 ) {
     let mut ops = Vec::new();
     let mut waiters = Vec::new();
@@ -287,7 +296,7 @@ async fn run_proposer(
         metrics::counter!(crate::metrics::PROPOSALS_TOTAL).increment(1);
         metrics::counter!(crate::metrics::PROPOSED_OPS_TOTAL).increment(ops.len() as u64);
         let proposal = Proposal {
-            now_ms: unix_ms(),
+            now_ms: clock.leader_now_ms(unix_ms()),
             limits,
             ops: std::mem::take(&mut ops),
         };
@@ -421,7 +430,7 @@ async fn run_active_expiry(node: Arc<RaftNode>, hz: u32) {
             continue;
         }
         let started = std::time::Instant::now();
-        let now = unix_ms();
+        let now = node.now_ms();
         let mut expired = Vec::new();
         {
             let d = node.data.read();

@@ -5,9 +5,11 @@
 //!   from openraft's stream, applies all of them under ONE write lock, and
 //!   only then answers each waiting client. Lock traffic per entry would
 //!   otherwise dominate under pipelined load.
-//! * **Replicated clock**: each `Proposal` carries the leader's `now_ms`; the
-//!   state machine uses `max(previous, now_ms)` so time never goes backwards
-//!   across leader changes and every replica expires keys at the same index.
+//! * **Replicated clock**: each `Proposal` carries the leader's `now_ms` (its
+//!   monotonic estimate of the replicated clock, `raft::clock`); the state
+//!   machine uses `max(previous, now_ms)` so time never goes backwards
+//!   across leader changes and every replica expires keys at the same index,
+//!   and tells this node's `Clock` what it applied.
 //! * **Snapshots** are files: `snapshot-<term>-<index>.snap` written as temp
 //!   file, fsync, rename, fsync dir. Building one clones the keyspace under a
 //!   read lock (reference-count bumps, not data copies) and serializes the
@@ -26,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::failpoints::crash_point;
 use crate::keyspace::Keyspace;
+use crate::raft::clock::Clock;
 use crate::raft::types::{Applied, LogId, SnapshotMeta, StoredMembership, TypeConfig};
 
 const SNAPSHOT_MAGIC: &[u8; 8] = b"RCSNAP01";
@@ -91,6 +94,9 @@ pub struct StateMachine {
     data: Arc<RwLock<SmData>>,
     dir: PathBuf,
     current: CurrentSnapshot,
+    /// This node's estimate of the replicated clock, pulled up by every
+    /// entry and snapshot applied.
+    clock: Arc<Clock>,
 }
 
 /// The newest durable snapshot, shared by the state machine and builders.
@@ -102,7 +108,7 @@ impl StateMachine {
     /// crash mid-snapshot are removed.
     /// Nothing here depends on this node's configuration: the state is a
     /// function of the snapshot and the log alone.
-    pub fn open(dir: &Path) -> io::Result<StateMachine> {
+    pub fn open(dir: &Path, clock: Arc<Clock>) -> io::Result<StateMachine> {
         crate::failpoints::setup();
         fs::create_dir_all(dir)?;
         let mut newest: Option<(u64, u64, PathBuf)> = None;
@@ -128,6 +134,7 @@ impl StateMachine {
                 ..SmData::default()
             })),
             dir: dir.to_path_buf(),
+            clock,
             current: CurrentSnapshot::default(),
         };
         if let Some((_, _, path)) = newest {
@@ -139,6 +146,7 @@ impl StateMachine {
                 last_membership: header.meta.last_membership.clone(),
                 clock_ms: header.clock_ms,
             };
+            sm.clock.observe(header.clock_ms);
             *sm.current.lock() = Some((header.meta, file));
             remove_old_snapshots(&sm.dir, &sm.current)?;
         }
@@ -338,6 +346,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         EntryPayload::Normal(p) => {
                             d.clock_ms = d.clock_ms.max(p.now_ms);
                             let now = d.clock_ms;
+                            self.clock.observe(now);
                             Applied {
                                 outcomes: p
                                     .ops
@@ -399,6 +408,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             last_membership: meta.last_membership.clone(),
             clock_ms: header.clock_ms,
         };
+        self.clock.observe(header.clock_ms);
         *self.current.lock() = Some((meta.clone(), SnapshotFile::open(final_path)?));
         remove_old_snapshots(&self.dir, &self.current)?;
         Ok(())

@@ -10,7 +10,8 @@ use openraft::type_config::alias;
 use crate::keyspace::{Limits, Outcome, WriteOp};
 
 /// One log entry's application payload: a batch of writes proposed together
-/// by the leader at `now_ms` (the leader's unix-ms clock). Batching many
+/// by the leader at `now_ms` (the replicated clock as the leader estimates
+/// it, in unix ms: monotonic, see `raft::clock`). Batching many
 /// clients' writes into one entry is what makes group commit pay; MULTI/EXEC
 /// will later be one `Proposal` too.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
