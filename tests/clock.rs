@@ -22,6 +22,8 @@ const EARLY_MARGIN: Duration = Duration::from_millis(1500);
 /// And gone by this much after their lifetime (replication and failover
 /// delays make the replicated clock lag a little, never run ahead).
 const LATE_MARGIN: Duration = Duration::from_secs(4);
+/// How long a new leader may take to accept writes.
+const SETTLE: Duration = Duration::from_secs(30);
 /// Slow elections: the test decides who leads (CLUSTER FAILOVER), not load.
 const CALM: &[&str] = &[
     "--heartbeat-interval",
@@ -95,13 +97,13 @@ impl Keys {
     /// acknowledged write must be readable at once with a sane TTL.
     fn write(&mut self, leader: &Node, key: String, ttl_ms: Option<u64>) {
         let mut c = leader.conn();
-        let sent = Instant::now();
         let mut p = redis::pipe();
         p.cmd("SET").arg(&key).arg("v");
         if let Some(ms) = ttl_ms {
             p.arg("PX").arg(ms);
         }
         p.cmd("GET").arg(&key).cmd("PTTL").arg(&key);
+        let sent = Instant::now();
         let (ok, got, pttl): (String, Option<String>, i64) = p.query(&mut c).unwrap();
         assert_eq!(ok, "OK");
         assert_eq!(got.as_deref(), Some("v"), "{key} acknowledged but missing");
@@ -193,23 +195,42 @@ impl Keys {
     }
 }
 
-fn wait_leader(cluster: &Cluster, want: usize) {
+/// `CLUSTER FAILOVER` on node `want` (leader transfer), until it leads and
+/// accepts writes (a leader elected a moment ago may answer CLUSTERDOWN
+/// until its term settles).
+fn hand_over(cluster: &Cluster, want: usize) {
+    let node = &cluster.nodes[want];
+    redis::cmd("CLUSTER")
+        .arg("FAILOVER")
+        .query::<()>(&mut node.conn())
+        .unwrap();
+    wait_for(&format!("node {} to lead", node.id), SETTLE, || {
+        (role(node).as_deref() == Some("master")).then_some(())
+    });
+    let mut c = node.conn();
     wait_for(
-        &format!("node {} to lead", cluster.nodes[want].id),
-        Duration::from_secs(30),
-        || (role(&cluster.nodes[want]).as_deref() == Some("master")).then_some(()),
+        &format!("node {} to accept writes", node.id),
+        SETTLE,
+        || {
+            redis::cmd("SET")
+                .arg("settled")
+                .arg(node.id)
+                .query::<()>(&mut c)
+                .ok()
+        },
     );
 }
 
-#[test]
-fn ttls_survive_a_leader_clock_jump_and_a_slow_successor() {
+/// Three nodes, each with libfaketime preloaded and its clock file at +0;
+/// None (skip) when the library is missing outside CI.
+fn faked_cluster() -> Option<Cluster> {
     let Some(lib) = libfaketime() else {
         assert!(
             std::env::var("CI").is_err(),
             "libfaketimeMT.so.1 missing in CI (apt-get install faketime)"
         );
         eprintln!("SKIPPED: libfaketimeMT.so.1 not found (apt-get install faketime)");
-        return;
+        return None;
     };
     let cluster = Cluster::start_with(3, CALM, |n| {
         let file = fake_file(n);
@@ -221,47 +242,67 @@ fn ttls_survive_a_leader_clock_jump_and_a_slow_successor() {
             ("FAKETIME_DONT_FAKE_MONOTONIC".into(), "1".into()),
         ]);
     });
+    wait_time_offset(&cluster.nodes[cluster.leader()], 0);
+    Some(cluster)
+}
+
+fn assert_logged(node: &Node, what: &str) {
+    assert!(
+        node.log_text().contains(what),
+        "node {} must log {what:?} (and ignore its clock)",
+        node.id
+    );
+}
+
+#[test]
+fn leader_clock_jump_expires_nothing_early() {
+    let Some(cluster) = faked_cluster() else {
+        return;
+    };
     let first = cluster.leader();
     let leader = &cluster.nodes[first];
-    wait_time_offset(leader, 0);
     let mut keys = Keys::default();
     keys.write_batch(leader, "before");
-
     // +1 h on the leader: its wall clock must not move the replicated one.
     set_offset(&fake_file(leader), "+3600");
     wait_time_offset(leader, 3600);
     keys.write_batch(leader, "jumped");
     keys.check(leader);
-    assert!(
-        leader
-            .log_text()
-            .contains("wall clock is ahead of the replicated clock"),
-        "the jumped leader must log and ignore its clock"
-    );
-
-    // A successor whose wall clock is 5 s slow takes over.
+    assert_logged(leader, "wall clock is ahead of the replicated clock");
+    // Still an hour ahead, it hands over and follows: its local (READONLY)
+    // reads must still show every live key.
     let next = (first + 1) % 3;
-    let successor = &cluster.nodes[next];
+    hand_over(&cluster, next);
+    converged_digest(&cluster.nodes, Duration::from_secs(60));
+    keys.live_on_follower(leader, Duration::from_secs(2));
+    keys.check_until_all_expired(&cluster.nodes[next]);
+    converged_digest(&cluster.nodes, Duration::from_secs(60));
+}
+
+#[test]
+fn failover_to_a_slow_clock_loses_and_revives_nothing() {
+    let Some(cluster) = faked_cluster() else {
+        return;
+    };
+    let first = cluster.leader();
+    let next = (first + 1) % 3;
+    let (leader, successor) = (&cluster.nodes[first], &cluster.nodes[next]);
     set_offset(&fake_file(successor), "-5");
     wait_time_offset(successor, -5);
-    keys.write_batch(leader, "handover");
-    redis::cmd("CLUSTER")
-        .arg("FAILOVER")
-        .query::<()>(&mut successor.conn())
-        .unwrap();
-    wait_leader(&cluster, next);
+    let mut keys = Keys::default();
+    keys.write_batch(leader, "before");
+    // Some keys expire under the old leader: they must stay gone.
+    while !keys.0.values().any(|t| t.seen_gone) {
+        keys.check(leader);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    hand_over(&cluster, next);
     keys.write_batch(successor, "slow");
     keys.check(successor);
-    // The old leader, still an hour ahead, now follows: once it has applied
-    // everything its local reads show every live key.
+    // The old leader now follows: its local reads show every live key.
     converged_digest(&cluster.nodes, Duration::from_secs(60));
     keys.live_on_follower(leader, Duration::from_secs(2));
     keys.check_until_all_expired(successor);
-    assert!(
-        successor
-            .log_text()
-            .contains("wall clock is behind the replicated clock"),
-        "the slow successor must log and ignore its clock"
-    );
+    assert_logged(successor, "wall clock is behind the replicated clock");
     converged_digest(&cluster.nodes, Duration::from_secs(60));
 }
