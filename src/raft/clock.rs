@@ -114,7 +114,11 @@ impl Clock {
         } else {
             ("behind", est - wall)
         };
-        if by > self.max_skew_ms && self.may_warn(mono) {
+        if by <= self.max_skew_ms {
+            return est;
+        }
+        metrics::counter!(crate::metrics::CLOCK_WALL_IGNORED_TOTAL).increment(1);
+        if self.may_warn(mono) {
             tracing::warn!(
                 wall_ms = wall,
                 replicated_ms = est,
