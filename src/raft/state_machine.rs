@@ -320,16 +320,20 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         &mut self,
     ) -> Result<openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotFile>, io::Error> {
         let started = std::time::Instant::now();
-        // The clone is the only part done under the lock.
-        let snapshot = self.data.read().clone();
-        let cloned_in = started.elapsed();
-        let meta = SnapshotMeta {
-            last_log_id: snapshot.last_applied,
-            last_membership: snapshot.last_membership.clone(),
-        };
+        let data = self.data.clone();
         let dir = self.dir.clone();
         let current = self.current.clone();
+        // Everything, the clone included, on a blocking thread: cloning a
+        // big keyspace takes a while and must not occupy an async worker
+        // (with 2 cores, that is half the runtime carrying heartbeats).
         let (meta, file) = tokio::task::spawn_blocking(move || {
+            // The clone is the only part done under the lock.
+            let snapshot = data.read().clone();
+            let cloned_in = started.elapsed();
+            let meta = SnapshotMeta {
+                last_log_id: snapshot.last_applied,
+                last_membership: snapshot.last_membership.clone(),
+            };
             let file = write_snapshot(&dir, &meta, snapshot.clock_ms, &snapshot.keyspace)?;
             tracing::info!(
                 last_log_id = ?meta.last_log_id,
