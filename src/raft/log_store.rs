@@ -71,9 +71,9 @@
 //! points to, and LMDB has no checksums to notice. Closing that would need a
 //! data sync before every meta write (`MDB_NOMETASYNC`: one fsync per commit,
 //! with openraft's core waiting on each `append`), which is exactly what
-//! group commit exists to avoid; the durable-image test (`image`, below)
-//! models the meta-not-written case, the common one since both metas live in
-//! the first two pages of the file.
+//! group commit exists to avoid. The durable image (module `image`, test
+//! builds only) simulates the case covered here: the disk falls back to the
+//! last synced meta.
 //!
 //! Crash points between commit and sync: `log::after_commit` (writer, group
 //! committed, syncer not told) and `log::before_sync` (syncer, before the
