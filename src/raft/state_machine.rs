@@ -482,3 +482,6 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             }))
     }
 }
+
+#[cfg(test)]
+mod tests;
