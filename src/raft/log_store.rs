@@ -64,7 +64,10 @@
 //! durable one, so no page of the durable tree is reused before the next
 //! sync has completed — and once it has, the disk no longer needs that tree.
 //! The cost is one read transaction per sync (no extra fsync) and a file that
-//! may grow by what one sync interval frees.
+//! may grow by what one sync interval frees. The unit test
+//! `synced_tree_survives_unsynced_page_reuse` builds exactly that disk state
+//! (synced meta pages, every later data page written back) and fails when
+//! the pin is removed.
 //!
 //! What this does not cover (LMDB documents it for `MDB_NOSYNC`): the kernel
 //! may write a newer, unsynced meta page to disk before the data pages it
