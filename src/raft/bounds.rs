@@ -66,6 +66,7 @@ pub struct LogLimits {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LogBoundsStats {
     pub log_bytes: u64,
+    pub largest_entry_bytes: u64,
     pub log_bytes_since_snapshot: u64,
     pub lmdb_used_bytes: u64,
     pub lmdb_map_size: u64,
@@ -142,13 +143,13 @@ impl LogBounds {
 
     /// True if a batch of `batch_bytes` + `op_bytes` would pass the entry cap
     /// (the proposer then closes the batch before the op).
-    pub fn batch_full(&self, batch_bytes: u64, op_bytes: u64) -> bool {
+    fn batch_full(&self, batch_bytes: u64, op_bytes: u64) -> bool {
         Self::entry_bytes(batch_bytes + op_bytes) > self.limits.max_entry_bytes
     }
 
     /// LMDB bytes in use now plus proposals in flight: the base the proposer
     /// admits a batch against (one short read transaction per batch).
-    pub fn used(&self) -> u64 {
+    fn used(&self) -> u64 {
         let sample = match self.usage.sample() {
             Ok(s) => {
                 *self.last.lock() = s;
@@ -165,7 +166,7 @@ impl LogBounds {
     /// Admit an op of `op_bytes` into a batch of `batch_bytes` when `used`
     /// bytes are in use; otherwise the error to answer (and note the
     /// pressure, so the compaction task acts at once).
-    pub fn admit(&self, used: u64, batch_bytes: u64, op_bytes: u64) -> Result<(), RaftError> {
+    fn admit(&self, used: u64, batch_bytes: u64, op_bytes: u64) -> Result<(), RaftError> {
         if used + self.footprint(batch_bytes + op_bytes) <= self.write_limit {
             return Ok(());
         }
@@ -189,11 +190,15 @@ impl LogBounds {
     }
 
     pub fn stats(&self, snapshot_index: u64) -> LogBoundsStats {
-        let last = *self.last.lock();
+        // The ledger figures are read together, so that bytes since the
+        // snapshot never exceed the log's bytes; LMDB pages from the last
+        // reading (taken at least every tick).
+        let (log_bytes, largest_entry_bytes, since) = self.usage.ledger_view(snapshot_index);
         LogBoundsStats {
-            log_bytes: last.log_bytes,
-            log_bytes_since_snapshot: self.usage.bytes_after(snapshot_index),
-            lmdb_used_bytes: last.lmdb_used_bytes,
+            log_bytes,
+            largest_entry_bytes,
+            log_bytes_since_snapshot: since,
+            lmdb_used_bytes: self.last.lock().lmdb_used_bytes,
             lmdb_map_size: self.usage.map_size(),
             write_limit_bytes: self.write_limit,
             inflight_bytes: self.inflight.load(Ordering::Relaxed),
@@ -210,8 +215,8 @@ impl LogBounds {
             tick.tick().await;
             let v = view.read().clone();
             let used = self.used();
-            let pressure = self.pressure.swap(false, Ordering::Relaxed)
-                || used > self.write_limit / 4 * 3;
+            let pressure =
+                self.pressure.swap(false, Ordering::Relaxed) || used > self.write_limit / 4 * 3;
             let since = self.usage.bytes_after(v.snapshot_index);
             if (pressure || since >= self.limits.snapshot_bytes)
                 && v.last_applied > v.snapshot_index
@@ -238,6 +243,50 @@ impl LogBounds {
     }
 }
 
+/// One proposal's worth of queued writes and their encoded bytes.
+pub struct Batch<T> {
+    pub items: Vec<T>,
+    pub bytes: u64,
+}
+
+impl LogBounds {
+    /// Drain queued writes `(write, encoded bytes)` into one batch: `first`,
+    /// then whatever `next` yields, until `max_ops` or until the next write
+    /// would pass the entry cap (that write is returned: it starts the next
+    /// batch). Each write is admitted against the log's byte limit (one
+    /// reading of LMDB per batch); `refuse` gets those that are not.
+    pub fn fill<T>(
+        &self,
+        first: (T, u64),
+        mut next: impl FnMut() -> Option<(T, u64)>,
+        max_ops: usize,
+        mut refuse: impl FnMut(T, RaftError),
+    ) -> (Batch<T>, Option<(T, u64)>) {
+        let used = self.used();
+        let mut batch = Batch {
+            items: Vec::new(),
+            bytes: 0,
+        };
+        let mut item = Some(first);
+        while let Some((write, bytes)) = item.take() {
+            if !batch.items.is_empty()
+                && (batch.items.len() >= max_ops || self.batch_full(batch.bytes, bytes))
+            {
+                return (batch, Some((write, bytes)));
+            }
+            match self.admit(used, batch.bytes, bytes) {
+                Ok(()) => {
+                    batch.items.push(write);
+                    batch.bytes += bytes;
+                }
+                Err(e) => refuse(write, e),
+            }
+            item = next();
+        }
+        (batch, None)
+    }
+}
+
 /// A proposed batch's share of [`LogBounds`]' in-flight bytes.
 pub struct InFlight {
     bounds: Arc<LogBounds>,
@@ -259,9 +308,119 @@ mod tests {
     use openraft::vote::RaftLeaderIdExt;
     use openraft::RaftTypeConfig;
 
-    use super::{encoded_len, ENTRY_OVERHEAD};
+    use std::collections::VecDeque;
+
+    use super::{encoded_len, LogBounds, LogLimits, ENTRY_OVERHEAD};
     use crate::keyspace::{SetCond, Ttl, WriteOp};
+    use crate::raft::log_store::{LogStore, LogStoreOptions};
+    use crate::raft::node::RaftError;
     use crate::raft::types::{Entry, LogId, Proposal, TypeConfig};
+
+    fn bounds(dir: &std::path::Path, max_entry_bytes: u64, map_size: usize) -> LogBounds {
+        let store = LogStore::open(
+            dir,
+            LogStoreOptions {
+                map_size,
+                unsafe_no_fsync: true,
+            },
+        )
+        .unwrap();
+        let limits = LogLimits {
+            max_entry_bytes,
+            snapshot_bytes: 1 << 20,
+            keep_bytes: 0,
+            write_percent: 50,
+        };
+        LogBounds::new(store.usage(), limits).unwrap()
+    }
+
+    /// Run the proposer's batching over `sizes`: the batches (ids) and the
+    /// refused ids with their errors.
+    fn batches(
+        b: &LogBounds,
+        sizes: &[u64],
+        max_ops: usize,
+    ) -> (Vec<Vec<usize>>, Vec<(usize, RaftError)>) {
+        let mut queue: VecDeque<(usize, u64)> = sizes.iter().copied().enumerate().collect();
+        let (mut out, mut refused) = (Vec::new(), Vec::new());
+        let mut carried = None;
+        while let Some(first) = carried.take().or_else(|| queue.pop_front()) {
+            let (batch, rest) = b.fill(
+                first,
+                || queue.pop_front(),
+                max_ops,
+                |id, e| refused.push((id, e)),
+            );
+            carried = rest;
+            let bytes: u64 = batch.items.iter().map(|i| sizes[*i]).sum();
+            assert_eq!(batch.bytes, bytes);
+            if !batch.items.is_empty() {
+                out.push(batch.items);
+            }
+        }
+        (out, refused)
+    }
+
+    #[test]
+    fn batches_close_before_the_entry_cap_and_at_max_ops() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = bounds(dir.path(), 64 << 10, 64 << 20);
+        let sizes = vec![8 << 10; 32];
+        let (out, refused) = batches(&b, &sizes, 4096);
+        assert!(refused.is_empty());
+        assert_eq!(out.concat(), (0..32).collect::<Vec<_>>(), "all, in order");
+        for batch in &out {
+            let bytes: u64 = batch.iter().map(|i| sizes[*i]).sum();
+            assert!(bytes + ENTRY_OVERHEAD <= 64 << 10, "{bytes}");
+        }
+        assert_eq!(out.len(), 32usize.div_ceil(7), "7 ops of 8 KB per entry");
+        let (out, _) = batches(&b, &[10; 10], 4);
+        assert_eq!(out.iter().map(Vec::len).collect::<Vec<_>>(), [4, 4, 2]);
+    }
+
+    #[test]
+    fn writes_past_the_write_limit_are_refused_until_in_flight_bytes_land() {
+        let dir = tempfile::tempdir().unwrap();
+        // 4 MiB map, 50%: 2 MiB for the log.
+        let b = std::sync::Arc::new(bounds(dir.path(), 512 << 20, 4 << 20));
+        let (out, refused) = batches(&b, &[512 << 10; 6], 4096);
+        assert_eq!(out.concat(), [0, 1, 2], "three 512 KB writes fit in 2 MB");
+        assert_eq!(refused.iter().map(|r| r.0).collect::<Vec<_>>(), [3, 4, 5]);
+        for (_, e) in &refused {
+            assert!(matches!(e, RaftError::LogFull { .. }), "{e:?}");
+        }
+        // Proposed but not yet applied counts against the limit.
+        let in_flight = b.in_flight(1536 << 10);
+        let (out, refused) = batches(&b, &[512 << 10], 4096);
+        assert!(out.is_empty() && refused.len() == 1);
+        drop(in_flight);
+        let (out, _) = batches(&b, &[512 << 10], 4096);
+        assert_eq!(out, [[0]]);
+    }
+
+    #[test]
+    fn one_write_no_entry_can_hold_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = bounds(dir.path(), 64 << 10, 64 << 20);
+        assert!(b.check_op((64 << 10) - ENTRY_OVERHEAD).is_ok());
+        assert!(matches!(
+            b.check_op((64 << 10) - ENTRY_OVERHEAD + 1),
+            Err(RaftError::EntryTooLarge {
+                knob: "raft-max-entry-bytes",
+                ..
+            })
+        ));
+        // Fits the entry cap but not half of the map's write limit.
+        let dir = tempfile::tempdir().unwrap();
+        let b = bounds(dir.path(), 512 << 20, 4 << 20);
+        assert!(matches!(
+            b.check_op(1 << 20),
+            Err(RaftError::EntryTooLarge {
+                knob: "lmdb-map-size",
+                ..
+            })
+        ));
+    }
 
     /// The proposer sizes batches from the ops' encodings alone; the entry
     /// around them must not add more than `ENTRY_OVERHEAD`, even with the

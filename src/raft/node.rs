@@ -113,8 +113,8 @@ impl ClusterView {
 }
 
 type WriteReply = oneshot::Sender<Result<Outcome, RaftError>>;
-/// A queued write: the op, its encoded size, who waits for it.
-type Queued = (WriteOp, u64, WriteReply);
+/// A queued write (the op and who waits for it) and its encoded size.
+type Queued = ((WriteOp, WriteReply), u64);
 type ReadWaiter = oneshot::Sender<Result<(), RaftError>>;
 
 /// A running raft group member.
@@ -247,7 +247,7 @@ impl RaftNode {
             Ok(bytes) => self
                 .bounds
                 .check_op(bytes)
-                .map(|()| self.proposals.send((op, bytes, tx)).is_ok()),
+                .map(|()| self.proposals.send(((op, tx), bytes)).is_ok()),
             Err(e) => Err(RaftError::Fatal(format!("cannot encode write: {e}"))),
         };
         async move {
@@ -306,8 +306,6 @@ async fn run_proposer(
     max_ops: usize,
     bounds: Arc<LogBounds>,
 ) {
-    let mut ops = Vec::new();
-    let mut waiters = Vec::new();
     // A write that did not fit the previous batch starts the next one.
     let mut carried: Option<Queued> = None;
     loop {
@@ -318,38 +316,27 @@ async fn run_proposer(
                 None => return,
             },
         };
-        // Batches are closed at `max_ops` and before they would pass the
-        // entry cap; every write is admitted against the log's byte limit.
-        let used = bounds.used();
-        let mut batch_bytes = 0u64;
-        let mut next = Some(first);
-        while let Some((op, bytes, tx)) = next.take() {
-            if !ops.is_empty() && (ops.len() >= max_ops || bounds.batch_full(batch_bytes, bytes)) {
-                carried = Some((op, bytes, tx));
-                break;
-            }
-            match bounds.admit(used, batch_bytes, bytes) {
-                Ok(()) => {
-                    ops.push(op);
-                    waiters.push(tx);
-                    batch_bytes += bytes;
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                }
-            }
-            next = rx.try_recv().ok();
-        }
-        if ops.is_empty() {
+        let (batch, rest) = bounds.fill(
+            first,
+            || rx.try_recv().ok(),
+            max_ops,
+            |(_, tx), e| {
+                let _ = tx.send(Err(e));
+            },
+        );
+        carried = rest;
+        if batch.items.is_empty() {
             continue;
         }
+        let batch_bytes = batch.bytes;
+        let (ops, waiters): (Vec<WriteOp>, Vec<WriteReply>) = batch.items.into_iter().unzip();
         metrics::counter!(crate::metrics::PROPOSALS_TOTAL).increment(1);
         metrics::counter!(crate::metrics::PROPOSED_OPS_TOTAL).increment(ops.len() as u64);
         let proposal = Proposal {
             now_ms: unix_ms(),
-            ops: std::mem::take(&mut ops),
+            ops,
         };
-        let batch = std::mem::take(&mut waiters);
+        let batch = waiters;
         let (responder, result) = ProgressResponder::complete_only();
         if let Err(e) = raft.write(proposal).responder(responder).await {
             let err = RaftError::Fatal(e.to_string());

@@ -26,6 +26,8 @@ pub(crate) struct Ledger {
     entries: VecDeque<(u64, u64)>,
     /// Running total before the first live entry.
     base: u64,
+    /// The largest entry appended since open.
+    largest: u64,
 }
 
 impl Ledger {
@@ -46,6 +48,7 @@ impl Ledger {
     /// openraft did not announce separately).
     pub(crate) fn appended(&mut self, index: u64, len: u64) {
         self.truncated_from(index);
+        self.largest = self.largest.max(len);
         let end = self.end() + len;
         self.entries.push_back((index, end));
     }
@@ -66,6 +69,11 @@ impl Ledger {
             self.base = total;
             self.entries.pop_front();
         }
+    }
+
+    /// The largest entry appended since open, encoded.
+    pub(crate) fn largest(&self) -> u64 {
+        self.largest
     }
 
     /// Encoded bytes of all live entries.
@@ -102,8 +110,6 @@ pub struct LogUsage {
 /// One reading of [`LogUsage`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UsageSample {
-    /// Encoded bytes of the live log entries.
-    pub log_bytes: u64,
     /// Bytes of LMDB pages in use (all databases, free pages excluded).
     pub lmdb_used_bytes: u64,
     /// LMDB page size.
@@ -121,12 +127,19 @@ impl LogUsage {
         self.ledger.lock().bytes_after(index)
     }
 
+    /// Encoded bytes of the live log, of the largest entry appended since
+    /// open, and of the entries after `index`, read at one instant.
+    pub fn ledger_view(&self, index: u64) -> (u64, u64, u64) {
+        let l = self.ledger.lock();
+        (l.total(), l.largest(), l.bytes_after(index))
+    }
+
     /// See [`Ledger::purge_point`].
     pub fn purge_point(&self, upto_max: u64, keep: u64) -> Option<u64> {
         self.ledger.lock().purge_point(upto_max, keep)
     }
 
-    /// Log bytes and LMDB pages in use now (one short read transaction).
+    /// LMDB pages in use now (one short read transaction).
     pub fn sample(&self) -> io::Result<UsageSample> {
         let s = &self.shared;
         let rtxn = s.read_txn()?;
@@ -138,7 +151,6 @@ impl LogUsage {
             |st: &heed::DatabaseStat| (st.branch_pages + st.leaf_pages + st.overflow_pages) as u64;
         let page_size = u64::from(main.page_size);
         Ok(UsageSample {
-            log_bytes: self.ledger.lock().total(),
             lmdb_used_bytes: (2 + pages(&main) + pages(&logs) + pages(&meta)) * page_size,
             page_size,
         })
@@ -161,6 +173,7 @@ mod tests {
     fn totals_follow_append_truncate_purge() {
         let mut l = ledger(&[(1, 10), (2, 20), (3, 30), (4, 40)]);
         assert_eq!(l.total(), 100);
+        assert_eq!(l.largest(), 40);
         assert_eq!(l.bytes_after(0), 100);
         assert_eq!(l.bytes_after(2), 70);
         assert_eq!(l.bytes_after(4), 0);
