@@ -167,8 +167,9 @@ pub fn info(server: &Server, sections: &[String]) -> String {
 fn log_bounds_lines(node: &RaftNode) -> String {
     let b = node.log_bounds();
     format!(
-        "raft_log_bytes:{}\r\nraft_log_bytes_since_snapshot:{}\r\nraft_log_inflight_bytes:{}\r\nraft_lmdb_used_bytes:{}\r\nraft_lmdb_write_limit_bytes:{}\r\nraft_lmdb_map_size:{}\r\nraft_log_full_refusals:{}\r\n",
+        "raft_log_bytes:{}\r\nraft_log_largest_entry_bytes:{}\r\nraft_log_bytes_since_snapshot:{}\r\nraft_log_inflight_bytes:{}\r\nraft_lmdb_used_bytes:{}\r\nraft_lmdb_write_limit_bytes:{}\r\nraft_lmdb_map_size:{}\r\nraft_log_full_refusals:{}\r\n",
         b.log_bytes,
+        b.largest_entry_bytes,
         b.log_bytes_since_snapshot,
         b.inflight_bytes,
         b.lmdb_used_bytes,
