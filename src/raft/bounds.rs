@@ -211,10 +211,26 @@ impl LogBounds {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut purge_requested = 0;
+        let mut warned: Option<std::time::Instant> = None;
         loop {
             tick.tick().await;
             let v = view.read().clone();
             let used = self.used();
+            // The leader never admits past the limit, so a follower above it
+            // is compacting later than the leader, or has a smaller map.
+            if used > self.write_limit
+                && v.state != Some(openraft::ServerState::Leader)
+                && warned.is_none_or(|t| t.elapsed() > Duration::from_secs(10))
+            {
+                tracing::warn!(
+                    used,
+                    write_limit = self.write_limit,
+                    map_size = self.usage.map_size(),
+                    "raft log above the write limit on a follower (is its lmdb-map-size smaller \
+                     than the leader's?); compacting"
+                );
+                warned = Some(std::time::Instant::now());
+            }
             let pressure =
                 self.pressure.swap(false, Ordering::Relaxed) || used > self.write_limit / 4 * 3;
             let since = self.usage.bytes_after(v.snapshot_index);
