@@ -266,9 +266,17 @@ fn flood_into_a_small_map_is_refused_not_fatal_and_loses_nothing() {
                         raft_stats(n).unwrap_or_else(|| panic!("node {} stopped answering", n.id));
                     let used = s["raft_lmdb_used_bytes"];
                     max_used[i] = max_used[i].max(used);
-                    // A follower holds the same entries; the headroom above
-                    // the write limit must absorb its lag, so it never nears
-                    // MAP_FULL.
+                    // The leader admits nothing past the write limit (B-tree
+                    // branch pages are the only slack). A follower holds the
+                    // same entries; the headroom above the limit absorbs
+                    // its lag, so it never nears MAP_FULL.
+                    if s.get("raft_leader_id") == Some(&n.id) {
+                        assert!(
+                            used <= write_limit + write_limit / 20,
+                            "leader {}: {used} bytes of LMDB in use, limit {write_limit}",
+                            n.id
+                        );
+                    }
                     assert!(
                         used < MAP * 7 / 8,
                         "node {}: {used} bytes of LMDB in use",
