@@ -125,7 +125,25 @@ fn transfer_without_election(keys: usize) {
         "the leader changed during the transfer"
     );
     let after: Vec<u64> = c.nodes.iter().map(|n| num(n, "raft_term")).collect();
-    assert_eq!(after, terms, "a term changed during the transfer");
+    if after != terms {
+        // Say who started the election (and what the nodes logged about it).
+        let why: Vec<String> = c
+            .nodes
+            .iter()
+            .chain(std::iter::once(&new))
+            .flat_map(|n| {
+                n.log_text()
+                    .lines()
+                    .filter(|l| l.contains("vote is changing") || l.contains("timeout"))
+                    .map(|l| format!("node {}: {l}", n.id))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        panic!(
+            "a term changed during the transfer: {terms:?} -> {after:?}\n{}",
+            why.join("\n")
+        );
+    }
     assert_eq!(
         num(&new, "raft_term"),
         terms[l],
