@@ -121,6 +121,10 @@ use tokio::sync::oneshot;
 use crate::failpoints::crash_point;
 use crate::raft::types::{Entry, LogId, TypeConfig, Vote};
 
+mod usage;
+use usage::Ledger;
+pub use usage::{LogUsage, UsageSample};
+
 /// Sub-directory of the data dir holding the LMDB env.
 pub const LOG_DIR: &str = "raft-log";
 
@@ -450,6 +454,8 @@ pub struct LogStore {
     shared: Arc<Shared>,
     writer_tx: Option<mpsc::Sender<WriteReq>>,
     threads: Vec<JoinHandle<()>>,
+    /// Bytes per live entry (see [`LogStore::usage`]).
+    ledger: Arc<parking_lot::Mutex<Ledger>>,
 }
 
 /// Cloneable, `Send` read handle for replication tasks.
@@ -526,11 +532,22 @@ impl LogStore {
                 .spawn(move || writer_loop(&shared, writer_rx, sync_tx))?
         };
 
+        let ledger = Arc::new(parking_lot::Mutex::new(load_ledger(&shared)?));
         Ok(LogStore {
             shared,
             writer_tx: Some(writer_tx),
             threads: vec![writer, syncer],
+            ledger,
         })
+    }
+
+    /// A handle reporting the log's size in bytes and the LMDB pages in use,
+    /// for bounding the log by size (docs/log-bounds.md).
+    pub fn usage(&self) -> LogUsage {
+        LogUsage {
+            shared: self.shared.clone(),
+            ledger: self.ledger.clone(),
+        }
     }
 
     /// Counters for metrics (fsyncs, appends and entries per sync, ...).
@@ -575,6 +592,17 @@ impl Drop for LogStore {
             let _ = t.join();
         }
     }
+}
+
+/// The byte ledger of the entries already in the store (one scan at open).
+fn load_ledger(shared: &Shared) -> io::Result<Ledger> {
+    let rtxn = shared.read_txn()?;
+    let mut ledger = Ledger::default();
+    for kv in shared.logs.iter(&rtxn).map_err(|e| shared.io_err(e))? {
+        let (index, bytes) = kv.map_err(|e| shared.io_err(e))?;
+        ledger.appended(index, bytes.len() as u64);
+    }
+    Ok(ledger)
 }
 
 /// Open the LMDB env. The only `unsafe` in the crate's storage code.
@@ -907,6 +935,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .into_iter()
             .map(|e| Ok((e.log_id.index, encode(&e)?)))
             .collect::<io::Result<Vec<_>>>()?;
+        let sizes: Vec<(u64, u64)> = ents.iter().map(|(i, b)| (*i, b.len() as u64)).collect();
         let (tx, rx) = oneshot::channel();
         self.submit(WriteReq {
             op: Op::Append(ents),
@@ -916,16 +945,25 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // openraft requires the entries to be readable when we return; the
         // callback, fired by the syncer, is what says they are on disk.
         rx.await
-            .map_err(|_| io::Error::other("raft log writer dropped an append"))?
+            .map_err(|_| io::Error::other("raft log writer dropped an append"))??;
+        let mut ledger = self.ledger.lock();
+        for (index, len) in sizes {
+            ledger.appended(index, len);
+        }
+        Ok(())
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
         let from = last_log_id.map_or(0, |l| l.index + 1);
-        self.write_durable(Op::TruncateFrom(from)).await
+        self.write_durable(Op::TruncateFrom(from)).await?;
+        self.ledger.lock().truncated_from(from);
+        Ok(())
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
-        self.write_durable(Op::Purge(log_id)).await
+        self.write_durable(Op::Purge(log_id)).await?;
+        self.ledger.lock().purged_upto(log_id.index);
+        Ok(())
     }
 }
 
