@@ -46,6 +46,12 @@ pub fn encoded_len<T: serde::Serialize + ?Sized>(v: &T) -> postcard::Result<u64>
         .map(|n| n as u64)
 }
 
+// An entry at the cap must fit one bus frame with the rest of its
+// AppendEntries request: a frame carries up to 4 MiB of entries or a single
+// bigger entry (the log store's limited read), plus well under 1 MiB of ids.
+const _: () =
+    assert!(crate::config::MAX_ENTRY_BYTES + (1 << 20) <= crate::raft::network::MAX_FRAME as u64);
+
 /// How often the compaction task looks at the log.
 const TICK: Duration = Duration::from_millis(100);
 
