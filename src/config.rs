@@ -207,6 +207,9 @@ pub struct Config {
     pub max_in_snapshot_log_to_keep: u64,
     pub max_payload_entries: u64,
     pub active_expire_hz: u32,
+    /// Milliseconds a leader's wall clock may be ahead of the replicated
+    /// clock and still move it forward; see docs/time.md.
+    pub clock_max_skew: u64,
     /// Test-only negative control: acknowledge log appends without fsync.
     pub unsafe_no_fsync: bool,
     pub lmdb_map_size: u64,
@@ -535,6 +538,8 @@ knobs! {
     max_payload_entries: u64 = "300";
     /// Active expiry cycles per second (Redis's hz), 1..=500.
     active_expire_hz: u32 = "10";
+    /// Milliseconds a leader's wall clock may run ahead of the replicated clock and still advance it; further (or behind) is logged and ignored.
+    clock_max_skew: u64 = "1000";
     /// TEST ONLY: acknowledge writes without fsync (loses acknowledged writes on crash).
     #[arg(num_args = 0..=1, default_missing_value = "yes", value_name = "yes|no")]
     unsafe_no_fsync: bool = "no";
@@ -866,6 +871,7 @@ impl Config {
             max_in_snapshot_log_to_keep: m.max_in_snapshot_log_to_keep.unwrap_or(1000),
             max_payload_entries,
             active_expire_hz,
+            clock_max_skew: m.clock_max_skew.unwrap_or(1000),
             unsafe_no_fsync: m.unsafe_no_fsync.unwrap_or(false),
             lmdb_map_size,
             raft_max_entry_bytes,
@@ -996,6 +1002,7 @@ mod tests {
         assert_eq!(c.max_in_snapshot_log_to_keep, 1000);
         assert_eq!(c.max_payload_entries, 300);
         assert_eq!(c.active_expire_hz, 10);
+        assert_eq!(c.clock_max_skew, 1000);
         assert!(!c.unsafe_no_fsync);
         assert_eq!(c.lmdb_map_size, 8 << 30);
         assert_eq!(c.raft_max_entry_bytes, 512 << 20);

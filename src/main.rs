@@ -66,6 +66,7 @@ async fn start(c: Config) -> anyhow::Result<()> {
         max_payload_entries: c.max_payload_entries,
         read_consistency: c.read_consistency,
         active_expire_hz: c.active_expire_hz,
+        clock_max_skew_ms: c.clock_max_skew,
         max_ops_per_proposal: 4096,
         log_limits: LogLimits {
             max_entry_bytes: c.raft_max_entry_bytes,

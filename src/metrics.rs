@@ -17,3 +17,6 @@ pub const RAFT_TERM: &str = "raftcache_raft_term";
 pub const RAFT_LAST_APPLIED: &str = "raftcache_raft_last_applied_index";
 pub const RAFT_IS_LEADER: &str = "raftcache_raft_is_leader";
 pub const LOG_FULL_REFUSALS_TOTAL: &str = "raftcache_log_full_refusals_total";
+/// Proposals whose leader's wall clock disagreed with the replicated clock
+/// by more than `clock-max-skew` (the wall clock was ignored).
+pub const CLOCK_WALL_IGNORED_TOTAL: &str = "raftcache_clock_wall_ignored_total";

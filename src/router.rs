@@ -123,12 +123,19 @@ impl Router {
         g.read_barrier().await.map_err(|e| redirect(slot, e))
     }
 
+    /// The replicated clock as the group owning `slot` estimates it here:
+    /// "now" for parsing TTLs (overflow checks) and for reads.
+    pub fn now_ms(&self, slot: Option<u16>) -> u64 {
+        self.group_for_slot(slot).now_ms()
+    }
+
     /// Evaluate a read against the local state (after a barrier, or on a
-    /// READONLY connection). Expired keys are hidden by the local clock.
+    /// READONLY connection). Expired keys are hidden by this node's estimate
+    /// of the replicated clock (never its raw wall clock, which may jump).
     pub fn read_local(&self, slot: Option<u16>, op: &ReadOp) -> Outcome {
         let g = self.group_for_slot(slot);
         let d = g.data().read();
-        let now = crate::raft::node::unix_ms().max(d.clock_ms);
+        let now = g.now_ms().max(d.clock_ms);
         d.keyspace.read(op, now)
     }
 }

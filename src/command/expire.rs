@@ -4,14 +4,17 @@
 //! Unlike SET's EX, these accept zero and negative times: a deadline in
 //! the past is a valid op that deletes the key. Only arithmetic overflow
 //! (unit conversion or adding now) is `invalid expire time`. A negative
-//! absolute deadline is clamped to 0 (still in the past).
+//! absolute deadline is clamped to 0 (still in the past). EXPIRE/PEXPIRE
+//! stay relative in the log (`WriteOp::ExpireIn`, resolved at apply from
+//! the entry's replicated clock); EXPIREAT/PEXPIREAT are absolute.
 
 use super::args::{not_integer, parse_i64, printable, Args};
 use super::Plan;
 use crate::keyspace::{ExpireCond, ReadOp, TtlQuery, WriteOp};
 use crate::protocol::Reply;
 
-fn expire_generic(a: &mut Args<'_>, base_ms: u64, seconds: bool) -> Result<Plan, Reply> {
+/// `base_ms`: `Some(now)` for a time relative to now, `None` for a unix time.
+fn expire_generic(a: &mut Args<'_>, base_ms: Option<u64>, seconds: bool) -> Result<Plan, Reply> {
     let key = a.next_bytes()?;
     let raw = a.next_bytes()?;
     // Options are checked before the time, as in Redis.
@@ -68,12 +71,15 @@ fn expire_generic(a: &mut Args<'_>, base_ms: u64, seconds: bool) -> Result<Plan,
     } else {
         when
     };
-    let base = i64::try_from(base_ms).map_err(|_| invalid())?;
+    let base = i64::try_from(base_ms.unwrap_or(0)).map_err(|_| invalid())?;
     let at = ms.checked_add(base).ok_or_else(invalid)?;
-    Ok(Plan::Write(WriteOp::Expire {
-        key,
-        at_ms: u64::try_from(at).unwrap_or(0),
-        cond,
+    Ok(Plan::Write(match base_ms {
+        Some(_) => WriteOp::ExpireIn { key, ms, cond },
+        None => WriteOp::Expire {
+            key,
+            at_ms: u64::try_from(at).unwrap_or(0),
+            cond,
+        },
     }))
 }
 
@@ -85,22 +91,22 @@ fn expire_option(opt: &[u8]) -> Option<&'static str> {
 
 /// EXPIRE key seconds [NX | XX | GT | LT]
 pub(super) fn expire(a: &mut Args<'_>, now: u64) -> Result<Plan, Reply> {
-    expire_generic(a, now, true)
+    expire_generic(a, Some(now), true)
 }
 
 /// PEXPIRE key milliseconds [NX | XX | GT | LT]
 pub(super) fn pexpire(a: &mut Args<'_>, now: u64) -> Result<Plan, Reply> {
-    expire_generic(a, now, false)
+    expire_generic(a, Some(now), false)
 }
 
 /// EXPIREAT key unix-time-seconds [NX | XX | GT | LT]
 pub(super) fn expireat(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
-    expire_generic(a, 0, true)
+    expire_generic(a, None, true)
 }
 
 /// PEXPIREAT key unix-time-milliseconds [NX | XX | GT | LT]
 pub(super) fn pexpireat(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
-    expire_generic(a, 0, false)
+    expire_generic(a, None, false)
 }
 
 fn ttl_query(a: &mut Args<'_>, query: TtlQuery) -> Result<Plan, Reply> {
@@ -144,6 +150,8 @@ mod tests {
     fn exp(parts: &[&str]) -> (u64, ExpireCond) {
         match plan(parts) {
             Plan::Write(WriteOp::Expire { at_ms, cond, .. }) => (at_ms, cond),
+            // Relative: the deadline it resolves to in an entry applied at NOW.
+            Plan::Write(WriteOp::ExpireIn { ms, cond, .. }) => ((NOW as i64 + ms) as u64, cond),
             p => panic!("{p:?}"),
         }
     }
@@ -157,6 +165,11 @@ mod tests {
         assert_eq!(exp(&["pexpire", "k", "10"]), (NOW + 10, ExpireCond::Always));
         assert_eq!(exp(&["expireat", "k", "10"]), (10_000, ExpireCond::Always));
         assert_eq!(exp(&["pexpireat", "k", "10"]), (10, ExpireCond::Always));
+        // Relative times stay relative in the log.
+        assert!(matches!(
+            plan(&["expire", "k", "10"]),
+            Plan::Write(WriteOp::ExpireIn { ms: 10_000, .. })
+        ));
         // Zero and negative are valid: the deadline is past, the key goes.
         assert_eq!(exp(&["expire", "k", "0"]).0, NOW);
         assert_eq!(exp(&["expire", "k", "-5"]).0, NOW - 5000);

@@ -2,8 +2,10 @@
 //! GETDEL GETEX APPEND STRLEN INCR DECR INCRBY DECRBY INCRBYFLOAT GETRANGE
 //! SETRANGE.
 //!
-//! Relative TTLs become absolute unix-ms deadlines here, with checked
-//! arithmetic, so the raft log only ever carries `Ttl::At`.
+//! Expiry arguments are checked here with Redis's rules and overflow
+//! checks (against the replicated clock's `now`): relative ones (EX/PX) go
+//! into the log as `Ttl::In` and become deadlines at apply, from the
+//! entry's replicated clock; absolute ones (EXAT/PXAT) as `Ttl::At`.
 
 use bytes::Bytes;
 
@@ -39,7 +41,7 @@ pub(crate) fn deadline(
     raw: &[u8],
     unit: ExpiryUnit,
     now_ms: u64,
-) -> Result<u64, Reply> {
+) -> Result<Ttl, Reply> {
     let v = parse_i64(raw).ok_or_else(not_integer)?;
     if v <= 0 {
         return Err(invalid_expire(a));
@@ -48,14 +50,17 @@ pub(crate) fn deadline(
         ExpiryUnit::RelSeconds | ExpiryUnit::AbsSeconds => v.checked_mul(1000),
         ExpiryUnit::RelMillis | ExpiryUnit::AbsMillis => Some(v),
     };
-    let at = match unit {
-        ExpiryUnit::RelSeconds | ExpiryUnit::RelMillis => {
-            ms.and_then(|ms| ms.checked_add(i64::try_from(now_ms).ok()?))
-        }
-        ExpiryUnit::AbsSeconds | ExpiryUnit::AbsMillis => ms,
+    let relative = matches!(unit, ExpiryUnit::RelSeconds | ExpiryUnit::RelMillis);
+    let at = match relative {
+        true => ms.and_then(|ms| ms.checked_add(i64::try_from(now_ms).ok()?)),
+        false => ms,
     };
-    at.and_then(|at| u64::try_from(at).ok())
-        .ok_or_else(|| invalid_expire(a))
+    // `at` only proves the deadline fits; a relative TTL stays relative.
+    match (at.and_then(|at| u64::try_from(at).ok()), ms) {
+        (Some(_), Some(ms)) if relative => Ok(Ttl::In(ms as u64)),
+        (Some(at), _) => Ok(Ttl::At(at)),
+        _ => Err(invalid_expire(a)),
+    }
 }
 
 /// Which options a command accepts (SET and GETEX share the grammar).
@@ -136,7 +141,7 @@ pub(super) fn set(a: &mut Args<'_>, now: u64) -> Result<Plan, Reply> {
     let value = a.next_bytes()?;
     let o = ext_options(a, Grammar::Set)?;
     let ttl = match &o.expire {
-        Some((unit, raw)) => Ttl::At(deadline(a, raw, *unit, now)?),
+        Some((unit, raw)) => deadline(a, raw, *unit, now)?,
         None if o.keepttl => Ttl::Keep,
         None => Ttl::Clear,
     };
@@ -175,12 +180,12 @@ fn set_with_ttl(a: &mut Args<'_>, now: u64, unit: ExpiryUnit) -> Result<Plan, Re
     let raw = a.next_bytes()?;
     let value = a.next_bytes()?;
     a.finish()?;
-    let at = deadline(a, &raw, unit, now)?;
+    let ttl = deadline(a, &raw, unit, now)?;
     Ok(Plan::Write(WriteOp::Set {
         key,
         value,
         cond: SetCond::Always,
-        ttl: Ttl::At(at),
+        ttl,
         get: false,
     }))
 }
@@ -254,7 +259,7 @@ pub(super) fn getex(a: &mut Args<'_>, now: u64) -> Result<Plan, Reply> {
     let key = a.next_bytes()?;
     let o = ext_options(a, Grammar::GetEx)?;
     let ttl = match &o.expire {
-        Some((unit, raw)) => Ttl::At(deadline(a, raw, *unit, now)?),
+        Some((unit, raw)) => deadline(a, raw, *unit, now)?,
         None if o.persist => Ttl::Clear,
         None => return Ok(Plan::Read(ReadOp::Get { key })),
     };
@@ -385,11 +390,11 @@ mod tests {
         );
         assert_eq!(
             set_op(&["set", "k", "v", "ex", "10"]),
-            (SetCond::Always, Ttl::At(NOW + 10_000), false)
+            (SetCond::Always, Ttl::In(10_000), false)
         );
         assert_eq!(
             set_op(&["set", "k", "v", "px", "10"]),
-            (SetCond::Always, Ttl::At(NOW + 10), false)
+            (SetCond::Always, Ttl::In(10), false)
         );
         assert_eq!(
             set_op(&["set", "k", "v", "exat", "10"]),
@@ -406,7 +411,7 @@ mod tests {
         // Repeating the same option is allowed; the last value wins.
         assert_eq!(
             set_op(&["set", "k", "v", "ex", "1", "ex", "2", "nx", "nx"]),
-            (SetCond::IfAbsent, Ttl::At(NOW + 2000), false)
+            (SetCond::IfAbsent, Ttl::In(2000), false)
         );
     }
 
@@ -456,11 +461,11 @@ mod tests {
         );
         assert_eq!(
             set_op(&["setex", "k", "5", "v"]),
-            (SetCond::Always, Ttl::At(NOW + 5000), false)
+            (SetCond::Always, Ttl::In(5000), false)
         );
         assert_eq!(
             set_op(&["psetex", "k", "5", "v"]),
-            (SetCond::Always, Ttl::At(NOW + 5), false)
+            (SetCond::Always, Ttl::In(5), false)
         );
         assert_eq!(
             err(&["setex", "k", "0", "v"]),
@@ -538,7 +543,7 @@ mod tests {
             plan(&["getex", "k", "EX", "3"]),
             Plan::Write(WriteOp::GetEx {
                 key: b("k"),
-                ttl: Ttl::At(NOW + 3000)
+                ttl: Ttl::In(3000)
             })
         );
         assert_eq!(

@@ -3,7 +3,8 @@
 //! reads as `ReadOp`s; both return protocol-neutral `Outcome`s.
 //!
 //! Determinism: `apply` never reads the clock. It treats a key whose deadline
-//! is <= `now_ms` (the proposal's time, chosen by the leader) as absent.
+//! is <= `now_ms` (the replicated clock of the entry) as absent, and turns
+//! relative TTLs (`Ttl::In`, `ExpireIn`) into deadlines from that same time.
 //!
 //! Layout: one hash map per cluster slot. Slot-local maps make
 //! COUNTKEYSINSLOT/GETKEYSINSLOT trivial, give SCAN a cursor (the slot index)
@@ -30,6 +31,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use hashbrown::HashMap;
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 
 use value::{Compact, Entry, Key, Value, NO_EXP};
 
@@ -43,8 +45,11 @@ pub fn key_slot(key: &[u8]) -> u16 {
     redis_protocol::redis_keyslot(key)
 }
 
-/// Limits the keyspace enforces on writes.
-#[derive(Debug, Clone, Copy)]
+/// Limits a write is applied under. They travel in each raft log entry
+/// (chosen by the leader that proposed it), never from the applying node's
+/// configuration, so replicas configured differently still apply the same
+/// rule at the same log index and stay identical.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
     /// Maximum string length produced by APPEND/SETRANGE (proto-max-bulk-len).
     pub proto_max_bulk_len: u64,
@@ -73,7 +78,6 @@ const RANDOM_TRIES: usize = 32;
 /// keys and values are shared allocations (refcount bumps).
 #[derive(Clone)]
 pub struct Keyspace {
-    limits: Limits,
     /// Each slot behind an `Arc`: cloning the keyspace for a snapshot is
     /// 16384 reference bumps, and a write after that copies only the one
     /// slot it touches (`Arc::make_mut`), so a snapshot never stalls writers
@@ -95,7 +99,6 @@ pub struct Keyspace {
 impl std::fmt::Debug for Keyspace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Keyspace")
-            .field("limits", &self.limits)
             .field("len", &self.len)
             .field("expires", &self.expires.len())
             .finish_non_exhaustive()
@@ -104,7 +107,7 @@ impl std::fmt::Debug for Keyspace {
 
 impl Default for Keyspace {
     fn default() -> Self {
-        Keyspace::new(Limits::default())
+        Keyspace::new()
     }
 }
 
@@ -131,7 +134,7 @@ fn str_or_wrongtype(v: &Value) -> Result<&Compact, KeyspaceError> {
 }
 
 impl Keyspace {
-    pub fn new(limits: Limits) -> Self {
+    pub fn new() -> Self {
         // One random seed per keyspace is enough: what matters is that a
         // client cannot predict it. Cloning the state is also much cheaper
         // than seeding 16384 times.
@@ -140,16 +143,11 @@ impl Keyspace {
             .map(|_| Arc::new(SlotMap::with_hasher(hasher.clone())))
             .collect();
         Keyspace {
-            limits,
             slots,
             len: 0,
             expires: Arc::default(),
             heap: 0,
         }
-    }
-
-    pub fn limits(&self) -> Limits {
-        self.limits
     }
 
     // ---- internal storage primitives -------------------------------------
@@ -298,15 +296,22 @@ impl Keyspace {
 
     // ---- writes ------------------------------------------------------------
 
-    /// Apply one replicated write at the proposal's time.
-    pub fn apply(&mut self, op: &WriteOp, now_ms: u64) -> Outcome {
-        match self.apply_inner(op, now_ms) {
+    /// Apply one replicated write at the proposal's time, under the limits
+    /// the proposal carries (both from the log entry, so every replica
+    /// computes the same outcome).
+    pub fn apply(&mut self, op: &WriteOp, now_ms: u64, limits: Limits) -> Outcome {
+        match self.apply_inner(op, now_ms, limits) {
             Ok(o) => o,
             Err(e) => err(e),
         }
     }
 
-    fn apply_inner(&mut self, op: &WriteOp, now: u64) -> Result<Outcome, KeyspaceError> {
+    fn apply_inner(
+        &mut self,
+        op: &WriteOp,
+        now: u64,
+        limits: Limits,
+    ) -> Result<Outcome, KeyspaceError> {
         match op {
             WriteOp::Set {
                 key,
@@ -337,18 +342,19 @@ impl Keyspace {
                     return Ok(Outcome::Nil);
                 };
                 let v = str_or_wrongtype(&e.value)?.to_bytes();
-                match *ttl {
-                    Ttl::Keep => {}
-                    Ttl::Clear => self.set_deadline(key, 0),
-                    Ttl::At(at) if at <= now => {
+                let exp = e.exp;
+                let old = self.deadline_at(exp);
+                match ttl.deadline(now, old) {
+                    at if at != 0 && at <= now => {
                         self.remove(key);
                     }
-                    Ttl::At(at) => self.set_deadline(key, at),
+                    at if at != old => self.set_deadline(key, at),
+                    _ => {}
                 }
                 Ok(Outcome::Bulk(v))
             }
             WriteOp::Append { key, value } => {
-                let max = self.limits.proto_max_bulk_len;
+                let max = limits.proto_max_bulk_len;
                 let Some(e) = self.live_mut(key, now) else {
                     if value.len() as u64 > max {
                         return Err(KeyspaceError::TooBig);
@@ -411,7 +417,9 @@ impl Keyspace {
                 }
                 Ok(Outcome::Bulk(text))
             }
-            WriteOp::SetRange { key, offset, value } => self.op_setrange(key, *offset, value, now),
+            WriteOp::SetRange { key, offset, value } => {
+                self.op_setrange(key, *offset, value, now, limits.proto_max_bulk_len)
+            }
             WriteOp::Del { keys } => {
                 let mut n = 0;
                 for k in keys {
@@ -440,29 +448,10 @@ impl Keyspace {
                 self.insert_new(Key::from_slice(dst), value, deadline);
                 Ok(if *nx { Outcome::Int(1) } else { Outcome::Ok })
             }
-            WriteOp::Expire { key, at_ms, cond } => {
-                let Some(e) = self.live_mut(key, now) else {
-                    return Ok(Outcome::Int(0));
-                };
-                let exp = e.exp;
-                let cur = self.deadline_at(exp);
-                let ok = match cond {
-                    ExpireCond::Always => true,
-                    ExpireCond::Nx => cur == 0,
-                    ExpireCond::Xx => cur != 0,
-                    // No deadline is infinite: nothing is greater, all less.
-                    ExpireCond::Gt => cur != 0 && *at_ms > cur,
-                    ExpireCond::Lt => cur == 0 || *at_ms < cur,
-                };
-                if !ok {
-                    return Ok(Outcome::Int(0));
-                }
-                if *at_ms <= now {
-                    self.remove(key);
-                } else {
-                    self.set_deadline(key, *at_ms);
-                }
-                Ok(Outcome::Int(1))
+            WriteOp::Expire { key, at_ms, cond } => self.op_expire(key, *at_ms, *cond, now),
+            WriteOp::ExpireIn { key, ms, cond } => {
+                let at = (i128::from(now) + i128::from(*ms)).clamp(0, i128::from(u64::MAX));
+                self.op_expire(key, at as u64, *cond, now)
             }
             WriteOp::Persist { key } => match self.live_mut(key, now) {
                 Some(e) if e.exp != NO_EXP => {
@@ -499,6 +488,39 @@ impl Keyspace {
         }
     }
 
+    /// EXPIRE family with an absolute deadline: Int 1 if applied, 0 if the
+    /// key is missing or `cond` is false; a deadline <= now deletes the key.
+    fn op_expire(
+        &mut self,
+        key: &[u8],
+        at_ms: u64,
+        cond: ExpireCond,
+        now: u64,
+    ) -> Result<Outcome, KeyspaceError> {
+        let Some(e) = self.live_mut(key, now) else {
+            return Ok(Outcome::Int(0));
+        };
+        let exp = e.exp;
+        let cur = self.deadline_at(exp);
+        let ok = match cond {
+            ExpireCond::Always => true,
+            ExpireCond::Nx => cur == 0,
+            ExpireCond::Xx => cur != 0,
+            // No deadline is infinite: nothing is greater, all less.
+            ExpireCond::Gt => cur != 0 && at_ms > cur,
+            ExpireCond::Lt => cur == 0 || at_ms < cur,
+        };
+        if !ok {
+            return Ok(Outcome::Int(0));
+        }
+        if at_ms <= now {
+            self.remove(key);
+        } else {
+            self.set_deadline(key, at_ms);
+        }
+        Ok(Outcome::Int(1))
+    }
+
     fn op_set(
         &mut self,
         key: &[u8],
@@ -532,15 +554,13 @@ impl Keyspace {
         if !allowed {
             return Ok(if get { reply_old() } else { Outcome::Nil });
         }
-        match ttl {
+        match ttl.deadline(now, old_deadline) {
             // A deadline already past: the write happens and is immediately
             // expired, i.e. the key ends up absent.
-            Ttl::At(at) if at <= now => {
+            at if at != 0 && at <= now => {
                 self.remove(key);
             }
-            Ttl::At(at) => self.upsert(key, Value::str_from(value), at),
-            Ttl::Clear => self.upsert(key, Value::str_from(value), 0),
-            Ttl::Keep => self.upsert(key, Value::str_from(value), old_deadline),
+            at => self.upsert(key, Value::str_from(value), at),
         }
         Ok(if get { reply_old() } else { Outcome::Ok })
     }
@@ -551,8 +571,8 @@ impl Keyspace {
         offset: u64,
         value: &[u8],
         now: u64,
+        max: u64,
     ) -> Result<Outcome, KeyspaceError> {
-        let max = self.limits.proto_max_bulk_len;
         let too_big = || {
             offset
                 .checked_add(value.len() as u64)
@@ -883,9 +903,11 @@ impl Keyspace {
     }
 
     /// Rebuild a keyspace from `write_snapshot` output. Corrupt input is an
-    /// `InvalidData` error, never a panic, and never a huge allocation.
-    pub fn read_snapshot<R: io::Read>(r: R, limits: Limits) -> io::Result<Self> {
-        snapshot::read(r, limits)
+    /// `InvalidData` error, never a panic, and never a huge allocation. It
+    /// depends on nothing but the bytes: a node configured with a smaller
+    /// `proto-max-bulk-len` than the leader still loads the leader's state.
+    pub fn read_snapshot<R: io::Read>(r: R) -> io::Result<Self> {
+        snapshot::read(r)
     }
 }
 

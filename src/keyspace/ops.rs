@@ -2,8 +2,9 @@
 //!
 //! `WriteOp` is what travels through the raft log (postcard-encoded inside a
 //! `raft::types::Proposal`), so it must be deterministic: every time-dependent
-//! decision is made from absolute unix-ms deadlines chosen by the leader and
-//! from the proposal's `now_ms`, never from the applying node's clock.
+//! decision is made from the proposal's `now_ms` (the replicated clock),
+//! from relative TTLs resolved against it at apply, and from absolute times
+//! the client gave (EXAT/PXAT/EXPIREAT), never from the applying node's clock.
 //! `ReadOp` is evaluated locally against the keyspace after the read barrier.
 //! `Outcome` is protocol-neutral: the command layer renders it as RESP.
 
@@ -27,8 +28,26 @@ pub enum Ttl {
     Clear,
     /// Keep the existing deadline (KEEPTTL, APPEND, INCR, SETRANGE ...).
     Keep,
-    /// Absolute unix time in milliseconds.
+    /// Absolute unix time in milliseconds (EXAT/PXAT: the client's clock).
     At(u64),
+    /// Milliseconds after the entry's replicated clock (EX/PX), resolved at
+    /// apply: the key lives this long on the replicated clock whatever the
+    /// proposer's estimate of "now" was, so a write acknowledged with a
+    /// positive TTL is never already expired when it lands.
+    In(u64),
+}
+
+impl Ttl {
+    /// The deadline (0 = none) a key gets from this TTL in an entry applied
+    /// at `now`, where `old` is the key's current deadline.
+    pub fn deadline(self, now: u64, old: u64) -> u64 {
+        match self {
+            Ttl::Clear => 0,
+            Ttl::Keep => old,
+            Ttl::At(at) => at,
+            Ttl::In(ms) => now.saturating_add(ms),
+        }
+    }
 }
 
 /// EXPIRE-family condition (Redis 7: NX XX GT LT).
@@ -99,6 +118,13 @@ pub enum WriteOp {
     /// Proposed by the leader's active-expiry task: delete each key only if
     /// it is still expired at the proposal's `now_ms`. Returns Int (count).
     DeleteExpired { keys: Vec<Bytes> },
+    /// EXPIRE / PEXPIRE: like `Expire`, with the deadline `ms` after the
+    /// entry's replicated clock (resolved at apply; <= 0 deletes the key).
+    ExpireIn {
+        key: Bytes,
+        ms: i64,
+        cond: ExpireCond,
+    },
 }
 
 /// How TTL/PTTL/EXPIRETIME/PEXPIRETIME report a deadline.

@@ -19,7 +19,7 @@
 use std::io::{self, BufReader, BufWriter, Read, Write};
 
 use super::value::{Compact, Entry, Key, Value};
-use super::{Keyspace, Limits};
+use super::Keyspace;
 
 const MAGIC: &[u8; 8] = b"RCKS\r\n\x1a\n";
 const VERSION: u32 = 1;
@@ -29,6 +29,12 @@ const TAG_END: u8 = 0xFF;
 /// costs at most this much memory before the input runs out.
 const READ_CHUNK: usize = 64 * 1024;
 const IO_BUF: usize = 256 * 1024;
+/// Structural sanity bound on a declared key or value length (1 TiB). Not a
+/// configuration limit: what a snapshot holds was accepted by the log, and
+/// a node must load it whatever its own `proto-max-bulk-len`. Lengths below
+/// it are still read in `READ_CHUNK` pieces, so a corrupt one costs no more
+/// memory than the input really has.
+const MAX_STRING_LEN: u64 = 1 << 40;
 
 // ---- CRC-32 (IEEE, reflected, poly 0xEDB88320), slicing-by-8 -----------------
 
@@ -301,7 +307,7 @@ impl<R: Read> CrcReader<R> {
     }
 }
 
-pub(super) fn read<R: Read>(r: R, limits: Limits) -> io::Result<Keyspace> {
+pub(super) fn read<R: Read>(r: R) -> io::Result<Keyspace> {
     let mut r = CrcReader {
         inner: BufReader::with_capacity(IO_BUF, r),
         crc: Crc32::new(),
@@ -318,8 +324,8 @@ pub(super) fn read<R: Read>(r: R, limits: Limits) -> io::Result<Keyspace> {
     if ver != VERSION {
         return Err(bad(format!("unsupported version {ver}")));
     }
-    let cap = limits.proto_max_bulk_len;
-    let mut ks = Keyspace::new(limits);
+    let cap = MAX_STRING_LEN;
+    let mut ks = Keyspace::new();
     let mut count = 0u64;
     loop {
         match r.u8()? {

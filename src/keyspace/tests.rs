@@ -20,6 +20,7 @@ fn set(ks: &mut Keyspace, k: &str, v: &str, now: u64) -> Outcome {
             get: false,
         },
         now,
+        Limits::default(),
     )
 }
 
@@ -37,7 +38,12 @@ fn set_get_basic() {
 }
 
 fn w(ks: &mut Keyspace, op: WriteOp, now: u64) -> Outcome {
-    ks.apply(&op, now)
+    ks.apply(&op, now, Limits::default())
+}
+
+/// Apply under a given `proto-max-bulk-len` (what the proposal carries).
+fn w_max(ks: &mut Keyspace, op: WriteOp, now: u64, proto_max_bulk_len: u64) -> Outcome {
+    ks.apply(&op, now, Limits { proto_max_bulk_len })
 }
 
 fn r(ks: &Keyspace, op: ReadOp, now: u64) -> Outcome {
@@ -227,6 +233,46 @@ fn expiry_at_exactly_now() {
 // ---- MSET / GETDEL / GETEX ---------------------------------------------
 
 #[test]
+fn relative_ttls_resolve_at_the_entrys_clock() {
+    // The deadline is counted from the applying entry's time, not from when
+    // the proposer parsed the command: even an entry applied long after a
+    // 500 ms TTL was asked for leaves the key present for 500 ms.
+    let mut ks = Keyspace::default();
+    let set_px = set_full("k", "v", SetCond::Always, Ttl::In(500), false);
+    assert_eq!(w(&mut ks, set_px, 10_000), Outcome::Ok);
+    assert_eq!(
+        ttl_of(&ks, "k", TtlQuery::AbsMillis, 10_000),
+        Outcome::Int(10_500)
+    );
+    assert_eq!(get(&ks, "k", 10_499), bulk("v"));
+    assert_eq!(get(&ks, "k", 10_500), Outcome::Nil);
+    let expire_in = |ms| WriteOp::ExpireIn {
+        key: b("k"),
+        ms,
+        cond: ExpireCond::Always,
+    };
+    assert_eq!(w(&mut ks, expire_in(2_000), 10_100), Outcome::Int(1));
+    assert_eq!(
+        ttl_of(&ks, "k", TtlQuery::Millis, 10_100),
+        Outcome::Int(2_000)
+    );
+    let getex = WriteOp::GetEx {
+        key: b("k"),
+        ttl: Ttl::In(300),
+    };
+    assert_eq!(w(&mut ks, getex, 11_000), bulk("v"));
+    assert_eq!(
+        ttl_of(&ks, "k", TtlQuery::AbsMillis, 11_000),
+        Outcome::Int(11_300)
+    );
+    // Zero or negative relative EXPIRE deletes, as in Redis.
+    assert_eq!(w(&mut ks, expire_in(0), 11_000), Outcome::Int(1));
+    assert_eq!(get(&ks, "k", 11_000), Outcome::Nil);
+    assert_eq!(ks.len(), 0);
+    check_invariants(&ks);
+}
+
+#[test]
 fn mset_and_msetnx() {
     let mut ks = Keyspace::default();
     w(
@@ -299,9 +345,8 @@ fn getdel_getex() {
 
 #[test]
 fn append_and_limits() {
-    let mut ks = Keyspace::new(Limits {
-        proto_max_bulk_len: 10,
-    });
+    let mut ks = Keyspace::default();
+    let w = |ks: &mut Keyspace, op, now| w_max(ks, op, now, 10);
     let ap = |k: &str, v: &str| WriteOp::Append {
         key: b(k),
         value: b(v),
@@ -332,14 +377,16 @@ fn append_and_limits() {
     assert_eq!(ttl_of(&ks, "k", TtlQuery::AbsMillis, 0), Outcome::Int(100));
     ks.insert_value(b"list", Value::TestList, 0);
     assert_eq!(w(&mut ks, ap("list", "x"), 0), wrongtype());
+    // The limit is the one the write carries, not the keyspace's: the
+    // same state accepts the append under a larger limit.
+    assert_eq!(w_max(&mut ks, ap("k", "ld"), 0, 12), Outcome::Int(12));
     check_invariants(&ks);
 }
 
 #[test]
 fn setrange_rules() {
-    let mut ks = Keyspace::new(Limits {
-        proto_max_bulk_len: 100,
-    });
+    let mut ks = Keyspace::default();
+    let w = |ks: &mut Keyspace, op, now| w_max(ks, op, now, 100);
     let sr = |k: &str, off: u64, v: &str| WriteOp::SetRange {
         key: b(k),
         offset: off,
@@ -1151,17 +1198,20 @@ fn determinism_same_ops_same_digest() {
     let mut bks = Keyspace::default();
     let mut outs_a = Vec::new();
     for (op, now) in &ops {
-        outs_a.push(a.apply(op, *now));
+        outs_a.push(a.apply(op, *now, Limits::default()));
         check_every(&a, 997, outs_a.len());
     }
-    let outs_b: Vec<Outcome> = ops.iter().map(|(op, now)| bks.apply(op, *now)).collect();
+    let outs_b: Vec<Outcome> = ops
+        .iter()
+        .map(|(op, now)| bks.apply(op, *now, Limits::default()))
+        .collect();
     assert_eq!(outs_a, outs_b);
     assert_eq!(a.digest(), bks.digest());
     check_invariants(&a);
     // Different history, different digest.
     let mut c = Keyspace::default();
     for (op, now) in workload(43, 20_000) {
-        c.apply(&op, now);
+        c.apply(&op, now, Limits::default());
     }
     assert_ne!(a.digest(), c.digest());
     // Digest covers value and deadline.
@@ -1220,7 +1270,7 @@ fn snapshot_bytes(ks: &Keyspace) -> Vec<u8> {
 fn snapshot_round_trip() {
     let mut ks = Keyspace::default();
     for (op, now) in workload(7, 5000) {
-        ks.apply(&op, now);
+        ks.apply(&op, now, Limits::default());
     }
     set(&mut ks, "", "empty key", 0);
     set(&mut ks, "empty value", "", 0);
@@ -1228,7 +1278,7 @@ fn snapshot_round_trip() {
     let long_val = "V".repeat(200_000);
     set(&mut ks, &long_key, &long_val, 0);
     let bytes = snapshot_bytes(&ks);
-    let back = Keyspace::read_snapshot(&bytes[..], Limits::default()).unwrap();
+    let back = Keyspace::read_snapshot(&bytes[..]).unwrap();
     assert_eq!(back.digest(), ks.digest());
     assert_eq!(back.len(), ks.len());
     assert_eq!(back.expires_len(), ks.expires_len());
@@ -1236,7 +1286,7 @@ fn snapshot_round_trip() {
     check_invariants(&back);
     // Empty keyspace too.
     let empty = snapshot_bytes(&Keyspace::default());
-    let back = Keyspace::read_snapshot(&empty[..], Limits::default()).unwrap();
+    let back = Keyspace::read_snapshot(&empty[..]).unwrap();
     assert!(back.is_empty());
 }
 
@@ -1263,7 +1313,7 @@ fn snapshot_corruption_is_invalid_data() {
     }
     let good = snapshot_bytes(&ks);
     let invalid = |data: &[u8]| {
-        let e = Keyspace::read_snapshot(data, Limits::default()).unwrap_err();
+        let e = Keyspace::read_snapshot(data).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
     };
     // Every truncation point.
@@ -1286,27 +1336,29 @@ fn snapshot_corruption_is_invalid_data() {
 
 #[test]
 fn snapshot_huge_declared_length_is_capped() {
-    // Hand-made: header, a string entry declaring a 2^60-byte key.
-    let mut data = Vec::new();
-    data.extend_from_slice(b"RCKS\r\n\x1a\n");
-    data.extend_from_slice(&1u32.to_le_bytes());
-    data.push(1);
-    data.extend_from_slice(&0u64.to_le_bytes());
-    let mut v = 1u64 << 60;
-    while v >= 0x80 {
-        data.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    data.push(v as u8);
-    data.extend_from_slice(b"abc");
-    let e = Keyspace::read_snapshot(&data[..], Limits::default()).unwrap_err();
-    assert_eq!(e.kind(), io::ErrorKind::InvalidData);
-    // Under the cap but longer than the input: fails without allocating it.
-    let limits = Limits {
-        proto_max_bulk_len: u64::MAX,
+    // Hand-made: header, a string entry declaring a `len`-byte key.
+    let declaring = |len: u64| {
+        let mut data = Vec::new();
+        data.extend_from_slice(b"RCKS\r\n\x1a\n");
+        data.extend_from_slice(&1u32.to_le_bytes());
+        data.push(1);
+        data.extend_from_slice(&0u64.to_le_bytes());
+        let mut v = len;
+        while v >= 0x80 {
+            data.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        data.push(v as u8);
+        data.extend_from_slice(b"abc");
+        data
     };
-    let e = Keyspace::read_snapshot(&data[..], limits).unwrap_err();
+    let e = Keyspace::read_snapshot(&declaring(1 << 60)[..]).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+    assert!(e.to_string().contains("exceeds"), "{e}");
+    // Under the cap but longer than the input: fails without allocating it.
+    let e = Keyspace::read_snapshot(&declaring(1 << 39)[..]).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+    assert!(e.to_string().contains("truncated"), "{e}");
     // Duplicate keys are rejected.
     let mut ks = Keyspace::default();
     set(&mut ks, "a", "1", 0);
@@ -1320,7 +1372,7 @@ fn snapshot_huge_declared_length_is_capped() {
     let mut c = snapshot::Crc32::new();
     c.update(&dup);
     dup.extend_from_slice(&c.value().to_le_bytes());
-    let e = Keyspace::read_snapshot(&dup[..], Limits::default()).unwrap_err();
+    let e = Keyspace::read_snapshot(&dup[..]).unwrap_err();
     assert!(e.to_string().contains("duplicate"), "{e}");
 }
 
@@ -1355,7 +1407,7 @@ fn snapshot_100k_keys_timed() {
     copy.write_snapshot(&mut out).unwrap();
     let write_t = t.elapsed();
     let t = Instant::now();
-    let back = Keyspace::read_snapshot(&out[..], Limits::default()).unwrap();
+    let back = Keyspace::read_snapshot(&out[..]).unwrap();
     let read_t = t.elapsed();
     println!(
         "100k keys: clone {clone_t:?}, write {write_t:?} ({} bytes), read {read_t:?}",
@@ -1434,7 +1486,7 @@ fn memory_per_key() {
             ttl: Ttl::Clear,
             get: false,
         };
-        ks.apply(&op, 0);
+        ks.apply(&op, 0, Limits::default());
     }
     let plain = counting_alloc::net() - before - empty;
     // Cloning promotes each value's `Bytes` to its shared form (one extra
@@ -1448,7 +1500,7 @@ fn memory_per_key() {
             at_ms: 1 << 50,
             cond: ExpireCond::Always,
         };
-        ks.apply(&op, 0);
+        ks.apply(&op, 0, Limits::default());
     }
     let with_ttl = counting_alloc::net() - before - empty;
     let per = |x: isize| x as f64 / N as f64;
@@ -1528,7 +1580,7 @@ fn snapshot_1m_keys_timed() {
         c.value()
     );
     let t = Instant::now();
-    let back = Keyspace::read_snapshot(&out[..], Limits::default()).unwrap();
+    let back = Keyspace::read_snapshot(&out[..]).unwrap();
     let read_t = t.elapsed();
     let t = Instant::now();
     let d = back.digest();
@@ -1607,7 +1659,7 @@ fn large_values_are_shared_not_pinned() {
         ttl: Ttl::Clear,
         get: false,
     };
-    ks.apply(&op, 0);
+    ks.apply(&op, 0, Limits::default());
     drop(op);
     // Stored copies are exact-size: the 64 KB buffer is not referenced.
     assert!(buf.is_unique());
@@ -1623,7 +1675,7 @@ fn large_values_are_shared_not_pinned() {
 /// in the clone. Cloning 100k keys is reference bumps, not a data copy.
 #[test]
 fn clone_is_copy_on_write_per_slot() {
-    let mut ks = Keyspace::new(Limits::default());
+    let mut ks = Keyspace::default();
     for i in 0..100_000u32 {
         let op = WriteOp::Set {
             key: Bytes::from(format!("key:{i}")),
@@ -1636,7 +1688,7 @@ fn clone_is_copy_on_write_per_slot() {
             },
             get: false,
         };
-        ks.apply(&op, 1);
+        ks.apply(&op, 1, Limits::default());
     }
     let started = std::time::Instant::now();
     let snap = ks.clone();
@@ -1647,6 +1699,7 @@ fn clone_is_copy_on_write_per_slot() {
             keys: vec![Bytes::from_static(b"key:1")],
         },
         2,
+        Limits::default(),
     );
     ks.apply(
         &WriteOp::Set {
@@ -1657,6 +1710,7 @@ fn clone_is_copy_on_write_per_slot() {
             get: false,
         },
         2,
+        Limits::default(),
     );
     assert_eq!(
         snap.digest(),

@@ -466,6 +466,9 @@ mod tests {
                 log_id,
                 Proposal {
                     now_ms: u64::MAX,
+                    limits: crate::keyspace::Limits {
+                        proto_max_bulk_len: u64::MAX,
+                    },
                     ops,
                 },
             );

@@ -2,6 +2,7 @@
 //! TCP bus. Knows keyspace operations, never RESP.
 
 pub mod bounds;
+pub mod clock;
 pub mod log_store;
 pub mod network;
 pub mod node;

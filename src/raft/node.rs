@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use openraft::async_runtime::watch::WatchReceiver;
 use openraft::impls::ProgressResponder;
@@ -26,6 +26,8 @@ use tokio::sync::{mpsc, oneshot};
 pub use crate::config::ReadConsistency;
 use crate::keyspace::{Limits, Outcome, WriteOp};
 use crate::raft::bounds::{LogBounds, LogBoundsStats, LogLimits};
+pub use crate::raft::clock::unix_ms;
+use crate::raft::clock::Clock;
 use crate::raft::log_store::{LogStore, LogStoreOptions};
 use crate::raft::network::Network;
 use crate::raft::state_machine::{SmData, StateMachine};
@@ -48,6 +50,9 @@ pub struct RaftSettings {
     pub max_payload_entries: u64,
     pub read_consistency: ReadConsistency,
     pub active_expire_hz: u32,
+    /// How far ahead of the replicated clock a leader's wall clock may be and
+    /// still nudge it forward (ms); further, or behind, is logged and ignored.
+    pub clock_max_skew_ms: u64,
     /// Ops per proposal at most (bounds apply latency).
     pub max_ops_per_proposal: usize,
     /// Byte bounds of the log (entry cap, compaction, admission).
@@ -129,13 +134,7 @@ pub struct RaftNode {
     bounds: Arc<LogBounds>,
     reads: mpsc::UnboundedSender<ReadWaiter>,
     pub read_consistency: ReadConsistency,
-}
-
-pub fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    clock: Arc<Clock>,
 }
 
 impl RaftNode {
@@ -148,7 +147,8 @@ impl RaftNode {
             },
         )?;
         let bounds = Arc::new(LogBounds::new(log_store.usage(), s.log_limits)?);
-        let sm = StateMachine::open(&s.dir.join("snapshots"), s.limits)?;
+        let clock = Arc::new(Clock::new(s.clock_max_skew_ms));
+        let sm = StateMachine::open(&s.dir.join("snapshots"), clock.clone())?;
         let data = sm.data();
         let config = openraft::Config {
             cluster_name: "raftcache".into(),
@@ -189,6 +189,7 @@ impl RaftNode {
             bounds: bounds.clone(),
             reads: rtx,
             read_consistency: s.read_consistency,
+            clock: clock.clone(),
         });
         tokio::spawn(watch_metrics(
             raft.clone(),
@@ -200,6 +201,8 @@ impl RaftNode {
             prx,
             s.max_ops_per_proposal,
             bounds.clone(),
+            s.limits,
+            clock,
         ));
         tokio::spawn(bounds.run(raft.clone(), node.view.clone()));
         if s.read_consistency != ReadConsistency::Stale {
@@ -221,6 +224,12 @@ impl RaftNode {
 
     pub fn view(&self) -> Arc<ClusterView> {
         self.view.read().clone()
+    }
+
+    /// The replicated clock as this node estimates it (unix ms): what
+    /// "now" is for TTLs, reads and expiry. Never the raw wall clock.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
     }
 
     /// The log's size and limits, for INFO.
@@ -305,6 +314,8 @@ async fn run_proposer(
     mut rx: mpsc::UnboundedReceiver<Queued>,
     max_ops: usize,
     bounds: Arc<LogBounds>,
+    limits: Limits,
+    clock: Arc<Clock>,
 ) {
     // A write that did not fit the previous batch starts the next one.
     let mut carried: Option<Queued> = None;
@@ -333,7 +344,8 @@ async fn run_proposer(
         metrics::counter!(crate::metrics::PROPOSALS_TOTAL).increment(1);
         metrics::counter!(crate::metrics::PROPOSED_OPS_TOTAL).increment(ops.len() as u64);
         let proposal = Proposal {
-            now_ms: unix_ms(),
+            now_ms: clock.leader_now_ms(unix_ms()),
+            limits,
             ops,
         };
         let batch = waiters;
@@ -468,7 +480,7 @@ async fn run_active_expiry(node: Arc<RaftNode>, hz: u32) {
             continue;
         }
         let started = std::time::Instant::now();
-        let now = unix_ms();
+        let now = node.now_ms();
         let mut expired = Vec::new();
         {
             let d = node.data.read();

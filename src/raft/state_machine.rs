@@ -5,9 +5,11 @@
 //!   from openraft's stream, applies all of them under ONE write lock, and
 //!   only then answers each waiting client. Lock traffic per entry would
 //!   otherwise dominate under pipelined load.
-//! * **Replicated clock**: each `Proposal` carries the leader's `now_ms`; the
-//!   state machine uses `max(previous, now_ms)` so time never goes backwards
-//!   across leader changes and every replica expires keys at the same index.
+//! * **Replicated clock**: each `Proposal` carries the leader's `now_ms` (its
+//!   monotonic estimate of the replicated clock, `raft::clock`); the state
+//!   machine uses `max(previous, now_ms)` so time never goes backwards
+//!   across leader changes and every replica expires keys at the same index,
+//!   and tells this node's `Clock` what it applied.
 //! * **Snapshots** are files: `snapshot-<term>-<index>.snap` written as temp
 //!   file, fsync, rename, fsync dir. Building one clones the keyspace under a
 //!   read lock (reference-count bumps, not data copies) and serializes the
@@ -25,7 +27,8 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use crate::failpoints::crash_point;
-use crate::keyspace::{Keyspace, Limits};
+use crate::keyspace::Keyspace;
+use crate::raft::clock::Clock;
 use crate::raft::types::{Applied, LogId, SnapshotMeta, StoredMembership, TypeConfig};
 
 const SNAPSHOT_MAGIC: &[u8; 8] = b"RCSNAP01";
@@ -90,8 +93,10 @@ impl SnapshotFile {
 pub struct StateMachine {
     data: Arc<RwLock<SmData>>,
     dir: PathBuf,
-    limits: Limits,
     current: CurrentSnapshot,
+    /// This node's estimate of the replicated clock, pulled up by every
+    /// entry and snapshot applied.
+    clock: Arc<Clock>,
 }
 
 /// The newest durable snapshot, shared by the state machine and builders.
@@ -101,7 +106,9 @@ impl StateMachine {
     /// Open the state machine in `dir` (created if missing), loading the
     /// newest complete snapshot if there is one. Leftover temp files from a
     /// crash mid-snapshot are removed.
-    pub fn open(dir: &Path, limits: Limits) -> io::Result<StateMachine> {
+    /// Nothing here depends on this node's configuration: the state is a
+    /// function of the snapshot and the log alone.
+    pub fn open(dir: &Path, clock: Arc<Clock>) -> io::Result<StateMachine> {
         crate::failpoints::setup();
         fs::create_dir_all(dir)?;
         let mut newest: Option<(u64, u64, PathBuf)> = None;
@@ -123,22 +130,23 @@ impl StateMachine {
         }
         let sm = StateMachine {
             data: Arc::new(RwLock::new(SmData {
-                keyspace: Keyspace::new(limits),
+                keyspace: Keyspace::new(),
                 ..SmData::default()
             })),
             dir: dir.to_path_buf(),
-            limits,
+            clock,
             current: CurrentSnapshot::default(),
         };
         if let Some((_, _, path)) = newest {
             let file = SnapshotFile::open(path)?;
-            let (header, keyspace) = read_snapshot(&file, limits)?;
+            let (header, keyspace) = read_snapshot(&file)?;
             *sm.data.write() = SmData {
                 keyspace,
                 last_applied: header.meta.last_log_id,
                 last_membership: header.meta.last_membership.clone(),
                 clock_ms: header.clock_ms,
             };
+            sm.clock.observe(header.clock_ms);
             make_current(&sm.dir, &sm.current, header.meta, file)?;
         }
         Ok(sm)
@@ -233,10 +241,7 @@ fn invalid(msg: impl Into<String>) -> io::Error {
 }
 
 /// Parse a snapshot file: magic, header length, postcard header, keyspace.
-pub fn read_snapshot(
-    file: &SnapshotFile,
-    limits: Limits,
-) -> io::Result<(SnapshotHeaderView, Keyspace)> {
+pub fn read_snapshot(file: &SnapshotFile) -> io::Result<(SnapshotHeaderView, Keyspace)> {
     let mut r = file.reader()?;
     let mut magic = [0u8; 8];
     r.read_exact(&mut magic)?;
@@ -256,7 +261,7 @@ pub fn read_snapshot(
     }
     let header: SnapshotHeader =
         postcard::from_bytes(&header).map_err(|e| invalid(format!("snapshot header: {e}")))?;
-    let keyspace = Keyspace::read_snapshot(r, limits)?;
+    let keyspace = Keyspace::read_snapshot(r)?;
     Ok((
         SnapshotHeaderView {
             meta: header.meta,
@@ -393,11 +398,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         EntryPayload::Normal(p) => {
                             d.clock_ms = d.clock_ms.max(p.now_ms);
                             let now = d.clock_ms;
+                            self.clock.observe(now);
                             Applied {
                                 outcomes: p
                                     .ops
                                     .iter()
-                                    .map(|op| d.keyspace.apply(op, now))
+                                    .map(|op| d.keyspace.apply(op, now, p.limits))
                                     .collect(),
                             }
                         }
@@ -431,13 +437,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMeta,
         snapshot: SnapshotFile,
     ) -> Result<(), io::Error> {
-        let limits = self.limits;
         let dir = self.dir.clone();
         let expected = meta.clone();
         // Decoding, the rename and the directory fsync are blocking file
         // work: off the async runtime, so heartbeats keep flowing.
         let (header, keyspace, final_path) = tokio::task::spawn_blocking(move || {
-            let (header, keyspace) = read_snapshot(&snapshot, limits)?;
+            let (header, keyspace) = read_snapshot(&snapshot)?;
             if header.meta.last_log_id != expected.last_log_id {
                 return Err(invalid("snapshot file does not match its meta"));
             }
@@ -462,6 +467,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             last_membership: meta.last_membership.clone(),
             clock_ms: header.clock_ms,
         };
+        self.clock.observe(header.clock_ms);
         let file = SnapshotFile::open(final_path)?;
         make_current(&self.dir, &self.current, meta.clone(), file)?;
         tracing::info!(last_log_id = ?meta.last_log_id, "snapshot installed");

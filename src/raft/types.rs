@@ -7,15 +7,20 @@ use serde::{Deserialize, Serialize};
 
 use openraft::type_config::alias;
 
-use crate::keyspace::{Outcome, WriteOp};
+use crate::keyspace::{Limits, Outcome, WriteOp};
 
 /// One log entry's application payload: a batch of writes proposed together
-/// by the leader at `now_ms` (the leader's unix-ms clock). Batching many
+/// by the leader at `now_ms` (the replicated clock as the leader estimates
+/// it, in unix ms: monotonic, see `raft::clock`). Batching many
 /// clients' writes into one entry is what makes group commit pay; MULTI/EXEC
 /// will later be one `Proposal` too.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Proposal {
     pub now_ms: u64,
+    /// The proposing leader's limits (`proto-max-bulk-len`): every replica
+    /// applies the entry under these, whatever its own configuration says,
+    /// so replicas configured differently never diverge.
+    pub limits: Limits,
     pub ops: Vec<WriteOp>,
 }
 

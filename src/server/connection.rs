@@ -23,7 +23,6 @@ use crate::command::{self, table::CommandSpec, Plan};
 use crate::keyspace::Outcome;
 use crate::protocol::reply::encode;
 use crate::protocol::{ParseError, ParserLimits, Reply, RequestParser};
-use crate::raft::node::unix_ms;
 use crate::router::Redirect;
 use crate::server::clients::ClientInfo;
 use crate::server::Server;
@@ -221,7 +220,9 @@ fn slot_of(key: &Bytes) -> u16 {
 
 async fn execute(server: &Arc<Server>, session: &mut Session, batch: &mut Batch, args: Vec<Bytes>) {
     server.stats.total_commands.fetch_add(1, Ordering::Relaxed);
-    let now = unix_ms();
+    // The replicated clock, not the wall clock (docs/time.md); the slot is
+    // not known before parsing, and one group owns them all today.
+    let now = server.router.now_ms(None);
     let parsed = match command::parse(&args, now) {
         Ok(p) => p,
         Err(reply) => {

@@ -40,6 +40,8 @@ pub struct Node {
     pub bus_port: u16,
     pub dir: PathBuf,
     pub extra: Vec<String>,
+    /// Extra environment for the process (e.g. `LD_PRELOAD` for libfaketime).
+    pub env: Vec<(String, String)>,
     pub join: Option<String>,
     child: Option<Child>,
     log: PathBuf,
@@ -55,6 +57,7 @@ impl Node {
             log: root.join(format!("node{id}.log")),
             dir,
             extra: Vec::new(),
+            env: Vec::new(),
             join: None,
             child: None,
         }
@@ -101,6 +104,7 @@ impl Node {
             .arg("--dir")
             .arg(&self.dir)
             .args(&self.extra)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env(
                 "RUST_LOG",
                 std::env::var("RAFTCACHE_TEST_LOG").unwrap_or_else(|_| "info".into()),
@@ -219,11 +223,18 @@ impl Cluster {
 
     /// `n` nodes: node 1 bootstraps, the others join through node 1.
     pub fn start(n: usize, extra: &[&str]) -> Cluster {
+        Cluster::start_with(n, extra, |_| {})
+    }
+
+    /// Like `start`, with `setup` called on each node before it starts
+    /// (per-node flags or environment).
+    pub fn start_with(n: usize, extra: &[&str], mut setup: impl FnMut(&mut Node)) -> Cluster {
         let root = tempfile::tempdir().unwrap();
         let mut nodes = Vec::new();
         for i in 0..n {
             let mut node = Node::new(i as u64 + 1, root.path());
             node.extra = extra.iter().map(|s| s.to_string()).collect();
+            setup(&mut node);
             nodes.push(node);
         }
         let seed = nodes[0].addr();
@@ -308,5 +319,35 @@ pub fn wait_members_on(nodes: &[Node], n: usize) {
             .ok()?;
         let settled = raft.lines().any(|l| l.trim() == "raft_joint_config:0");
         (known == n && settled).then_some(())
+    })
+}
+
+/// One field of `INFO <section>` on `node`, if it answers.
+pub fn info_field(node: &Node, section: &str, field: &str) -> Option<String> {
+    let mut c = redis::Client::open(node.url())
+        .ok()?
+        .get_connection_with_timeout(Duration::from_secs(1))
+        .ok()?;
+    let info: String = redis::cmd("INFO").arg(section).query(&mut c).ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(|v| v.trim().to_string())
+}
+
+/// `(applied index, digest)` from `RAFTCACHE DIGEST` once every running node
+/// in `nodes` reports the same pair (replicas identical at the same index).
+pub fn converged_digest(nodes: &[Node], timeout: Duration) -> (i64, String) {
+    wait_for("replicas to converge", timeout, || {
+        let mut seen = Vec::new();
+        for n in nodes.iter().filter(|n| n.is_running()) {
+            let mut c = redis::Client::open(n.url())
+                .ok()?
+                .get_connection_with_timeout(Duration::from_secs(1))
+                .ok()?;
+            let pair: (i64, String) = redis::cmd("RAFTCACHE").arg("DIGEST").query(&mut c).ok()?;
+            seen.push(pair);
+        }
+        let first = seen.first()?.clone();
+        seen.iter().all(|s| *s == first).then_some(first)
     })
 }

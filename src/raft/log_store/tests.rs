@@ -33,6 +33,7 @@ fn entry(term: u64, index: u64, value_len: usize) -> Entry {
         log_id(term, index),
         Proposal {
             now_ms: 1_700_000_000_000 + index,
+            limits: Default::default(),
             ops: vec![op],
         },
     )
