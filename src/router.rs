@@ -115,10 +115,12 @@ impl Router {
 
     /// Evaluate a read against the local state (after a barrier, or on a
     /// READONLY connection). Expired keys are hidden by the local clock.
-    pub fn read_local(&self, slot: Option<u16>, op: &ReadOp) -> Outcome {
+    /// A key listing whose reply would exceed `max_reply` bytes stops early
+    /// with `KeyspaceError::ReplyTooLarge`.
+    pub fn read_local(&self, slot: Option<u16>, op: &ReadOp, max_reply: usize) -> Outcome {
         let g = self.group_for_slot(slot);
         let d = g.data().read();
         let now = crate::raft::node::unix_ms().max(d.clock_ms);
-        d.keyspace.read(op, now)
+        d.keyspace.read_bounded(op, now, max_reply)
     }
 }
