@@ -67,6 +67,7 @@ async fn start(c: Config) -> anyhow::Result<()> {
         active_expire_hz: c.active_expire_hz,
         max_ops_per_proposal: 4096,
         bus_route: c.bus_route.clone(),
+        read_index_timeout_ms: c.read_index_timeout,
     };
     let server = ServerSettings {
         maxclients: c.maxclients as usize,

@@ -7,6 +7,9 @@
 //!   flight and the log store can group-commit them;
 //! * the **read barrier**: linearizable reads wait for one ReadIndex round;
 //!   rounds are shared by every read that arrived before the round began;
+//! * the **follower read barrier**: a follower serving a read asks the
+//!   leader for a read index over the bus (one request for every read that
+//!   arrived before it was sent) and waits until it has applied that far;
 //! * the **cluster view**: leader and membership copied out of openraft's
 //!   metrics on every change, so the hot path checks leadership with one
 //!   atomic load.
@@ -26,7 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use crate::config::ReadConsistency;
 use crate::keyspace::{Limits, Outcome, WriteOp};
 use crate::raft::log_store::{LogStore, LogStoreOptions};
-use crate::raft::network::Network;
+use crate::raft::network::{Network, PeerClient};
 use crate::raft::state_machine::{SmData, StateMachine};
 use crate::raft::types::{NodeId, NodeInfo, Proposal, Raft};
 
@@ -51,6 +54,9 @@ pub struct RaftSettings {
     pub max_ops_per_proposal: usize,
     /// Per-peer bus address overrides (`bus-route`).
     pub bus_route: BTreeMap<NodeId, String>,
+    /// How long a follower read may wait for the leader's read index and
+    /// for local apply up to it before failing with CLUSTERDOWN.
+    pub read_index_timeout_ms: u64,
 }
 
 /// Why a write or read could not be served here.
@@ -66,6 +72,10 @@ pub enum RaftError {
     /// A quorum could not be reached.
     #[error("no quorum")]
     NoQuorum,
+    /// A follower could not obtain a read index from the leader (or apply
+    /// up to it) in time.
+    #[error("no reachable leader to confirm the read")]
+    LeaderUnreachable,
     #[error("raft is shutting down: {0}")]
     Fatal(String),
 }
@@ -111,6 +121,7 @@ pub struct RaftNode {
     view: Arc<RwLock<Arc<ClusterView>>>,
     proposals: mpsc::UnboundedSender<(WriteOp, WriteReply)>,
     reads: mpsc::UnboundedSender<ReadWaiter>,
+    follower_reads: mpsc::UnboundedSender<ReadWaiter>,
     pub read_consistency: ReadConsistency,
 }
 
@@ -148,18 +159,14 @@ impl RaftNode {
                 .validate()
                 .map_err(|e| StartError::Config(e.to_string()))?,
         );
-        let raft = Raft::new(
-            s.node_id,
-            config,
-            Network::new(s.node_id, s.bus_route.clone()),
-            log_store,
-            sm,
-        )
-        .await
-        .map_err(|e| StartError::Raft(e.to_string()))?;
+        let network = Network::new(s.node_id, s.bus_route.clone());
+        let raft = Raft::new(s.node_id, config, network.clone(), log_store, sm)
+            .await
+            .map_err(|e| StartError::Raft(e.to_string()))?;
 
         let (ptx, prx) = mpsc::unbounded_channel();
         let (rtx, rrx) = mpsc::unbounded_channel();
+        let (ftx, frx) = mpsc::unbounded_channel();
         let node = Arc::new(RaftNode {
             id: s.node_id,
             me: s.me.clone(),
@@ -169,6 +176,7 @@ impl RaftNode {
             view: Arc::new(RwLock::new(Arc::new(ClusterView::default()))),
             proposals: ptx,
             reads: rtx,
+            follower_reads: ftx,
             read_consistency: s.read_consistency,
         });
         tokio::spawn(watch_metrics(
@@ -183,6 +191,18 @@ impl RaftNode {
                 _ => ReadPolicy::ReadIndex,
             };
             tokio::spawn(run_read_barrier(raft.clone(), rrx, policy));
+            tokio::spawn(run_follower_reads(
+                FollowerReads {
+                    raft: raft.clone(),
+                    id: s.node_id,
+                    view: node.view.clone(),
+                    network,
+                    lease: s.read_consistency == ReadConsistency::Lease,
+                    timeout: Duration::from_millis(s.read_index_timeout_ms.max(1)),
+                    client: None,
+                },
+                frx,
+            ));
         }
         tokio::spawn(run_active_expiry(node.clone(), s.active_expire_hz.max(1)));
         Ok(node)
@@ -249,6 +269,119 @@ impl RaftNode {
             }
             return result;
         }
+    }
+}
+
+impl RaftNode {
+    /// Wait until a read served from this (follower) node's state is
+    /// linearizable: a read index from the leader, then local apply up to
+    /// it. Concurrent callers share one request. `stale` mode never gets
+    /// here (the router serves it locally).
+    pub async fn follower_read_barrier(&self) -> Result<(), RaftError> {
+        let (tx, rx) = oneshot::channel();
+        self.follower_reads
+            .send(tx)
+            .map_err(|_| RaftError::Fatal("follower read barrier stopped".into()))?;
+        rx.await
+            .unwrap_or_else(|_| Err(RaftError::Fatal("follower read barrier dropped".into())))
+    }
+}
+
+/// What the follower read task needs.
+struct FollowerReads {
+    raft: Raft,
+    id: NodeId,
+    view: Arc<RwLock<Arc<ClusterView>>>,
+    network: Network,
+    lease: bool,
+    timeout: Duration,
+    /// The bus client to the leader last asked, kept while it leads.
+    client: Option<(NodeId, NodeInfo, PeerClient)>,
+}
+
+impl FollowerReads {
+    /// A read index from whoever leads, retried until `deadline` (a
+    /// broken pooled connection, an election in progress, a leader that
+    /// just stepped down): the read fails only if no leader answers in time.
+    async fn read_index(
+        &mut self,
+        deadline: tokio::time::Instant,
+    ) -> Result<crate::raft::types::LogId, RaftError> {
+        use openraft::network::RaftNetworkFactory;
+        loop {
+            let now = tokio::time::Instant::now();
+            let leader = self.view.read().leader_info();
+            let err = match leader {
+                None => RaftError::NotLeader(None),
+                Some((lid, info)) => {
+                    let reuse = self
+                        .client
+                        .as_ref()
+                        .is_some_and(|(cid, cinfo, _)| *cid == lid && *cinfo == info);
+                    if !reuse {
+                        let c = self.network.new_client(lid, &info).await;
+                        self.client = Some((lid, info, c));
+                    }
+                    let (_, _, c) = self.client.as_mut().expect("set above");
+                    match c.read_index(self.lease, deadline - now).await {
+                        Ok(log_id) => return Ok(log_id),
+                        Err(e) => {
+                            tracing::debug!(leader = lid, error = %e, "no read index from the leader");
+                            RaftError::LeaderUnreachable
+                        }
+                    }
+                }
+            };
+            let pause = Duration::from_millis(20);
+            if tokio::time::Instant::now() + pause >= deadline {
+                return Err(err);
+            }
+            tokio::time::sleep(pause).await;
+        }
+    }
+}
+
+/// etcd's follower read: every read waiting when a request is sent shares
+/// that request's read index; reads arriving meanwhile wait for the next
+/// one (a read index obtained before a read arrived could miss writes that
+/// completed before it). Waiting for apply runs in its own task, so the
+/// next request goes out while a batch catches up.
+async fn run_follower_reads(mut f: FollowerReads, mut rx: mpsc::UnboundedReceiver<ReadWaiter>) {
+    use openraft::raft::linearizable_read::{Linearizer, ReadLogId};
+    let mut waiters = Vec::new();
+    while let Some(w) = rx.recv().await {
+        waiters.push(w);
+        while let Ok(w) = rx.try_recv() {
+            waiters.push(w);
+        }
+        let batch = std::mem::take(&mut waiters);
+        metrics::counter!(crate::metrics::FOLLOWER_READ_INDEX_TOTAL).increment(1);
+        let started = tokio::time::Instant::now();
+        let result = f.read_index(started + f.timeout).await;
+        let log_id = match result {
+            Ok(l) => l,
+            Err(e) => {
+                for w in batch {
+                    let _ = w.send(Err(e.clone()));
+                }
+                continue;
+            }
+        };
+        let raft = f.raft.clone();
+        let id = f.id;
+        let left = f.timeout.saturating_sub(started.elapsed());
+        tokio::spawn(async move {
+            let lin = Linearizer::new(id, ReadLogId::from_log_id(log_id), None);
+            let r = match lin.try_await_ready(&raft, Some(left)).await {
+                Ok(Ok(_)) => Ok(()),
+                // Cut off from the leader after it answered: never stale.
+                Ok(Err(_)) => Err(RaftError::LeaderUnreachable),
+                Err(e) => Err(RaftError::Fatal(e.to_string())),
+            };
+            for w in batch {
+                let _ = w.send(r.clone());
+            }
+        });
     }
 }
 

@@ -71,6 +71,7 @@ async fn handle(stream: TcpStream, raft: Raft, dir: PathBuf) -> std::io::Result<
                 Ok(r) => BusResponse::Vote(r),
                 Err(e) => BusResponse::Error(e.to_string()),
             },
+            BusRequest::ReadIndex { lease } => read_index(&raft, lease).await,
             BusRequest::TransferLeader(r) => match raft.handle_transfer_leader(r).await {
                 Ok(r) => BusResponse::TransferLeader(r),
                 Err(e) => BusResponse::Error(e.to_string()),
@@ -105,6 +106,21 @@ async fn handle(stream: TcpStream, raft: Raft, dir: PathBuf) -> std::io::Result<
         write_frame(&mut conn, &resp).await?;
     }
     Ok(())
+}
+
+/// A follower's read-index request: confirm leadership (openraft queues
+/// concurrent requests behind one heartbeat round) and answer the log id
+/// the follower must apply before reading.
+async fn read_index(raft: &Raft, lease: bool) -> BusResponse {
+    let policy = if lease {
+        openraft::ReadPolicy::LeaseRead
+    } else {
+        openraft::ReadPolicy::ReadIndex
+    };
+    match raft.get_read_log_id(policy).await {
+        Ok((read, _)) => BusResponse::ReadIndex(*read.log_id()),
+        Err(e) => BusResponse::Error(format!("read index refused: {e}")),
+    }
 }
 
 fn receive_chunk(

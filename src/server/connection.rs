@@ -288,25 +288,25 @@ async fn execute(server: &Arc<Server>, session: &mut Session, batch: &mut Batch,
         },
         Plan::Read(op) => {
             batch.resolve_writes(resp3).await;
-            // `read-consistency stale` (a deliberately unsafe mode, e.g. the
-            // fault tests' negative control) serves every read locally.
-            let stale = server.router.group_for_slot(slot).read_consistency
-                == crate::config::ReadConsistency::Stale;
-            let local_ok = session.readonly || slot.is_none() || stale;
-            let leader = server.router.check_leader(slot).is_none();
-            // READONLY connection (or keyless read) on a follower: answered
-            // from local state, expired keys hidden.
-            let serve_local = !leader && local_ok;
-            if !serve_local && !batch.barrier_done {
-                if let Err(redirect) = server.router.read_barrier(slot).await {
+            // The router decides where a read may be served: a keyed read
+            // on a follower without READONLY is redirected; everything else
+            // waits for one read barrier shared by the batch's reads (all of
+            // them arrived before it began).
+            if let Some(redirect) = server.router.read_redirect(slot, session.readonly) {
+                count_redirect(server, &redirect);
+                batch.push(Reply::Error(redirect.error_text()), resp3);
+                return;
+            }
+            if !batch.barrier_done {
+                if let Err(redirect) = server.router.read_barrier(slot, session.readonly).await {
                     count_redirect(server, &redirect);
                     batch.push(Reply::Error(redirect.error_text()), resp3);
                     return;
                 }
                 batch.barrier_done = true;
             }
-            // A key listing or MGET is built only up to what the client's
-            // output limit still allows.
+            // A key listing is built only up to what the client's output
+            // limit still allows.
             match server.router.read_local(slot, &op, batch.room()) {
                 Outcome::Err(KeyspaceError::ReplyTooLarge) => batch.overflow = true,
                 outcome => batch.push(command::render(spec, outcome), resp3),
