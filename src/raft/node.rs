@@ -99,6 +99,9 @@ pub struct ClusterView {
     pub purged_index: u64,
     /// Leader only: matched index per follower.
     pub replication: BTreeMap<NodeId, u64>,
+    /// Leader only: when each follower last acknowledged an append or a
+    /// heartbeat (`None`: never since this node leads).
+    pub acked: BTreeMap<NodeId, Option<std::time::Instant>>,
 }
 
 impl ClusterView {
@@ -123,6 +126,32 @@ pub struct RaftNode {
     reads: mpsc::UnboundedSender<ReadWaiter>,
     follower_reads: mpsc::UnboundedSender<ReadWaiter>,
     pub read_consistency: ReadConsistency,
+    /// When an append (or heartbeat) from a leader last arrived here.
+    leader_contact: Arc<LeaderContact>,
+    /// A replication link silent for longer than this is reported down:
+    /// twice the longest election timeout (at least 1 s), so a loaded
+    /// machine's late heartbeat does not flap the status.
+    pub link_timeout: Duration,
+}
+
+/// The follower's side of the replication link: the time of the last
+/// AppendEntries a leader sent (openraft's metrics only have the leader's
+/// side). INFO replication reports `master_link_status` from it.
+#[derive(Debug, Default)]
+pub struct LeaderContact {
+    last: parking_lot::Mutex<Option<std::time::Instant>>,
+}
+
+impl LeaderContact {
+    /// An append from the current leader was accepted or answered.
+    pub fn touch(&self) {
+        *self.last.lock() = Some(std::time::Instant::now());
+    }
+
+    /// Time since the last append from a leader (`None`: never).
+    pub fn since(&self) -> Option<Duration> {
+        self.last.lock().map(|t| t.elapsed())
+    }
 }
 
 pub fn unix_ms() -> u64 {
@@ -178,6 +207,8 @@ impl RaftNode {
             reads: rtx,
             follower_reads: ftx,
             read_consistency: s.read_consistency,
+            leader_contact: Arc::default(),
+            link_timeout: Duration::from_millis((2 * s.election_timeout_max_ms).max(1000)),
         });
         tokio::spawn(watch_metrics(
             raft.clone(),
@@ -216,6 +247,11 @@ impl RaftNode {
 
     pub fn view(&self) -> Arc<ClusterView> {
         self.view.read().clone()
+    }
+
+    /// The follower's record of leader appends (the bus service touches it).
+    pub fn leader_contact(&self) -> Arc<LeaderContact> {
+        self.leader_contact.clone()
     }
 
     /// Shared state-machine data for local reads.
@@ -509,6 +545,19 @@ async fn watch_metrics(
                     .map(|r| {
                         r.iter()
                             .map(|(id, l)| (*id, l.as_ref().map(|l| l.index).unwrap_or(0)))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                acked: m
+                    .heartbeat
+                    .as_ref()
+                    .map(|h| {
+                        let now = std::time::Instant::now();
+                        h.iter()
+                            .map(|(id, t)| {
+                                use openraft::Instant as _;
+                                (*id, t.as_ref().and_then(|t| now.checked_sub(t.elapsed())))
+                            })
                             .collect()
                     })
                     .unwrap_or_default(),

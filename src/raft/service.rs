@@ -5,15 +5,19 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tokio::io::BufStream;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::raft::network::{read_frame, write_frame, BusRequest, BusResponse, BUS_VERSION};
+use crate::raft::node::{LeaderContact, RaftNode};
 use crate::raft::state_machine::SnapshotFile;
 use crate::raft::types::{Raft, SnapshotMeta};
 
-pub async fn serve(listener: TcpListener, raft: Raft, snapshot_dir: PathBuf) {
+pub async fn serve(listener: TcpListener, node: Arc<RaftNode>, snapshot_dir: PathBuf) {
+    let raft = node.raft.clone();
+    let contact = node.leader_contact();
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
@@ -24,9 +28,10 @@ pub async fn serve(listener: TcpListener, raft: Raft, snapshot_dir: PathBuf) {
             }
         };
         let raft = raft.clone();
+        let contact = contact.clone();
         let dir = snapshot_dir.clone();
         tokio::spawn(async move {
-            if let Err(e) = handle(stream, raft, dir).await {
+            if let Err(e) = handle(stream, raft, contact, dir).await {
                 tracing::warn!(%peer, error = %e, "bus connection closed");
             }
         });
@@ -41,7 +46,12 @@ struct Incoming {
     received: u64,
 }
 
-async fn handle(stream: TcpStream, raft: Raft, dir: PathBuf) -> std::io::Result<()> {
+async fn handle(
+    stream: TcpStream,
+    raft: Raft,
+    contact: Arc<LeaderContact>,
+    dir: PathBuf,
+) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let mut conn = BufStream::new(stream);
     match read_frame::<_, BusRequest>(&mut conn).await? {
@@ -60,7 +70,13 @@ async fn handle(stream: TcpStream, raft: Raft, dir: PathBuf) -> std::io::Result<
         let resp = match req {
             BusRequest::Hello { .. } => BusResponse::Hello,
             BusRequest::Append(r) => match raft.append_entries(r).await {
-                Ok(r) => BusResponse::Append(r),
+                Ok(r) => {
+                    // Not from a deposed leader: the link is alive.
+                    if !matches!(r, openraft::raft::AppendEntriesResponse::HigherVote(_)) {
+                        contact.touch();
+                    }
+                    BusResponse::Append(r)
+                }
                 Err(e) => BusResponse::Error(e.to_string()),
             },
             BusRequest::Vote(r) => match raft.vote(r).await {
