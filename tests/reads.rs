@@ -121,8 +121,13 @@ const MB: usize = 1 << 20;
 /// the server closes it; returns how many reply bytes arrived.
 fn send_and_drain(addr: &str, request: &[u8]) -> usize {
     let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     s.write_all(request).unwrap();
+    drain(&mut s)
+}
+
+/// Read until the server closes the connection; how many bytes came.
+fn drain(s: &mut TcpStream) -> usize {
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut buf = vec![0u8; 1 << 16];
     let mut got = 0;
     loop {
@@ -197,14 +202,38 @@ fn output_buffer_limit_is_enforced_while_replies_are_built() {
         before / MB as u64,
         after / MB as u64
     );
-    let closed = n
-        .log_text()
-        .matches("scheduled to be closed ASAP for overcoming of output buffer limits.")
-        .count();
+    let closed = n.log_text().matches(CLOSED_LINE).count();
     assert_eq!(closed, 2, "Redis's log line once per closed client");
     // The node is healthy and serves the value to a client that reads it.
     let v: Vec<u8> = con.get("big").unwrap();
     assert_eq!(v.len(), 20 * MB);
+}
+
+const CLOSED_LINE: &str = "scheduled to be closed ASAP for overcoming of output buffer limits.";
+
+/// The soft limit: a client that stops reading while more than the soft
+/// limit of its replies is pending is closed after soft-seconds, with the
+/// same log line; a client that reads along keeps working.
+#[test]
+fn slow_reader_over_the_soft_limit_is_closed() {
+    let c = Cluster::single(&["--client-output-buffer-limit", "256mb 8mb 2"]);
+    let n = &c.nodes[0];
+    let mut con = patient_conn(n);
+    let _: () = con.set("big", vec![b'x'; 32 * MB]).unwrap();
+    let _: () = con.set("medium", vec![b'y'; 4 * MB]).unwrap();
+    let mut slow = TcpStream::connect(n.addr()).unwrap();
+    slow.write_all(&resp_command(&[b"GET", b"big"])).unwrap();
+    // Be the slow client: read nothing until the server gives up on us.
+    wait_for(
+        "the slow reader to be closed",
+        Duration::from_secs(60),
+        || n.log_text().contains(CLOSED_LINE).then_some(()),
+    );
+    let got = drain(&mut slow);
+    assert!(got < 32 * MB, "the whole reply was delivered ({got} bytes)");
+    let v: Vec<u8> = con.get("medium").unwrap();
+    assert_eq!(v.len(), 4 * MB);
+    assert_eq!(n.log_text().matches(CLOSED_LINE).count(), 1);
 }
 
 // ---- item 10: linearizable follower reads ----------------------------------

@@ -196,11 +196,7 @@ async fn run(
         }
         batch.resolve_writes(session.resp3).await;
         if batch.overflow {
-            // Redis's own log line (networking.c), so operators' greps work.
-            tracing::warn!(
-                "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
-                session.info.line()
-            );
+            log_output_limit_close(session);
             return Ok(());
         }
         out = batch.out;
@@ -209,7 +205,10 @@ async fn run(
                 .stats
                 .net_output_bytes
                 .fetch_add(out.len() as u64, Ordering::Relaxed);
-            stream.write_all(&out).await?;
+            if !write_out(&mut stream, &out, settings.client_output_buffer_soft).await? {
+                log_output_limit_close(session);
+                return Ok(());
+            }
             out.clear();
             if out.capacity() > 1 << 20 {
                 out = BytesMut::with_capacity(16 * 1024);
@@ -245,6 +244,43 @@ async fn run(
             .net_input_bytes
             .fetch_add(n as u64, Ordering::Relaxed);
     }
+}
+
+/// Redis's own log line (networking.c), so operators' greps work.
+fn log_output_limit_close(session: &Session) {
+    tracing::warn!(
+        "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+        session.info.line()
+    );
+}
+
+/// Write `out` to the client. With a soft limit `(bytes, time)`: `false`
+/// (close the client) once more than `bytes` of it stayed unsent for
+/// `time` in a row, i.e. a client that reads too slowly, as Redis's soft
+/// `client-output-buffer-limit` does.
+async fn write_out(
+    stream: &mut TcpStream,
+    out: &[u8],
+    soft: Option<(usize, std::time::Duration)>,
+) -> std::io::Result<bool> {
+    let Some((soft_bytes, soft_time)) = soft else {
+        stream.write_all(out).await?;
+        return Ok(true);
+    };
+    let mut rest = out;
+    let mut above_since: Option<Instant> = None;
+    while rest.len() > soft_bytes {
+        let since = *above_since.get_or_insert_with(Instant::now);
+        let left = soft_time.saturating_sub(since.elapsed());
+        match tokio::time::timeout(left, stream.write(rest)).await {
+            Ok(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(Ok(n)) => rest = &rest[n..],
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Ok(false),
+        }
+    }
+    stream.write_all(rest).await?;
+    Ok(true)
 }
 
 fn slot_of(key: &Bytes) -> u16 {
