@@ -33,6 +33,9 @@ pub enum Redirect {
     /// A follower could not get a read index from a leader in time.
     LeaderUnreachable,
     Fatal(String),
+    /// The write was refused before it was proposed (too large for the log,
+    /// or the log is full); the full error text.
+    Refused(String),
 }
 
 impl Redirect {
@@ -49,6 +52,7 @@ impl Redirect {
                 "CLUSTERDOWN The cluster is down (no reachable leader to confirm the read)".into()
             }
             Redirect::Fatal(e) => format!("ERR raft: {e}"),
+            Redirect::Refused(text) => text.clone(),
         }
     }
 }
@@ -67,6 +71,12 @@ fn redirect(slot: Option<u16>, err: RaftError) -> Redirect {
         RaftError::NoQuorum => Redirect::NoQuorum,
         RaftError::LeaderUnreachable => Redirect::LeaderUnreachable,
         RaftError::Fatal(e) => Redirect::Fatal(e),
+        RaftError::EntryTooLarge { bytes, limit, knob } => Redirect::Refused(format!(
+            "ERR command too large for the raft log: {bytes} bytes encoded, more than {limit} allowed by {knob}"
+        )),
+        RaftError::LogFull { limit } => Redirect::Refused(format!(
+            "OOM command not allowed when the raft log is full ({limit} bytes: lmdb-map-write-percent of lmdb-map-size); retry after the next snapshot"
+        )),
     }
 }
 
