@@ -98,11 +98,7 @@ pub async fn run(
     let node = RaftNode::start(raft)
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;
-    tokio::spawn(crate::raft::service::serve(
-        bus,
-        node.raft.clone(),
-        snapshot_dir,
-    ));
+    tokio::spawn(crate::raft::service::serve(bus, node.clone(), snapshot_dir));
 
     let initialized = node
         .raft

@@ -192,6 +192,8 @@ pub struct Config {
     pub maxmemory: u64,
     pub maxmemory_policy: MaxmemoryPolicy,
     pub read_consistency: ReadConsistency,
+    /// Milliseconds (at least 1).
+    pub read_index_timeout: u64,
     /// Prometheus `/metrics` port; `None` = disabled.
     pub metrics_port: Option<u16>,
     pub log_format: LogFormat,
@@ -518,6 +520,8 @@ knobs! {
     maxmemory_policy: MaxmemoryPolicy = "noeviction";
     /// Read guarantee: linearizable (quorum check), lease (leader lease) or stale (local state on any node, unsafe).
     read_consistency: ReadConsistency = "linearizable";
+    /// Milliseconds a follower read may wait for the leader's read index and local apply; then CLUSTERDOWN.
+    read_index_timeout: u64 = "2000";
     /// Port for the Prometheus /metrics HTTP endpoint; 0 = disabled.
     metrics_port: u16 = "0";
     /// Log output format: text or json.
@@ -750,6 +754,14 @@ impl Config {
                  ({election_timeout_min}) < election-timeout-max ({election_timeout_max})"
             )));
         }
+        let read_index_timeout = m.read_index_timeout.unwrap_or(2000);
+        if read_index_timeout == 0 {
+            return Err(invalid(
+                "read_index_timeout",
+                "0".into(),
+                "must be at least 1",
+            ));
+        }
         let maxclients = m.maxclients.unwrap_or(10000);
         if maxclients == 0 {
             return Err(invalid("maxclients", "0".into(), "must be at least 1"));
@@ -861,6 +873,7 @@ impl Config {
             maxmemory: m.maxmemory.map_or(0, |m| m.0),
             maxmemory_policy: m.maxmemory_policy.unwrap_or(MaxmemoryPolicy::NoEviction),
             read_consistency: m.read_consistency.unwrap_or(ReadConsistency::Linearizable),
+            read_index_timeout,
             metrics_port: m.metrics_port.filter(|&p| p != 0),
             log_format: m.log_format.unwrap_or(LogFormat::Text),
             log_level,

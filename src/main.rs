@@ -75,6 +75,7 @@ async fn start(c: Config) -> anyhow::Result<()> {
             write_percent: c.lmdb_map_write_percent,
         },
         bus_route: c.bus_route.clone(),
+        read_index_timeout_ms: c.read_index_timeout,
     };
     let server = ServerSettings {
         maxclients: c.maxclients as usize,
@@ -85,6 +86,15 @@ async fn start(c: Config) -> anyhow::Result<()> {
             .unwrap_or(usize::MAX),
         client_output_buffer_limit: usize::try_from(c.client_output_buffer_limit.hard_bytes)
             .unwrap_or(usize::MAX),
+        client_output_buffer_soft: {
+            let l = c.client_output_buffer_limit;
+            (l.soft_bytes > 0 && l.soft_seconds > 0).then(|| {
+                (
+                    usize::try_from(l.soft_bytes).unwrap_or(usize::MAX),
+                    std::time::Duration::from_secs(l.soft_seconds),
+                )
+            })
+        },
         requirepass: c.requirepass.clone(),
         config_pairs: config_pairs(&c),
         node_id: c.node_id,

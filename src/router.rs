@@ -3,13 +3,16 @@
 //! several groups each own a slot range. Everything else asks the router.
 //!
 //! * leader here        -> writes are proposed, reads wait for the barrier;
-//! * follower here      -> `-MOVED <slot> <leader>` (READONLY: local read);
+//! * follower here      -> writes and keyed reads: `-MOVED <slot> <leader>`;
+//!   keyless reads (DBSIZE, KEYS, SCAN, ...) and keyed reads on a READONLY
+//!   connection wait for a read index obtained from the leader and for
+//!   this node to apply up to it (`read-consistency stale`: local reads);
 //! * no leader known    -> `-CLUSTERDOWN`.
 
 use std::sync::Arc;
 
 use crate::keyspace::{Outcome, ReadOp, WriteOp};
-use crate::raft::{RaftError, RaftNode};
+use crate::raft::{RaftError, RaftNode, ReadConsistency};
 
 /// Why a command was not served here, for the connection to render.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +30,8 @@ pub enum Redirect {
     Unknown,
     /// Leadership could not be confirmed (lost quorum).
     NoQuorum,
+    /// A follower could not get a read index from a leader in time.
+    LeaderUnreachable,
     Fatal(String),
     /// The write was refused before it was proposed (too large for the log,
     /// or the log is full); the full error text.
@@ -43,6 +48,9 @@ impl Redirect {
                 "TRYAGAIN Leader changed while the write was in flight; it may or may not have been applied".into()
             }
             Redirect::NoQuorum => "CLUSTERDOWN The cluster is down (no quorum)".into(),
+            Redirect::LeaderUnreachable => {
+                "CLUSTERDOWN The cluster is down (no reachable leader to confirm the read)".into()
+            }
             Redirect::Fatal(e) => format!("ERR raft: {e}"),
             Redirect::Refused(text) => text.clone(),
         }
@@ -61,6 +69,7 @@ fn redirect(slot: Option<u16>, err: RaftError) -> Redirect {
         RaftError::NotLeader(None) => Redirect::ClusterDown,
         RaftError::Unknown => Redirect::Unknown,
         RaftError::NoQuorum => Redirect::NoQuorum,
+        RaftError::LeaderUnreachable => Redirect::LeaderUnreachable,
         RaftError::Fatal(e) => Redirect::Fatal(e),
         RaftError::EntryTooLarge { bytes, limit, knob } => Redirect::Refused(format!(
             "ERR command too large for the raft log: {bytes} bytes encoded, more than {limit} allowed by {knob}"
@@ -114,13 +123,36 @@ impl Router {
         Ok(async move { fut.await.map_err(|e| redirect(slot, e)) })
     }
 
-    /// Confirm this node may serve a linearizable read for `slot` now.
-    pub async fn read_barrier(&self, slot: Option<u16>) -> Result<(), Redirect> {
-        if let Some(r) = self.check_leader(slot) {
-            return Err(r);
-        }
+    /// Where a read for `slot` must go instead of being served here; `None`
+    /// = serve it here after `read_barrier`. Only keyed reads on a follower
+    /// without READONLY are redirected (`stale` mode serves every read).
+    pub fn read_redirect(&self, slot: Option<u16>, readonly: bool) -> Option<Redirect> {
         let g = self.group_for_slot(slot);
-        g.read_barrier().await.map_err(|e| redirect(slot, e))
+        if g.read_consistency == ReadConsistency::Stale || slot.is_none() || readonly {
+            return None;
+        }
+        self.check_leader(slot)
+    }
+
+    /// Wait until this node may serve a read for `slot` at the configured
+    /// consistency: on the leader, a ReadIndex (or lease) check; on a
+    /// follower, a read index from the leader and local apply up to it.
+    pub async fn read_barrier(&self, slot: Option<u16>, readonly: bool) -> Result<(), Redirect> {
+        let g = self.group_for_slot(slot);
+        if g.read_consistency == ReadConsistency::Stale {
+            return Ok(());
+        }
+        if g.is_leader() {
+            match g.read_barrier().await {
+                // Deposed meanwhile: a read allowed on a follower asks the
+                // new leader instead.
+                Err(RaftError::NotLeader(_)) if slot.is_none() || readonly => {}
+                r => return r.map_err(|e| redirect(slot, e)),
+            }
+        }
+        g.follower_read_barrier()
+            .await
+            .map_err(|e| redirect(slot, e))
     }
 
     /// The replicated clock as the group owning `slot` estimates it here:
@@ -132,10 +164,12 @@ impl Router {
     /// Evaluate a read against the local state (after a barrier, or on a
     /// READONLY connection). Expired keys are hidden by this node's estimate
     /// of the replicated clock (never its raw wall clock, which may jump).
-    pub fn read_local(&self, slot: Option<u16>, op: &ReadOp) -> Outcome {
+    /// A key listing whose reply would exceed `max_reply` bytes stops early
+    /// with `KeyspaceError::ReplyTooLarge`.
+    pub fn read_local(&self, slot: Option<u16>, op: &ReadOp, max_reply: usize) -> Outcome {
         let g = self.group_for_slot(slot);
         let d = g.data().read();
         let now = g.now_ms().max(d.clock_ms);
-        d.keyspace.read(op, now)
+        d.keyspace.read_bounded(op, now, max_reply)
     }
 }

@@ -123,6 +123,21 @@ fn err(e: KeyspaceError) -> Outcome {
     Outcome::Err(e)
 }
 
+/// Bytes a key listing may still add to its reply (see `read_bounded`).
+struct ReplyBudget(usize);
+
+impl ReplyBudget {
+    /// Charge one listed key: its bytes plus a bulk header's worth.
+    fn take(&mut self, key_len: usize) -> Result<(), KeyspaceError> {
+        let cost = key_len.saturating_add(16);
+        self.0 = self
+            .0
+            .checked_sub(cost)
+            .ok_or(KeyspaceError::ReplyTooLarge)?;
+        Ok(())
+    }
+}
+
 /// Counts and lengths are bounded by memory, so they always fit an i64.
 fn int_outcome(v: usize) -> Outcome {
     Outcome::Int(v as i64)
@@ -614,13 +629,28 @@ impl Keyspace {
 
     /// Evaluate a read; keys whose deadline is <= `now_ms` are invisible.
     pub fn read(&self, op: &ReadOp, now_ms: u64) -> Outcome {
-        match self.read_inner(op, now_ms) {
+        self.read_bounded(op, now_ms, usize::MAX)
+    }
+
+    /// `read`, but key listings (KEYS, SCAN, CLUSTER GETKEYSINSLOT) stop with
+    /// `ReplyTooLarge` as soon as their reply would exceed `max_reply`
+    /// bytes, so a huge listing is never materialised for a client that
+    /// could not be sent it anyway. Values are shared, not copied, so other
+    /// reads cost little until they are encoded.
+    pub fn read_bounded(&self, op: &ReadOp, now_ms: u64, max_reply: usize) -> Outcome {
+        let mut budget = ReplyBudget(max_reply);
+        match self.read_inner(op, now_ms, &mut budget) {
             Ok(o) => o,
             Err(e) => err(e),
         }
     }
 
-    fn read_inner(&self, op: &ReadOp, now: u64) -> Result<Outcome, KeyspaceError> {
+    fn read_inner(
+        &self,
+        op: &ReadOp,
+        now: u64,
+        budget: &mut ReplyBudget,
+    ) -> Result<Outcome, KeyspaceError> {
         Ok(match op {
             ReadOp::Get { key } => match self.live(key, now) {
                 None => Outcome::Nil,
@@ -677,7 +707,7 @@ impl Keyspace {
                 Outcome::Int(i64::try_from(v).unwrap_or(i64::MAX))
             }
             ReadOp::Keys { pattern } => Outcome::Array(
-                self.keys_matching(pattern, now)
+                self.keys_matching(pattern, now, budget)?
                     .into_iter()
                     .map(Outcome::Bulk)
                     .collect(),
@@ -693,7 +723,8 @@ impl Keyspace {
                 *count,
                 type_name.as_deref(),
                 now,
-            ),
+                budget,
+            )?,
             ReadOp::RandomKey => match self.random_key(now) {
                 Some(k) => Outcome::Bulk(k),
                 None => Outcome::Nil,
@@ -704,25 +735,35 @@ impl Keyspace {
             }
             // Like Redis, both slot commands report stored keys, including
             // expired ones not yet deleted (they are what a migration would move).
-            ReadOp::GetKeysInSlot { slot, count } => Outcome::Array(
-                self.slots
+            ReadOp::GetKeysInSlot { slot, count } => {
+                let mut keys = Vec::new();
+                for k in self
+                    .slots
                     .get(*slot as usize)
                     .into_iter()
                     .flat_map(|m| m.keys())
                     .take(*count)
-                    .map(|k| Outcome::Bulk(k.to_bytes()))
-                    .collect(),
-            ),
+                {
+                    budget.take(k.len())?;
+                    keys.push(Outcome::Bulk(k.to_bytes()));
+                }
+                Outcome::Array(keys)
+            }
         })
     }
 
-    fn keys_matching(&self, pattern: &[u8], now: u64) -> Vec<Bytes> {
+    fn keys_matching(
+        &self,
+        pattern: &[u8],
+        now: u64,
+        budget: &mut ReplyBudget,
+    ) -> Result<Vec<Bytes>, KeyspaceError> {
         if let Some(lit) = glob::pattern_literal(pattern) {
-            return self
+            return Ok(self
                 .live(lit, now)
                 .map(|_| Bytes::copy_from_slice(lit))
                 .into_iter()
-                .collect();
+                .collect());
         }
         let pat = Pattern::new(pattern);
         let all = pat.matches_all();
@@ -734,11 +775,12 @@ impl Keyspace {
         for m in slots {
             for (k, e) in m.iter() {
                 if !self.is_expired(e, now) && (all || pat.matches(k.as_bytes())) {
+                    budget.take(k.len())?;
                     out.push(k.to_bytes());
                 }
             }
         }
-        out
+        Ok(out)
     }
 
     /// SCAN over slots: the cursor is the next slot to visit. Whole slots are
@@ -753,7 +795,8 @@ impl Keyspace {
         count: usize,
         type_name: Option<&[u8]>,
         now: u64,
-    ) -> Outcome {
+        budget: &mut ReplyBudget,
+    ) -> Result<Outcome, KeyspaceError> {
         let pat = pattern.map(Pattern::new).filter(|p| !p.matches_all());
         let count = count.max(1);
         let mut slot = usize::try_from(cursor).unwrap_or(SLOTS);
@@ -782,6 +825,7 @@ impl Keyspace {
                         continue;
                     }
                 }
+                budget.take(k.len())?;
                 keys.push(Outcome::Bulk(k.to_bytes()));
             }
             slot += 1;
@@ -793,10 +837,10 @@ impl Keyspace {
             }
         }
         let next = if slot >= SLOTS { 0 } else { slot };
-        Outcome::Array(vec![
+        Ok(Outcome::Array(vec![
             Outcome::Bulk(Bytes::from(next.to_string())),
             Outcome::Array(keys),
-        ])
+        ]))
     }
 
     fn random_key(&self, now: u64) -> Option<Bytes> {

@@ -222,6 +222,10 @@ pub enum KeyspaceError {
     TooBig,
     #[error("OOM command not allowed when used memory > 'maxmemory'.")]
     OutOfMemory,
+    /// A read's reply would exceed the caller's byte budget (the client's
+    /// output-buffer limit); nothing was materialised past the budget.
+    #[error("ERR reply exceeds the client output buffer limit")]
+    ReplyTooLarge,
 }
 
 /// Protocol-neutral result of an operation.

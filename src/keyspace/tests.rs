@@ -1726,3 +1726,34 @@ fn clone_is_copy_on_write_per_slot() {
         "clone took {cloned_in:?}"
     );
 }
+
+/// Key listings stop at their reply budget instead of materialising
+/// everything (the connection passes what is left of the client's
+/// output-buffer limit); a listing that fits is unchanged.
+#[test]
+fn key_listings_stop_at_the_reply_budget() {
+    let mut ks = Keyspace::default();
+    for i in 0..100 {
+        set(&mut ks, &format!("key:{i:04}"), "v", 0);
+    }
+    let too_large = Outcome::Err(KeyspaceError::ReplyTooLarge);
+    let listings = [
+        ReadOp::Keys { pattern: b("*") },
+        ReadOp::Scan {
+            cursor: 0,
+            pattern: None,
+            count: 1_000_000,
+            type_name: None,
+        },
+    ];
+    for op in &listings {
+        // 100 keys of 8 bytes cost 100 * (8 + 16) bytes of budget.
+        assert_eq!(ks.read_bounded(op, 0, 1000), too_large, "{op:?}");
+        assert_ne!(ks.read_bounded(op, 0, 2400), too_large, "{op:?}");
+        assert_eq!(ks.read_bounded(op, 0, 2400), ks.read(op, 0), "{op:?}");
+    }
+    let slot = slot_of(b"key:0000") as u16;
+    let in_slot = ReadOp::GetKeysInSlot { slot, count: 10 };
+    assert_eq!(ks.read_bounded(&in_slot, 0, 10), too_large);
+    assert_eq!(ks.read_bounded(&in_slot, 0, 1000), ks.read(&in_slot, 0));
+}

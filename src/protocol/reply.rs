@@ -110,6 +110,49 @@ pub fn encode(reply: &Reply, resp3: bool, out: &mut BytesMut) {
     }
 }
 
+/// The exact number of bytes `encode(reply, resp3, ..)` appends, computed
+/// without encoding: the connection checks its output-buffer limit with it
+/// before copying a (possibly huge) reply into the output.
+pub fn encoded_len(reply: &Reply, resp3: bool) -> usize {
+    fn digits(n: usize) -> usize {
+        itoa::Buffer::new().format(n).len()
+    }
+    // `<prefix><n>\r\n`
+    let header = |n: usize| 3 + digits(n);
+    let bulk_len = |n: usize| header(n) + n + 2;
+    match reply {
+        Reply::Status(s) | Reply::Error(s) => s.len() + 3,
+        Reply::Int(i) => 3 + itoa::Buffer::new().format(*i).len(),
+        Reply::Bulk(b) => bulk_len(b.len()),
+        Reply::Nil if resp3 => 3,
+        Reply::Nil => 5,
+        Reply::NilArray if resp3 => 3,
+        Reply::NilArray => 5,
+        Reply::Array(items) | Reply::Set(items) => {
+            header(items.len()) + items.iter().map(|i| encoded_len(i, resp3)).sum::<usize>()
+        }
+        Reply::Map(pairs) => {
+            header(if resp3 { pairs.len() } else { pairs.len() * 2 })
+                + pairs
+                    .iter()
+                    .map(|(k, v)| encoded_len(k, resp3) + encoded_len(v, resp3))
+                    .sum::<usize>()
+        }
+        Reply::Double(d) => {
+            let mut tmp = [0u8; 40];
+            let n = format_double(*d, &mut tmp).len();
+            if resp3 {
+                n + 3
+            } else {
+                bulk_len(n)
+            }
+        }
+        Reply::Bool(_) => 4,
+        Reply::Verbatim(format, text) if resp3 => bulk_len(format.len() + 1 + text.len()),
+        Reply::Verbatim(_, text) => bulk_len(text.len()),
+    }
+}
+
 /// `<prefix><text>\r\n`, with CR/LF inside `text` turned into spaces.
 fn line(out: &mut BytesMut, prefix: u8, text: &[u8]) {
     out.reserve(text.len() + 3);
@@ -355,6 +398,35 @@ mod tests {
         // Everything printed reads back as the same double.
         for d in [0.1, 1.0 / 3.0, 2.0f64.powi(60), 1e-300, 6.02214076e23, -7.0] {
             assert_eq!(fmt(d).parse::<f64>().unwrap(), d);
+        }
+    }
+
+    #[test]
+    fn encoded_len_is_exact() {
+        let samples = vec![
+            Reply::ok(),
+            Reply::error("ERR x\r\ny"),
+            Reply::Int(i64::MIN),
+            Reply::Int(7),
+            Reply::bulk(vec![b'x'; 1234]),
+            Reply::Nil,
+            Reply::NilArray,
+            Reply::Array(vec![Reply::Int(1), Reply::Nil, Reply::Array(vec![])]),
+            Reply::Map(vec![(Reply::bulk("a"), Reply::Double(0.1))]),
+            Reply::Set(vec![Reply::bulk("m"); 12]),
+            Reply::Double(f64::NAN),
+            Reply::Double(-1.25e20),
+            Reply::Bool(true),
+            Reply::Verbatim("txt", Bytes::from_static(b"hello\n")),
+        ];
+        for r in &samples {
+            for resp3 in [false, true] {
+                assert_eq!(
+                    encoded_len(r, resp3),
+                    enc(r, resp3).len(),
+                    "{r:?} resp3={resp3}"
+                );
+            }
         }
     }
 

@@ -56,6 +56,13 @@ pub enum BusRequest {
         data: Vec<u8>,
         done: bool,
     },
+    /// A follower asks the leader for a read index (etcd's follower read):
+    /// the leader confirms its leadership (a ReadIndex quorum round, or its
+    /// lease when `lease`) and answers the log id a linearizable read must
+    /// wait for. The follower batches its concurrent reads into one request.
+    ReadIndex {
+        lease: bool,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -69,6 +76,8 @@ pub enum BusResponse {
     Snapshot(SnapshotResponse<TypeConfig>),
     /// The peer could not serve the request (e.g. shutting down).
     Error(String),
+    /// The read index: apply up to this log id, then read locally.
+    ReadIndex(crate::raft::types::LogId),
 }
 
 pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(
@@ -270,6 +279,21 @@ impl PeerClient {
                 self.conn = None;
                 Err(CallError::Timeout)
             }
+        }
+    }
+
+    /// Ask this peer (the leader) for a read index; `Err` is why not (not
+    /// the leader any more, unreachable, timed out).
+    pub async fn read_index(
+        &mut self,
+        lease: bool,
+        ttl: Duration,
+    ) -> Result<crate::raft::types::LogId, String> {
+        match self.call(&BusRequest::ReadIndex { lease }, ttl).await {
+            Ok(BusResponse::ReadIndex(log_id)) => Ok(log_id),
+            Ok(other) => Err(format!("unexpected read-index reply: {other:?}")),
+            Err(CallError::Unreachable(e) | CallError::Network(e) | CallError::Remote(e)) => Err(e),
+            Err(CallError::Timeout) => Err("read index request timed out".into()),
         }
     }
 

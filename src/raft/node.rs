@@ -7,6 +7,9 @@
 //!   flight and the log store can group-commit them;
 //! * the **read barrier**: linearizable reads wait for one ReadIndex round;
 //!   rounds are shared by every read that arrived before the round began;
+//! * the **follower read barrier**: a follower serving a read asks the
+//!   leader for a read index over the bus (one request for every read that
+//!   arrived before it was sent) and waits until it has applied that far;
 //! * the **cluster view**: leader and membership copied out of openraft's
 //!   metrics on every change, so the hot path checks leadership with one
 //!   atomic load.
@@ -29,7 +32,7 @@ use crate::raft::bounds::{LogBounds, LogBoundsStats, LogLimits};
 pub use crate::raft::clock::unix_ms;
 use crate::raft::clock::Clock;
 use crate::raft::log_store::{LogStore, LogStoreOptions};
-use crate::raft::network::Network;
+use crate::raft::network::{Network, PeerClient};
 use crate::raft::state_machine::{SmData, StateMachine};
 use crate::raft::types::{NodeId, NodeInfo, Proposal, Raft};
 
@@ -59,6 +62,9 @@ pub struct RaftSettings {
     pub log_limits: LogLimits,
     /// Per-peer bus address overrides (`bus-route`).
     pub bus_route: BTreeMap<NodeId, String>,
+    /// How long a follower read may wait for the leader's read index and
+    /// for local apply up to it before failing with CLUSTERDOWN.
+    pub read_index_timeout_ms: u64,
 }
 
 /// Why a write or read could not be served here.
@@ -74,6 +80,10 @@ pub enum RaftError {
     /// A quorum could not be reached.
     #[error("no quorum")]
     NoQuorum,
+    /// A follower could not obtain a read index from the leader (or apply
+    /// up to it) in time.
+    #[error("no reachable leader to confirm the read")]
+    LeaderUnreachable,
     #[error("raft is shutting down: {0}")]
     Fatal(String),
     /// One write too large for any log entry; nothing was proposed.
@@ -108,6 +118,9 @@ pub struct ClusterView {
     pub purged_index: u64,
     /// Leader only: matched index per follower.
     pub replication: BTreeMap<NodeId, u64>,
+    /// Leader only: when each follower last acknowledged an append or a
+    /// heartbeat (`None`: never since this node leads).
+    pub acked: BTreeMap<NodeId, Option<std::time::Instant>>,
 }
 
 impl ClusterView {
@@ -133,8 +146,35 @@ pub struct RaftNode {
     proposals: mpsc::UnboundedSender<Queued>,
     bounds: Arc<LogBounds>,
     reads: mpsc::UnboundedSender<ReadWaiter>,
+    follower_reads: mpsc::UnboundedSender<ReadWaiter>,
     pub read_consistency: ReadConsistency,
     clock: Arc<Clock>,
+    /// When an append (or heartbeat) from a leader last arrived here.
+    leader_contact: Arc<LeaderContact>,
+    /// A replication link silent for longer than this is reported down:
+    /// twice the longest election timeout (at least 1 s), so a loaded
+    /// machine's late heartbeat does not flap the status.
+    pub link_timeout: Duration,
+}
+
+/// The follower's side of the replication link: the time of the last
+/// AppendEntries a leader sent (openraft's metrics only have the leader's
+/// side). INFO replication reports `master_link_status` from it.
+#[derive(Debug, Default)]
+pub struct LeaderContact {
+    last: parking_lot::Mutex<Option<std::time::Instant>>,
+}
+
+impl LeaderContact {
+    /// An append from the current leader was accepted or answered.
+    pub fn touch(&self) {
+        *self.last.lock() = Some(std::time::Instant::now());
+    }
+
+    /// Time since the last append from a leader (`None`: never).
+    pub fn since(&self) -> Option<Duration> {
+        self.last.lock().map(|t| t.elapsed())
+    }
 }
 
 impl RaftNode {
@@ -166,18 +206,14 @@ impl RaftNode {
                 .validate()
                 .map_err(|e| StartError::Config(e.to_string()))?,
         );
-        let raft = Raft::new(
-            s.node_id,
-            config,
-            Network::new(s.node_id, s.bus_route.clone()),
-            log_store,
-            sm,
-        )
-        .await
-        .map_err(|e| StartError::Raft(e.to_string()))?;
+        let network = Network::new(s.node_id, s.bus_route.clone());
+        let raft = Raft::new(s.node_id, config, network.clone(), log_store, sm)
+            .await
+            .map_err(|e| StartError::Raft(e.to_string()))?;
 
         let (ptx, prx) = mpsc::unbounded_channel();
         let (rtx, rrx) = mpsc::unbounded_channel();
+        let (ftx, frx) = mpsc::unbounded_channel();
         let node = Arc::new(RaftNode {
             id: s.node_id,
             me: s.me.clone(),
@@ -188,8 +224,11 @@ impl RaftNode {
             proposals: ptx,
             bounds: bounds.clone(),
             reads: rtx,
+            follower_reads: ftx,
             read_consistency: s.read_consistency,
             clock: clock.clone(),
+            leader_contact: Arc::default(),
+            link_timeout: Duration::from_millis((2 * s.election_timeout_max_ms).max(1000)),
         });
         tokio::spawn(watch_metrics(
             raft.clone(),
@@ -211,6 +250,18 @@ impl RaftNode {
                 _ => ReadPolicy::ReadIndex,
             };
             tokio::spawn(run_read_barrier(raft.clone(), rrx, policy));
+            tokio::spawn(run_follower_reads(
+                FollowerReads {
+                    raft: raft.clone(),
+                    id: s.node_id,
+                    view: node.view.clone(),
+                    network,
+                    lease: s.read_consistency == ReadConsistency::Lease,
+                    timeout: Duration::from_millis(s.read_index_timeout_ms.max(1)),
+                    client: None,
+                },
+                frx,
+            ));
         }
         tokio::spawn(run_active_expiry(node.clone(), s.active_expire_hz.max(1)));
         Ok(node)
@@ -230,6 +281,11 @@ impl RaftNode {
     /// "now" is for TTLs, reads and expiry. Never the raw wall clock.
     pub fn now_ms(&self) -> u64 {
         self.clock.now_ms()
+    }
+
+    /// The follower's record of leader appends (the bus service touches it).
+    pub fn leader_contact(&self) -> Arc<LeaderContact> {
+        self.leader_contact.clone()
     }
 
     /// The log's size and limits, for INFO.
@@ -299,6 +355,119 @@ impl RaftNode {
             }
             return result;
         }
+    }
+}
+
+impl RaftNode {
+    /// Wait until a read served from this (follower) node's state is
+    /// linearizable: a read index from the leader, then local apply up to
+    /// it. Concurrent callers share one request. `stale` mode never gets
+    /// here (the router serves it locally).
+    pub async fn follower_read_barrier(&self) -> Result<(), RaftError> {
+        let (tx, rx) = oneshot::channel();
+        self.follower_reads
+            .send(tx)
+            .map_err(|_| RaftError::Fatal("follower read barrier stopped".into()))?;
+        rx.await
+            .unwrap_or_else(|_| Err(RaftError::Fatal("follower read barrier dropped".into())))
+    }
+}
+
+/// What the follower read task needs.
+struct FollowerReads {
+    raft: Raft,
+    id: NodeId,
+    view: Arc<RwLock<Arc<ClusterView>>>,
+    network: Network,
+    lease: bool,
+    timeout: Duration,
+    /// The bus client to the leader last asked, kept while it leads.
+    client: Option<(NodeId, NodeInfo, PeerClient)>,
+}
+
+impl FollowerReads {
+    /// A read index from whoever leads, retried until `deadline` (a
+    /// broken pooled connection, an election in progress, a leader that
+    /// just stepped down): the read fails only if no leader answers in time.
+    async fn read_index(
+        &mut self,
+        deadline: tokio::time::Instant,
+    ) -> Result<crate::raft::types::LogId, RaftError> {
+        use openraft::network::RaftNetworkFactory;
+        loop {
+            let now = tokio::time::Instant::now();
+            let leader = self.view.read().leader_info();
+            let err = match leader {
+                None => RaftError::NotLeader(None),
+                Some((lid, info)) => {
+                    let reuse = self
+                        .client
+                        .as_ref()
+                        .is_some_and(|(cid, cinfo, _)| *cid == lid && *cinfo == info);
+                    if !reuse {
+                        let c = self.network.new_client(lid, &info).await;
+                        self.client = Some((lid, info, c));
+                    }
+                    let (_, _, c) = self.client.as_mut().expect("set above");
+                    match c.read_index(self.lease, deadline - now).await {
+                        Ok(log_id) => return Ok(log_id),
+                        Err(e) => {
+                            tracing::debug!(leader = lid, error = %e, "no read index from the leader");
+                            RaftError::LeaderUnreachable
+                        }
+                    }
+                }
+            };
+            let pause = Duration::from_millis(20);
+            if tokio::time::Instant::now() + pause >= deadline {
+                return Err(err);
+            }
+            tokio::time::sleep(pause).await;
+        }
+    }
+}
+
+/// etcd's follower read: every read waiting when a request is sent shares
+/// that request's read index; reads arriving meanwhile wait for the next
+/// one (a read index obtained before a read arrived could miss writes that
+/// completed before it). Waiting for apply runs in its own task, so the
+/// next request goes out while a batch catches up.
+async fn run_follower_reads(mut f: FollowerReads, mut rx: mpsc::UnboundedReceiver<ReadWaiter>) {
+    use openraft::raft::linearizable_read::{Linearizer, ReadLogId};
+    let mut waiters = Vec::new();
+    while let Some(w) = rx.recv().await {
+        waiters.push(w);
+        while let Ok(w) = rx.try_recv() {
+            waiters.push(w);
+        }
+        let batch = std::mem::take(&mut waiters);
+        metrics::counter!(crate::metrics::FOLLOWER_READ_INDEX_TOTAL).increment(1);
+        let started = tokio::time::Instant::now();
+        let result = f.read_index(started + f.timeout).await;
+        let log_id = match result {
+            Ok(l) => l,
+            Err(e) => {
+                for w in batch {
+                    let _ = w.send(Err(e.clone()));
+                }
+                continue;
+            }
+        };
+        let raft = f.raft.clone();
+        let id = f.id;
+        let left = f.timeout.saturating_sub(started.elapsed());
+        tokio::spawn(async move {
+            let lin = Linearizer::new(id, ReadLogId::from_log_id(log_id), None);
+            let r = match lin.try_await_ready(&raft, Some(left)).await {
+                Ok(Ok(_)) => Ok(()),
+                // Cut off from the leader after it answered: never stale.
+                Ok(Err(_)) => Err(RaftError::LeaderUnreachable),
+                Err(e) => Err(RaftError::Fatal(e.to_string())),
+            };
+            for w in batch {
+                let _ = w.send(r.clone());
+            }
+        });
     }
 }
 
@@ -442,6 +611,19 @@ async fn watch_metrics(
                     .map(|r| {
                         r.iter()
                             .map(|(id, l)| (*id, l.as_ref().map(|l| l.index).unwrap_or(0)))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                acked: m
+                    .heartbeat
+                    .as_ref()
+                    .map(|h| {
+                        let now = std::time::Instant::now();
+                        h.iter()
+                            .map(|(id, t)| {
+                                use openraft::Instant as _;
+                                (*id, t.as_ref().and_then(|t| now.checked_sub(t.elapsed())))
+                            })
                             .collect()
                     })
                     .unwrap_or_default(),

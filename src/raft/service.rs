@@ -11,10 +11,13 @@ use tokio::io::BufStream;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::raft::network::{read_frame, write_frame, BusRequest, BusResponse, BUS_VERSION};
+use crate::raft::node::{LeaderContact, RaftNode};
 use crate::raft::state_machine::SnapshotFile;
 use crate::raft::types::{Raft, SnapshotMeta};
 
-pub async fn serve(listener: TcpListener, raft: Raft, snapshot_dir: PathBuf) {
+pub async fn serve(listener: TcpListener, node: Arc<RaftNode>, snapshot_dir: PathBuf) {
+    let raft = node.raft.clone();
+    let contact = node.leader_contact();
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
@@ -25,9 +28,10 @@ pub async fn serve(listener: TcpListener, raft: Raft, snapshot_dir: PathBuf) {
             }
         };
         let raft = raft.clone();
+        let contact = contact.clone();
         let dir = snapshot_dir.clone();
         tokio::spawn(async move {
-            if let Err(e) = handle(stream, raft, dir).await {
+            if let Err(e) = handle(stream, raft, contact, dir).await {
                 tracing::warn!(%peer, error = %e, "bus connection closed");
             }
         });
@@ -73,7 +77,12 @@ async fn blocking<T: Send + 'static>(
         .map_err(io::Error::other)?
 }
 
-async fn handle(stream: TcpStream, raft: Raft, dir: PathBuf) -> io::Result<()> {
+async fn handle(
+    stream: TcpStream,
+    raft: Raft,
+    contact: Arc<LeaderContact>,
+    dir: PathBuf,
+) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let mut conn = BufStream::new(stream);
     match read_frame::<_, BusRequest>(&mut conn).await? {
@@ -92,7 +101,13 @@ async fn handle(stream: TcpStream, raft: Raft, dir: PathBuf) -> io::Result<()> {
         let resp = match req {
             BusRequest::Hello { .. } => BusResponse::Hello,
             BusRequest::Append(r) => match raft.append_entries(r).await {
-                Ok(r) => BusResponse::Append(r),
+                Ok(r) => {
+                    // Not from a deposed leader: the link is alive.
+                    if !matches!(r, openraft::raft::AppendEntriesResponse::HigherVote(_)) {
+                        contact.touch();
+                    }
+                    BusResponse::Append(r)
+                }
                 Err(e) => BusResponse::Error(e.to_string()),
             },
             BusRequest::Vote(r) => match raft.vote(r).await {
@@ -103,6 +118,7 @@ async fn handle(stream: TcpStream, raft: Raft, dir: PathBuf) -> io::Result<()> {
                 Ok(r) => BusResponse::Vote(r),
                 Err(e) => BusResponse::Error(e.to_string()),
             },
+            BusRequest::ReadIndex { lease } => read_index(&raft, lease).await,
             BusRequest::TransferLeader(r) => match raft.handle_transfer_leader(r).await {
                 Ok(r) => BusResponse::TransferLeader(r),
                 Err(e) => BusResponse::Error(e.to_string()),
@@ -137,6 +153,21 @@ async fn handle(stream: TcpStream, raft: Raft, dir: PathBuf) -> io::Result<()> {
         write_frame(&mut conn, &resp).await?;
     }
     Ok(())
+}
+
+/// A follower's read-index request: confirm leadership (openraft queues
+/// concurrent requests behind one heartbeat round) and answer the log id
+/// the follower must apply before reading.
+async fn read_index(raft: &Raft, lease: bool) -> BusResponse {
+    let policy = if lease {
+        openraft::ReadPolicy::LeaseRead
+    } else {
+        openraft::ReadPolicy::ReadIndex
+    };
+    match raft.get_read_log_id(policy).await {
+        Ok((read, _)) => BusResponse::ReadIndex(*read.log_id()),
+        Err(e) => BusResponse::Error(format!("read index refused: {e}")),
+    }
 }
 
 /// Store one chunk. A chunk at offset 0 starts a new transfer (dropping,

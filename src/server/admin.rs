@@ -186,40 +186,57 @@ fn join_ids(ids: &[u64]) -> String {
         .join(",")
 }
 
+/// `# Replication` from live links, not membership: on the leader a
+/// follower counts as a connected replica only while it acknowledges
+/// appends/heartbeats (openraft's per-follower ack times); on a follower
+/// the link is up only while appends from the leader keep arriving. A link
+/// silent for longer than the election timeout is down.
 fn replication_section(node: &RaftNode, view: &ClusterView) -> String {
     let mut out = String::from("# Replication\r\n");
+    let secs = |d: std::time::Duration| d.as_secs();
     if node.is_leader() {
-        let followers: Vec<_> = ordered_nodes(view)
+        // (follower, seconds since its last ack) for the live links.
+        let live: Vec<_> = ordered_nodes(view)
             .into_iter()
             .filter(|(id, _, _)| *id != node.id)
+            .filter_map(|(id, info, _)| {
+                let since = view.acked.get(&id).copied().flatten()?.elapsed();
+                (since < node.link_timeout).then_some((id, info, since))
+            })
             .collect();
-        let _ = write!(
-            out,
-            "role:master\r\nconnected_slaves:{}\r\n",
-            followers.len()
-        );
-        for (i, (id, info, _)) in followers.iter().enumerate() {
+        let _ = write!(out, "role:master\r\nconnected_slaves:{}\r\n", live.len());
+        for (i, (id, info, since)) in live.iter().enumerate() {
             let (ip, port) = host_port(&info.addr);
             let matched = view.replication.get(id).copied().unwrap_or(0);
-            let lag = view.last_log_index.saturating_sub(matched);
+            // `lag` is seconds since the replica's last acknowledgement, as
+            // in Redis; the offset is its matched log index.
             let _ = write!(
                 out,
-                "slave{i}:ip={ip},port={port},state=online,offset={matched},lag={lag}\r\n"
+                "slave{i}:ip={ip},port={port},state=online,offset={matched},lag={}\r\n",
+                secs(*since)
             );
         }
         let _ = write!(out, "master_repl_offset:{}\r\n", view.last_applied);
     } else {
-        let (host, port, status) = match view.leader_info() {
-            Some((_, info)) => {
-                let (h, p) = host_port(&info.addr);
-                (h, p, "up")
-            }
-            None => (String::new(), 0, "down"),
+        let since = node.leader_contact().since();
+        let (host, port) = match view.leader_info() {
+            Some((_, info)) => host_port(&info.addr),
+            None => (String::new(), 0),
         };
+        let up = view.leader.is_some() && since.is_some_and(|d| d < node.link_timeout);
+        let last_io = since.map_or(-1, |d| secs(d) as i64);
+        let _ = write!(
+            out,
+            "role:slave\r\nmaster_host:{host}\r\nmaster_port:{port}\r\nmaster_link_status:{}\r\nmaster_last_io_seconds_ago:{last_io}\r\n",
+            if up { "up" } else { "down" }
+        );
+        if !up {
+            let _ = write!(out, "master_link_down_since_seconds:{last_io}\r\n");
+        }
         let lag = view.committed.saturating_sub(view.last_applied);
         let _ = write!(
             out,
-            "role:slave\r\nmaster_host:{host}\r\nmaster_port:{port}\r\nmaster_link_status:{status}\r\nslave_repl_offset:{}\r\nslave_read_repl_offset:{}\r\nmaster_sync_in_progress:0\r\nslave_lag:{lag}\r\nconnected_slaves:0\r\n",
+            "slave_repl_offset:{}\r\nslave_read_repl_offset:{}\r\nmaster_sync_in_progress:0\r\nslave_lag:{lag}\r\nconnected_slaves:0\r\n",
             view.last_applied, view.last_applied
         );
     }

@@ -20,8 +20,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::command::{self, table::CommandSpec, Plan};
-use crate::keyspace::Outcome;
-use crate::protocol::reply::encode;
+use crate::keyspace::{KeyspaceError, Outcome};
+use crate::protocol::reply::{encode, encoded_len};
 use crate::protocol::{ParseError, ParserLimits, Reply, RequestParser};
 use crate::router::Redirect;
 use crate::server::clients::ClientInfo;
@@ -44,48 +44,70 @@ enum Pending {
     Write(&'static CommandSpec, WriteFuture),
 }
 
-/// The replies of one pipeline batch, in request order.
+/// The replies of one pipeline batch, in request order. A reply is encoded
+/// into `out` as soon as every reply before it is known (writes resolve
+/// later), and never past the client's output-buffer limit: a pipeline of
+/// `GET big` or one huge `MGET` stops at the limit instead of building the
+/// whole answer first (the values themselves are shared, not copied, until
+/// they are encoded).
 struct Batch {
+    /// Replies not yet encoded: everything from the first unresolved write on.
     pending: Vec<Pending>,
-    /// Index of the first entry that may still be an unresolved write.
-    resolved_upto: usize,
     /// A read barrier already covers the rest of this batch's reads.
     barrier_done: bool,
+    /// Encoded replies, in order.
+    out: BytesMut,
+    /// Encoded size of the ready replies held in `pending`.
+    held: usize,
+    /// `client-output-buffer-limit` (hard bytes; `usize::MAX` = none).
+    limit: usize,
+    /// The limit was reached: nothing more is encoded, the client is closed.
+    overflow: bool,
 }
 
 impl Batch {
-    fn new() -> Batch {
+    fn new(out: BytesMut, limit: usize) -> Batch {
         Batch {
             pending: Vec::new(),
-            resolved_upto: 0,
             barrier_done: false,
+            out,
+            held: 0,
+            limit,
+            overflow: false,
         }
     }
 
-    fn push(&mut self, r: Reply) {
-        self.pending.push(Pending::Ready(r));
+    /// Bytes the batch may still add before the limit.
+    fn room(&self) -> usize {
+        self.limit.saturating_sub(self.out.len() + self.held)
     }
 
-    /// Wait for every queued write (so a following read observes them).
-    async fn resolve_writes(&mut self) {
-        for i in self.resolved_upto..self.pending.len() {
-            if let Pending::Write(spec, fut) = &mut self.pending[i] {
-                let reply = outcome_reply(spec, fut.await);
-                self.pending[i] = Pending::Ready(reply);
-            }
+    fn push(&mut self, r: Reply, resp3: bool) {
+        if self.overflow {
+            return;
         }
-        self.resolved_upto = self.pending.len();
+        let n = encoded_len(&r, resp3);
+        if n > self.room() {
+            self.overflow = true;
+        } else if self.pending.is_empty() {
+            encode(&r, resp3, &mut self.out);
+        } else {
+            self.held += n;
+            self.pending.push(Pending::Ready(r));
+        }
     }
 
-    async fn encode_into(&mut self, resp3: bool, out: &mut BytesMut) {
-        self.resolve_writes().await;
-        for p in self.pending.drain(..) {
-            if let Pending::Ready(r) = p {
-                encode(&r, resp3, out);
-            }
+    /// Wait for every queued write (so a following read observes them) and
+    /// encode every reply held behind them.
+    async fn resolve_writes(&mut self, resp3: bool) {
+        self.held = 0;
+        for p in std::mem::take(&mut self.pending) {
+            let reply = match p {
+                Pending::Ready(r) => r,
+                Pending::Write(spec, fut) => outcome_reply(spec, fut.await),
+            };
+            self.push(reply, resp3);
         }
-        self.resolved_upto = 0;
-        self.barrier_done = false;
     }
 }
 
@@ -135,26 +157,33 @@ async fn run(
     let settings = &server.settings;
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut out = BytesMut::with_capacity(16 * 1024);
+    let limit = match settings.client_output_buffer_limit {
+        0 => usize::MAX,
+        n => n,
+    };
     let mut parser = RequestParser::new(ParserLimits {
         proto_max_bulk_len: settings.proto_max_bulk_len,
         unauthenticated: !session.authenticated,
     });
     loop {
         // Execute every complete request already buffered.
-        let mut batch = Batch::new();
+        let mut batch = Batch::new(std::mem::take(&mut out), limit);
         let mut fatal = false;
         loop {
             parser.limits.unauthenticated = !session.authenticated;
             match parser.parse(&mut buf) {
                 Ok(Some(args)) => {
                     execute(server, session, &mut batch, args).await;
-                    if session.closing {
+                    if session.closing || batch.overflow {
                         break;
                     }
                 }
                 Ok(None) => break,
                 Err(ParseError::Protocol(msg)) => {
-                    batch.push(Reply::Error(format!("ERR Protocol error: {msg}")));
+                    batch.push(
+                        Reply::Error(format!("ERR Protocol error: {msg}")),
+                        session.resp3,
+                    );
                     fatal = true;
                     break;
                 }
@@ -164,19 +193,21 @@ async fn run(
                 }
             }
         }
-        batch.encode_into(session.resp3, &mut out).await;
+        batch.resolve_writes(session.resp3).await;
+        if batch.overflow {
+            log_output_limit_close(session);
+            return Ok(());
+        }
+        out = batch.out;
         if !out.is_empty() {
-            if settings.client_output_buffer_limit > 0
-                && out.len() > settings.client_output_buffer_limit
-            {
-                tracing::warn!(peer = %session.info.addr, bytes = out.len(), "client output buffer limit reached; closing");
-                return Ok(());
-            }
             server
                 .stats
                 .net_output_bytes
                 .fetch_add(out.len() as u64, Ordering::Relaxed);
-            stream.write_all(&out).await?;
+            if !write_out(&mut stream, &out, settings.client_output_buffer_soft).await? {
+                log_output_limit_close(session);
+                return Ok(());
+            }
             out.clear();
             if out.capacity() > 1 << 20 {
                 out = BytesMut::with_capacity(16 * 1024);
@@ -214,6 +245,43 @@ async fn run(
     }
 }
 
+/// Redis's own log line (networking.c), so operators' greps work.
+fn log_output_limit_close(session: &Session) {
+    tracing::warn!(
+        "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+        session.info.line()
+    );
+}
+
+/// Write `out` to the client. With a soft limit `(bytes, time)`: `false`
+/// (close the client) once more than `bytes` of it stayed unsent for
+/// `time` in a row, i.e. a client that reads too slowly, as Redis's soft
+/// `client-output-buffer-limit` does.
+async fn write_out(
+    stream: &mut TcpStream,
+    out: &[u8],
+    soft: Option<(usize, std::time::Duration)>,
+) -> std::io::Result<bool> {
+    let Some((soft_bytes, soft_time)) = soft else {
+        stream.write_all(out).await?;
+        return Ok(true);
+    };
+    let mut rest = out;
+    let mut above_since: Option<Instant> = None;
+    while rest.len() > soft_bytes {
+        let since = *above_since.get_or_insert_with(Instant::now);
+        let left = soft_time.saturating_sub(since.elapsed());
+        match tokio::time::timeout(left, stream.write(rest)).await {
+            Ok(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(Ok(n)) => rest = &rest[n..],
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Ok(false),
+        }
+    }
+    stream.write_all(rest).await?;
+    Ok(true)
+}
+
 fn slot_of(key: &Bytes) -> u16 {
     redis_protocol::redis_keyslot(key)
 }
@@ -227,7 +295,7 @@ async fn execute(server: &Arc<Server>, session: &mut Session, batch: &mut Batch,
         Ok(p) => p,
         Err(reply) => {
             server.stats.error_replies.fetch_add(1, Ordering::Relaxed);
-            batch.push(reply);
+            batch.push(reply, session.resp3);
             return;
         }
     };
@@ -238,47 +306,54 @@ async fn execute(server: &Arc<Server>, session: &mut Session, batch: &mut Batch,
         st.last_active = Some(Instant::now());
     }
     if !session.authenticated && !command::allowed_before_auth(spec) {
-        batch.push(Reply::error("NOAUTH Authentication required."));
+        batch.push(
+            Reply::error("NOAUTH Authentication required."),
+            session.resp3,
+        );
         return;
     }
     let slot = command::first_key(spec, &args).map(slot_of);
+    let resp3 = session.resp3;
     match parsed.plan {
-        Plan::Reply(r) => batch.push(r),
+        Plan::Reply(r) => batch.push(r, resp3),
         Plan::Write(op) => match server.router.write(slot, op) {
             Ok(fut) => batch.pending.push(Pending::Write(spec, Box::pin(fut))),
             Err(redirect) => {
                 count_redirect(server, &redirect);
-                batch.push(Reply::Error(redirect.error_text()));
+                batch.push(Reply::Error(redirect.error_text()), resp3);
             }
         },
         Plan::Read(op) => {
-            batch.resolve_writes().await;
-            // `read-consistency stale` (a deliberately unsafe mode, e.g. the
-            // fault tests' negative control) serves every read locally.
-            let stale = server.router.group_for_slot(slot).read_consistency
-                == crate::config::ReadConsistency::Stale;
-            let local_ok = session.readonly || slot.is_none() || stale;
-            let leader = server.router.check_leader(slot).is_none();
-            if !leader && local_ok {
-                // READONLY connection (or keyless read) on a follower:
-                // answered from local state, expired keys hidden.
-                batch.push(command::render(spec, server.router.read_local(slot, &op)));
+            batch.resolve_writes(resp3).await;
+            // The router decides where a read may be served: a keyed read
+            // on a follower without READONLY is redirected; everything else
+            // waits for one read barrier shared by the batch's reads (all of
+            // them arrived before it began).
+            if let Some(redirect) = server.router.read_redirect(slot, session.readonly) {
+                count_redirect(server, &redirect);
+                batch.push(Reply::Error(redirect.error_text()), resp3);
                 return;
             }
             if !batch.barrier_done {
-                if let Err(redirect) = server.router.read_barrier(slot).await {
+                if let Err(redirect) = server.router.read_barrier(slot, session.readonly).await {
                     count_redirect(server, &redirect);
-                    batch.push(Reply::Error(redirect.error_text()));
+                    batch.push(Reply::Error(redirect.error_text()), resp3);
                     return;
                 }
                 batch.barrier_done = true;
             }
-            batch.push(command::render(spec, server.router.read_local(slot, &op)));
+            // A key listing is built only up to what the client's output
+            // limit still allows.
+            match server.router.read_local(slot, &op, batch.room()) {
+                Outcome::Err(KeyspaceError::ReplyTooLarge) => batch.overflow = true,
+                outcome => batch.push(command::render(spec, outcome), resp3),
+            }
         }
         Plan::Server(cmd) => {
-            batch.resolve_writes().await;
+            batch.resolve_writes(resp3).await;
             let reply = crate::server::admin::execute(server, session, cmd).await;
-            batch.push(reply);
+            // HELLO 3 answers in the protocol it switched to.
+            batch.push(reply, session.resp3);
         }
     }
 }

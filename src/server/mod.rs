@@ -26,6 +26,9 @@ pub struct ServerSettings {
     pub client_query_buffer_limit: usize,
     /// Hard limit on one client's pending output (0 = unlimited).
     pub client_output_buffer_limit: usize,
+    /// Soft limit: a client whose pending output stays above these bytes
+    /// for this long is closed (`None` = no soft limit).
+    pub client_output_buffer_soft: Option<(usize, Duration)>,
     pub requirepass: Option<String>,
     /// `CONFIG GET` answers: name -> value, as redis.conf spells them.
     pub config_pairs: Vec<(String, String)>,
