@@ -16,3 +16,5 @@ pub const KEYS: &str = "raftcache_keys";
 pub const RAFT_TERM: &str = "raftcache_raft_term";
 pub const RAFT_LAST_APPLIED: &str = "raftcache_raft_last_applied_index";
 pub const RAFT_IS_LEADER: &str = "raftcache_raft_is_leader";
+/// Bus connections refused at the hello (other cluster, wiped node, impostor).
+pub const BUS_REFUSED_TOTAL: &str = "raftcache_bus_refused_total";

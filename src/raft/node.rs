@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use crate::config::ReadConsistency;
 use crate::keyspace::{Limits, Outcome, WriteOp};
+use crate::raft::identity::Identity;
 use crate::raft::log_store::{LogStore, LogStoreOptions};
 use crate::raft::network::Network;
 use crate::raft::state_machine::{SmData, StateMachine};
@@ -34,6 +35,8 @@ use crate::raft::types::{NodeId, NodeInfo, Proposal, Raft};
 #[derive(Debug, Clone)]
 pub struct RaftSettings {
     pub node_id: NodeId,
+    /// Node name and cluster id, checked on every bus connection.
+    pub identity: Arc<Identity>,
     pub me: NodeInfo,
     pub dir: PathBuf,
     pub limits: Limits,
@@ -151,7 +154,7 @@ impl RaftNode {
         let raft = Raft::new(
             s.node_id,
             config,
-            Network::new(s.node_id, s.bus_route.clone()),
+            Network::new(s.identity.clone(), s.bus_route.clone()),
             log_store,
             sm,
         )

@@ -5,15 +5,23 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use openraft::async_runtime::watch::WatchReceiver;
 use tokio::io::BufStream;
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::raft::identity::{AdmitError, Identity};
 use crate::raft::network::{read_frame, write_frame, BusRequest, BusResponse, BUS_VERSION};
 use crate::raft::state_machine::SnapshotFile;
 use crate::raft::types::{Raft, SnapshotMeta};
 
-pub async fn serve(listener: TcpListener, raft: Raft, snapshot_dir: PathBuf) {
+pub async fn serve(
+    listener: TcpListener,
+    raft: Raft,
+    snapshot_dir: PathBuf,
+    identity: Arc<Identity>,
+) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
@@ -25,8 +33,9 @@ pub async fn serve(listener: TcpListener, raft: Raft, snapshot_dir: PathBuf) {
         };
         let raft = raft.clone();
         let dir = snapshot_dir.clone();
+        let identity = identity.clone();
         tokio::spawn(async move {
-            if let Err(e) = handle(stream, raft, dir).await {
+            if let Err(e) = handle(stream, raft, dir, &identity).await {
                 tracing::warn!(%peer, error = %e, "bus connection closed");
             }
         });
@@ -41,11 +50,32 @@ struct Incoming {
     received: u64,
 }
 
-async fn handle(stream: TcpStream, raft: Raft, dir: PathBuf) -> std::io::Result<()> {
+async fn handle(
+    stream: TcpStream,
+    raft: Raft,
+    dir: PathBuf,
+    identity: &Identity,
+) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let mut conn = BufStream::new(stream);
     match read_frame::<_, BusRequest>(&mut conn).await? {
-        Some(BusRequest::Hello { version, .. }) if version == BUS_VERSION => {
+        Some(BusRequest::Hello(hello)) => {
+            let member_name = {
+                let metrics = raft.metrics();
+                let m = metrics.borrow_watched();
+                m.membership_config
+                    .membership()
+                    .get_node(&hello.from)
+                    .map(|n| n.name.clone())
+            };
+            if let Err(e) = identity.admit(&hello, member_name.as_deref(), BUS_VERSION) {
+                if let AdmitError::Refused(_) = e {
+                    metrics::counter!(crate::metrics::BUS_REFUSED_TOTAL).increment(1);
+                }
+                tracing::warn!("refusing bus peer node {}: {e}", hello.from);
+                write_frame(&mut conn, &BusResponse::Error(e.to_string())).await?;
+                return Ok(());
+            }
             write_frame(&mut conn, &BusResponse::Hello).await?;
         }
         Some(_) => {
@@ -58,7 +88,7 @@ async fn handle(stream: TcpStream, raft: Raft, dir: PathBuf) -> std::io::Result<
     let mut incoming: Option<Incoming> = None;
     while let Some(req) = read_frame::<_, BusRequest>(&mut conn).await? {
         let resp = match req {
-            BusRequest::Hello { .. } => BusResponse::Hello,
+            BusRequest::Hello(_) => BusResponse::Hello,
             BusRequest::Append(r) => match raft.append_entries(r).await {
                 Ok(r) => BusResponse::Append(r),
                 Err(e) => BusResponse::Error(e.to_string()),
