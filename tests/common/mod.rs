@@ -110,6 +110,15 @@ impl Node {
             .stderr(log);
         if let Some(j) = &self.join {
             cmd.arg("--join").arg(j);
+        } else if !self
+            .extra
+            .iter()
+            .any(|a| a.starts_with("--cluster-bootstrap"))
+        {
+            // A node the harness starts without a seed founds the cluster, as
+            // `scripts/cluster` does for node 1 (a node given --node-id does
+            // not bootstrap unless told to; docs/membership.md).
+            cmd.arg("--cluster-bootstrap").arg("yes");
         }
         self.child = Some(cmd.spawn().expect("spawn raftcache"));
         let addr = self.addr();
