@@ -319,3 +319,16 @@ pub fn wait_members_on(nodes: &[Node], n: usize) {
         (known == n && settled).then_some(())
     })
 }
+
+/// `RAFTCACHE DIGEST` (applied index, keyspace digest) of every node.
+pub fn digests_on(nodes: &[Node]) -> Vec<(i64, String)> {
+    nodes
+        .iter()
+        .map(|n| {
+            redis::cmd("RAFTCACHE")
+                .arg("DIGEST")
+                .query(&mut n.conn())
+                .unwrap()
+        })
+        .collect()
+}
