@@ -139,6 +139,28 @@ fn wiped_voter_cannot_elect_a_leader_that_lacks_a_committed_write() {
     assert_ne!(myid(&c.nodes[cc]), c_name, "the wiped node has a new name");
 }
 
+/// A node that lost its raft log but kept its name files (a partial wipe)
+/// is a new node too: new name, and the members' connections, made to the
+/// old name, are refused.
+#[test]
+fn node_that_lost_only_its_raft_log_gets_a_new_name() {
+    let mut c = Cluster::start(3, &[]);
+    let l = c.leader();
+    let f = (l + 1) % 3;
+    let old = myid(&c.nodes[f]);
+    c.nodes[f].kill9();
+    std::fs::remove_dir_all(c.nodes[f].dir.join("raft-log")).unwrap();
+    c.nodes[f].start();
+    let new = myid(&c.nodes[f]);
+    assert_ne!(new, old, "a node without its raft log kept its name");
+    wait_log(
+        &c.nodes[f],
+        "the partially wiped node to refuse the leader",
+        &format!("knows node {} as {old}", c.nodes[f].id),
+    );
+    assert_eq!(reply(&c.nodes[l], "SET still serving"), "+OK");
+}
+
 /// A wiped seed restarted without --join (and without choosing to
 /// bootstrap) must not found a one-node cluster that acknowledges writes.
 #[test]

@@ -185,10 +185,11 @@ impl Identity {
     /// treated as the empty node it is.
     pub fn load(dir: &Path, node_id: NodeId) -> io::Result<Identity> {
         std::fs::create_dir_all(dir)?;
-        let log_dir = dir.join(crate::raft::log_store::LOG_DIR);
+        // LMDB's data file (heed opens `raft-log/` as a directory env).
+        let log_file = dir.join(crate::raft::log_store::LOG_DIR).join("data.mdb");
         let mut name = read_hex40(&dir.join(NODE_NAME_FILE))?;
         let mut cluster = read_hex40(&dir.join(CLUSTER_ID_FILE))?;
-        if name.is_some() && !log_dir.exists() {
+        if name.is_some() && !log_file.exists() {
             tracing::warn!(
                 dir = %dir.display(),
                 "data dir has a node name but no raft log: treating it as a new, empty node"
@@ -428,7 +429,9 @@ mod tests {
         let id = Identity::load(dir.path(), 1).unwrap();
         assert!(is_hex40(&id.name));
         assert_eq!(id.cluster_id(), None);
-        std::fs::create_dir_all(dir.path().join(crate::raft::log_store::LOG_DIR)).unwrap();
+        let log_dir = dir.path().join(crate::raft::log_store::LOG_DIR);
+        std::fs::create_dir_all(&log_dir).unwrap();
+        std::fs::write(log_dir.join("data.mdb"), b"").unwrap();
         let h = Hello {
             version: V,
             from: 2,
@@ -446,7 +449,7 @@ mod tests {
             (id.name.clone(), Some(hex('c')))
         );
         // Raft log gone: a new node.
-        std::fs::remove_dir_all(dir.path().join(crate::raft::log_store::LOG_DIR)).unwrap();
+        std::fs::remove_file(log_dir.join("data.mdb")).unwrap();
         let wiped = Identity::load(dir.path(), 1).unwrap();
         assert_ne!(wiped.name, id.name);
         assert_eq!(wiped.cluster_id(), None);
