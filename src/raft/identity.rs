@@ -21,16 +21,21 @@
 //! is, a node is never talked to as a voter before it has been added — and
 //! adopts that peer's cluster id then.
 
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
 use crate::raft::types::NodeId;
 
 const NODE_NAME_FILE: &str = "node-name";
 const CLUSTER_ID_FILE: &str = "cluster-id";
+/// A peer that is refused keeps redialling (with backoff, every 0.5 s at
+/// most): log its refusal once per this period, with a count.
+const REFUSAL_LOG_PERIOD: Duration = Duration::from_secs(10);
 
 /// 40 lowercase hex chars, like Redis's run id and cluster node ids.
 pub fn random_hex40() -> String {
@@ -174,6 +179,9 @@ pub struct Identity {
     pub name: String,
     dir: PathBuf,
     cluster: RwLock<Option<String>>,
+    /// Per refused peer: when its refusal was last logged, and how many
+    /// refusals were not logged since.
+    refusals: Mutex<HashMap<NodeId, (Instant, u64)>>,
 }
 
 impl Identity {
@@ -212,6 +220,7 @@ impl Identity {
             name,
             dir: dir.to_path_buf(),
             cluster: RwLock::new(cluster),
+            refusals: Mutex::default(),
         })
     }
 
@@ -236,6 +245,28 @@ impl Identity {
         write_durably(&self.dir, CLUSTER_ID_FILE, &id)?;
         *cluster = Some(id.clone());
         Ok(id)
+    }
+
+    /// Whether to log a refusal of `peer` now: `Some(n)` with the number of
+    /// refusals of it not logged since the last message, or `None` to stay
+    /// quiet (at most one message per peer per `REFUSAL_LOG_PERIOD`).
+    pub fn log_refusal(&self, peer: NodeId) -> Option<u64> {
+        let now = Instant::now();
+        let mut refusals = self.refusals.lock();
+        match refusals.get_mut(&peer) {
+            Some((at, quiet)) if now.duration_since(*at) < REFUSAL_LOG_PERIOD => {
+                *quiet += 1;
+                None
+            }
+            Some((at, quiet)) => {
+                *at = now;
+                Some(std::mem::take(quiet))
+            }
+            None => {
+                refusals.insert(peer, (now, 0));
+                Some(0)
+            }
+        }
     }
 
     /// The hello this node sends to peer `to`, which its membership lists
@@ -421,6 +452,18 @@ mod tests {
             judge1(Some(&c), &h, None),
             Err(Refusal::Version { .. })
         ));
+    }
+
+    #[test]
+    fn refusals_are_logged_once_per_period_per_peer() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = Identity::load(dir.path(), 1).unwrap();
+        assert_eq!(id.log_refusal(2), Some(0));
+        assert_eq!(id.log_refusal(2), None);
+        assert_eq!(id.log_refusal(2), None);
+        assert_eq!(id.log_refusal(3), Some(0));
+        id.refusals.lock().get_mut(&2).unwrap().0 -= REFUSAL_LOG_PERIOD;
+        assert_eq!(id.log_refusal(2), Some(2));
     }
 
     #[test]

@@ -72,7 +72,14 @@ async fn handle(
                 if let AdmitError::Refused(_) = e {
                     metrics::counter!(crate::metrics::BUS_REFUSED_TOTAL).increment(1);
                 }
-                tracing::warn!("refusing bus peer node {}: {e}", hello.from);
+                if let Some(quiet) = identity.log_refusal(hello.from) {
+                    let more = if quiet > 0 {
+                        format!(" ({quiet} more refusals of it not logged)")
+                    } else {
+                        String::new()
+                    };
+                    tracing::warn!("refusing bus peer node {}: {e}{more}", hello.from);
+                }
                 write_frame(&mut conn, &BusResponse::Error(e.to_string())).await?;
                 return Ok(());
             }
