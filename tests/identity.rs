@@ -46,6 +46,19 @@ fn write(nodes: &[&Node], key: &str, value: &str) {
     );
 }
 
+/// `cluster-id` of `RAFTCACHE STATUS` (None on a node not yet added).
+fn cluster_id(node: &Node) -> Option<String> {
+    let status: Vec<redis::Value> = redis::cmd("RAFTCACHE")
+        .arg("STATUS")
+        .query(&mut node.conn())
+        .unwrap();
+    let at = status
+        .chunks(2)
+        .find(|kv| text_of(&kv[0]) == "cluster-id")
+        .expect("cluster-id in RAFTCACHE STATUS");
+    redis::from_redis_value(&at[1]).unwrap()
+}
+
 fn cmd_ok(node: &Node, args: &[&str]) -> Result<(), String> {
     let mut cmd = redis::cmd(args[0]);
     for a in &args[1..] {
@@ -224,6 +237,11 @@ fn wiped_seed_without_join_does_not_found_a_new_cluster() {
         &format!("knows node 1 as {old}"),
     );
 
+    assert_eq!(
+        cluster_id(&c.nodes[0]),
+        None,
+        "the wiped seed has no cluster"
+    );
     // Recovery, as documented: forget the old member, meet the new one.
     let rest = [&c.nodes[1], &c.nodes[2]];
     on_leader(&rest, &["CLUSTER", "FORGET", &old]);
@@ -231,6 +249,7 @@ fn wiped_seed_without_join_does_not_found_a_new_cluster() {
     on_leader(&rest, &["CLUSTER", "MEET", "127.0.0.1", &port]);
     c.wait_members(3);
     wait_value(&c.nodes[0], "after-wipe", "yes");
+    assert_eq!(cluster_id(&c.nodes[0]), cluster_id(&c.nodes[1]));
 }
 
 /// A node of another cluster that reaches this cluster's bus (here: the
@@ -246,6 +265,17 @@ fn node_of_another_cluster_is_refused_on_the_bus() {
     write(&ours, "mine", "before");
 
     let other = Cluster::single(&[]);
+    // One cluster id per cluster: created by the seed, adopted on joining.
+    let ids: Vec<Option<String>> = c.nodes.iter().map(cluster_id).collect();
+    assert!(
+        ids[0].is_some() && ids.iter().all(|i| *i == ids[0]),
+        "{ids:?}"
+    );
+    let theirs = cluster_id(&other.nodes[0]);
+    assert!(
+        theirs.is_some() && theirs != ids[0],
+        "{theirs:?} vs {ids:?}"
+    );
     let victim_addr = c.nodes[victim].addr();
     let victim_id = c.nodes[victim].id.to_string();
     cmd_ok(
@@ -352,6 +382,12 @@ fn learner_added_by_address_is_redirectable_when_it_leads() {
     wait_for("node 1 to follow node 2", Duration::from_secs(30), || {
         (role(n1).as_deref() == Some("slave")).then_some(())
     });
+    assert!(cluster_id(n1).is_some());
+    assert_eq!(
+        cluster_id(&n2),
+        cluster_id(n1),
+        "the learner adopted the cluster id"
+    );
 
     let mut expected = vec![n1.addr(), n2.addr()];
     expected.sort();

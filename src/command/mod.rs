@@ -132,7 +132,7 @@ pub enum ServerCmd {
 
     // ---- RAFTCACHE (ours) ----
     /// RAFTCACHE STATUS: Map of raft metrics (id, term, leader, state,
-    /// last log / applied index, membership).
+    /// last log / applied index, membership, node name, cluster id).
     RaftStatus,
     /// RAFTCACHE ADD-LEARNER id host:port (the node's client address; its
     /// bus address and name are asked with WHOAMI): OK.

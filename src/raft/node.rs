@@ -108,6 +108,8 @@ type ReadWaiter = oneshot::Sender<Result<(), RaftError>>;
 pub struct RaftNode {
     pub id: NodeId,
     pub me: NodeInfo,
+    /// Node name and cluster id (`raft::identity`).
+    pub identity: Arc<Identity>,
     pub raft: Raft,
     data: Arc<RwLock<SmData>>,
     is_leader: Arc<AtomicBool>,
@@ -173,6 +175,7 @@ impl RaftNode {
             proposals: ptx,
             reads: rtx,
             read_consistency: s.read_consistency,
+            identity: s.identity.clone(),
         });
         tokio::spawn(watch_metrics(
             raft.clone(),

@@ -697,6 +697,10 @@ fn raft_status(server: &Server) -> Reply {
         (bulk("id"), Reply::Int(node.id as i64)),
         (bulk("name"), bulk(node.me.name.clone())),
         (
+            bulk("cluster-id"),
+            node.identity.cluster_id().map(bulk).unwrap_or(Reply::Nil),
+        ),
+        (
             bulk("state"),
             bulk(format!(
                 "{:?}",
