@@ -202,10 +202,7 @@ impl PeerClient {
                 tokio::time::sleep_until(at).await;
             }
             let stream = match TcpStream::connect(&self.addr).await {
-                Ok(s) => {
-                    self.dial.lock().remove(&self.target);
-                    s
-                }
+                Ok(s) => s,
                 Err(e) => {
                     self.dial.lock().entry(self.target).or_default().failed();
                     return Err(e);
@@ -226,6 +223,9 @@ impl PeerClient {
                 self.dial.lock().entry(self.target).or_default().failed();
                 return Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
             }
+            // Only an accepted hello ends the backoff: a peer that accepts
+            // TCP but refuses us must not be redialled at once.
+            self.dial.lock().remove(&self.target);
             self.conn = Some(stream);
         }
         Ok(self.conn.as_mut().expect("connected above"))
