@@ -82,7 +82,7 @@ wait_ping() { # port [tries of 0.1s]
 start_rc() {
   local id=$1 port=$2 dir=$3 join=${4:-}
   local args=(--node-id "$id" --port "$port" --bus-port $((port + 10000)) --dir "$dir")
-  [[ -n $join ]] && args+=(--join "127.0.0.1:$join")
+  if [[ -n $join ]]; then args+=(--join "127.0.0.1:$join"); else args+=(--cluster-bootstrap yes); fi
   args+=("${RC_EXTRA[@]}")
   note_cmd "\$BIN ${args[*]}"
   "$BIN" "${args[@]}" >>"$dir.log" 2>&1 &

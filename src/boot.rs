@@ -2,7 +2,6 @@
 //! client listener, metrics endpoint, and joining an existing cluster.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,9 +9,9 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::raft::types::NodeInfo;
-use crate::raft::{RaftNode, RaftSettings};
+use crate::raft::{ClusterView, RaftNode, RaftSettings};
 use crate::router::Router;
-use crate::server::{random_hex40, Server, ServerSettings};
+use crate::server::{Server, ServerSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -36,26 +35,9 @@ pub struct BootSettings {
     pub bus_listen: String,
     pub join: Option<String>,
     pub metrics_listen: Option<String>,
-    /// Bootstrap a one-node cluster on an empty dir without `join`.
+    /// Bootstrap a new one-node cluster on an empty dir without `join`
+    /// (resolved from `cluster-bootstrap`; see docs/membership.md).
     pub bootstrap: bool,
-}
-
-/// The 40-hex cluster node id, generated once and kept in the data dir.
-pub fn node_name(dir: &Path) -> std::io::Result<String> {
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join("node-name");
-    match std::fs::read_to_string(&path) {
-        Ok(s) if s.trim().len() == 40 => Ok(s.trim().to_string()),
-        _ => {
-            let name = random_hex40();
-            let tmp = dir.join("node-name.tmp");
-            std::fs::write(&tmp, &name)?;
-            std::fs::File::open(&tmp)?.sync_all()?;
-            std::fs::rename(&tmp, &path)?;
-            std::fs::File::open(dir)?.sync_all()?;
-            Ok(name)
-        }
-    }
 }
 
 /// Start the node and serve until the process ends.
@@ -95,10 +77,16 @@ pub async fn run(
     let snapshot_dir = raft.dir.join("snapshots");
     let me = raft.me.clone();
     let id = raft.node_id;
+    let identity = raft.identity.clone();
     let node = RaftNode::start(raft)
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;
-    tokio::spawn(crate::raft::service::serve(bus, node.clone(), snapshot_dir));
+    tokio::spawn(crate::raft::service::serve(
+        bus,
+        node.clone(),
+        snapshot_dir,
+        identity.clone(),
+    ));
 
     let initialized = node
         .raft
@@ -113,13 +101,21 @@ pub async fn run(
         if boot.join.is_some() {
             tracing::info!("data dir already holds cluster state; --join ignored");
         }
+        if identity.cluster_id().is_none() {
+            tracing::error!("data dir holds raft state but no cluster-id file (made before cluster ids existed?): peers will refuse this node");
+        }
     } else if let Some(seed) = &boot.join {
         join(seed, id, &me).await?;
     } else if !boot.bootstrap {
-        tracing::info!(
-            "empty data dir and cluster-bootstrap=no: waiting for CLUSTER MEET from a member"
+        tracing::warn!(
+            "empty data dir, no --join, and bootstrapping was not chosen: NOT creating a new cluster \
+             (a wiped member must not start one). Waiting to be added by a member \
+             (CLUSTER MEET / RAFTCACHE ADD-LEARNER on the leader); to create a new cluster, \
+             start with --cluster-bootstrap yes"
         );
     } else {
+        let cluster = identity.create_cluster()?;
+        tracing::info!(%cluster, "bootstrapping a new cluster");
         let members = BTreeMap::from([(id, me.clone())]);
         node.raft
             .initialize(members)
@@ -296,12 +292,72 @@ async fn change_membership(
     }
 }
 
-/// Shared so admin commands (CLUSTER MEET, RAFTCACHE JOIN) can add members.
-pub async fn add_member(node: &Arc<RaftNode>, id: u64, info: NodeInfo) -> Result<(), String> {
+/// Add node `id` as a learner (waiting until it has caught up) and, with
+/// `promote`, then as a voter. Shared by CLUSTER MEET, RAFTCACHE JOIN and
+/// ADD-LEARNER, so every way in checks the same things: the node has a
+/// client address, a bus address and a name, and it is not a different
+/// data dir claiming a member's id (see `identity_conflict`).
+pub async fn add_member(
+    node: &Arc<RaftNode>,
+    id: u64,
+    info: NodeInfo,
+    promote: bool,
+) -> Result<(), String> {
+    info.check()
+        .map_err(|e| format!("cannot add node {id}: {e}"))?;
+    if let Some(conflict) = identity_conflict(&node.view(), id, &info) {
+        return Err(conflict);
+    }
     node.raft
-        .add_learner(id, info, true)
+        .add_learner(id, info, promote)
         .await
         .map_err(|e| e.to_string())?;
+    if !promote {
+        return Ok(());
+    }
     let voters: std::collections::BTreeSet<u64> = std::iter::once(id).collect();
     change_membership(node, openraft::ChangeMembers::AddVoterIds(voters)).await
+}
+
+/// Why node `id` with `info` cannot be added while the membership is
+/// `view`: its id belongs to a member with another name (a wiped data dir
+/// must not take the place, and the vote, of the member it was), or its
+/// name belongs to a member with another id.
+pub fn identity_conflict(view: &ClusterView, id: u64, info: &NodeInfo) -> Option<String> {
+    if let Some(member) = view.nodes.get(&id) {
+        if member.name != info.name {
+            return Some(format!(
+                "node {id} is a member as {} ({}), but the joining node is {}: a different data dir \
+                 (wiped?) cannot take a member's place; remove the old member first with CLUSTER FORGET {}",
+                member.name, member.addr, info.name, member.name
+            ));
+        }
+    }
+    let other = view
+        .nodes
+        .iter()
+        .find(|(i, n)| **i != id && n.name == info.name);
+    other.map(|(other, _)| {
+        format!(
+            "node name {} already belongs to member {other}; a data dir keeps its raft id",
+            info.name
+        )
+    })
+}
+
+/// Learn a node's identity from its client port (`RAFTCACHE WHOAMI`); with
+/// `expect`, check that it is that raft id.
+pub async fn learn_identity(
+    client_addr: &str,
+    expect: Option<u64>,
+) -> Result<(u64, NodeInfo), String> {
+    let (id, info) = whoami(client_addr)
+        .await
+        .map_err(|e| format!("cannot reach {client_addr}: {e}"))?;
+    match expect {
+        Some(want) if want != id => Err(format!(
+            "the node at {client_addr} is node {id}, not node {want}"
+        )),
+        _ => Ok((id, info)),
+    }
 }

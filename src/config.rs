@@ -227,8 +227,12 @@ pub struct Config {
     /// Per-peer bus address overrides: node id -> `host:port` to dial
     /// instead of the peer's advertised bus address.
     pub bus_route: std::collections::BTreeMap<u64, String>,
-    /// On an empty data dir without `join`: bootstrap a one-node cluster
-    /// (true) or wait to be added by CLUSTER MEET / RAFTCACHE ADD-LEARNER.
+    /// On an empty data dir without `join`: bootstrap a new one-node
+    /// cluster (true) or wait to be added by CLUSTER MEET / RAFTCACHE
+    /// ADD-LEARNER. Resolved from the `cluster-bootstrap` knob: `auto`
+    /// bootstraps only the single-node default, i.e. when no node id was
+    /// configured (a node given an id is a cluster member, and a wiped
+    /// member must not silently found a new cluster).
     pub cluster_bootstrap: bool,
 }
 
@@ -284,6 +288,27 @@ impl Knob for bool {
             "yes" | "true" | "1" | "on" => Ok(true),
             "no" | "false" | "0" | "off" => Ok(false),
             _ => Err("expected yes or no".into()),
+        }
+    }
+}
+
+/// `cluster-bootstrap`: `yes`, `no`, or `auto` (see `Config::cluster_bootstrap`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bootstrap {
+    Auto,
+    Yes,
+    No,
+}
+
+impl Knob for Bootstrap {
+    fn parse_knob(s: &str) -> Result<Self, String> {
+        if s.trim().eq_ignore_ascii_case("auto") {
+            return Ok(Bootstrap::Auto);
+        }
+        match bool::parse_knob(s) {
+            Ok(true) => Ok(Bootstrap::Yes),
+            Ok(false) => Ok(Bootstrap::No),
+            Err(_) => Err("expected yes, no or auto".into()),
         }
     }
 }
@@ -559,9 +584,9 @@ knobs! {
     lmdb_map_write_percent: u32 = "50";
     /// Dial these addresses instead of peers' advertised bus addresses: 'id=host:port,...' (NAT, test proxies).
     bus_route: String = "none";
-    /// On an empty dir without --join: bootstrap a one-node cluster (yes) or wait for CLUSTER MEET (no).
-    #[arg(num_args = 0..=1, default_missing_value = "yes", value_name = "yes|no")]
-    cluster_bootstrap: bool = "yes";
+    /// On an empty dir without --join: create a new one-node cluster (yes), wait to be added (no), or auto: yes only when no node-id is configured.
+    #[arg(num_args = 0..=1, default_missing_value = "yes", value_name = "yes|no|auto")]
+    cluster_bootstrap: Bootstrap = "auto";
 }
 
 /// Knob name as users write it (`proto-max-bulk-len`) from its field name.
@@ -673,6 +698,7 @@ impl Config {
         let invalid = |field: &str, value: String, reason: &str| {
             ConfigError::Conflict(format!("{} = {value}: {reason}", knob_name(field)))
         };
+        let node_id_configured = m.node_id.is_some();
         let bind = m.bind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
         let port = m.port.unwrap_or(6379);
         let bus_port = match m.bus_port {
@@ -894,7 +920,11 @@ impl Config {
                 .map_or(lmdb_map_size / 32, |m| m.0),
             lmdb_map_write_percent,
             bus_route,
-            cluster_bootstrap: m.cluster_bootstrap.unwrap_or(true),
+            cluster_bootstrap: match m.cluster_bootstrap.unwrap_or(Bootstrap::Auto) {
+                Bootstrap::Yes => true,
+                Bootstrap::No => false,
+                Bootstrap::Auto => !node_id_configured,
+            },
         })
     }
 
@@ -1045,7 +1075,11 @@ mod tests {
             }
             let value = if *shown == "none" { "" } else { shown };
             let flag = format!("--{}={value}", knob_name(field));
-            assert_eq!(load_ok(&[&flag], &[]), defaults, "{flag}");
+            assert_eq!(
+                load_ok(&[&flag], &[]),
+                configured(&defaults, field),
+                "{flag}"
+            );
         }
     }
 
@@ -1289,6 +1323,30 @@ mod tests {
         }
     }
 
+    /// `defaults` as they resolve once knob `field` is set to its default
+    /// value: only a configured node id changes anything (`cluster-bootstrap
+    /// auto` then no longer bootstraps).
+    fn configured(defaults: &Config, field: &str) -> Config {
+        let mut c = defaults.clone();
+        if field == "node_id" {
+            c.cluster_bootstrap = false;
+        }
+        c
+    }
+
+    #[test]
+    fn bootstrap_auto_only_for_the_single_node_default() {
+        assert!(load_ok(&[], &[]).cluster_bootstrap);
+        assert!(!load_ok(&["--node-id", "1"], &[]).cluster_bootstrap);
+        assert!(!load_ok(&[], &[("RAFTCACHE_NODE_ID", "3")]).cluster_bootstrap);
+        assert!(load_ok(&["--node-id", "1", "--cluster-bootstrap"], &[]).cluster_bootstrap);
+        assert!(load_ok(&["--node-id", "1", "--cluster-bootstrap", "yes"], &[]).cluster_bootstrap);
+        assert!(!load_ok(&["--cluster-bootstrap", "no"], &[]).cluster_bootstrap);
+        assert!(load_ok(&["--cluster-bootstrap", "auto"], &[]).cluster_bootstrap);
+        let e = load_err(&["--cluster-bootstrap", "maybe"], &[]);
+        assert!(e.contains("cluster-bootstrap") && e.contains("auto"), "{e}");
+    }
+
     /// config/raftcache.toml lists every knob, commented out, with its
     /// default; uncommented it must load to exactly the defaults.
     #[test]
@@ -1318,7 +1376,11 @@ mod tests {
             Some((Path::new("raftcache.toml"), file)),
         )
         .unwrap();
-        assert_eq!(Config::resolve(merged, None).unwrap(), load_ok(&[], &[]));
+        let defaults = load_ok(&[], &[]);
+        assert_eq!(
+            Config::resolve(merged, None).unwrap(),
+            configured(&defaults, "node_id")
+        );
         // And the file as shipped (all commented) loads too.
         let f = temp_toml(text);
         load_ok(&["--config", f.path().to_str().unwrap()], &[]);

@@ -1,11 +1,13 @@
 //! `raftcache`: parse the configuration, set up logging and start the node.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use raftcache::boot::{self, BootSettings};
 use raftcache::config::{Config, LogFormat};
 use raftcache::keyspace::Limits;
 use raftcache::raft::bounds::LogLimits;
+use raftcache::raft::identity::Identity;
 use raftcache::raft::types::NodeInfo;
 use raftcache::raft::RaftSettings;
 use raftcache::server::ServerSettings;
@@ -42,17 +44,18 @@ fn init_tracing(config: &Config) {
 }
 
 async fn start(c: Config) -> anyhow::Result<()> {
-    let name = boot::node_name(&c.dir)?;
+    let identity = Arc::new(Identity::load(&c.dir, c.node_id)?);
     let me = NodeInfo {
         addr: c.announce_client_addr(),
         bus_addr: c.announce_bus_addr(),
-        name,
+        name: identity.name.clone(),
     };
     let limits = Limits {
         proto_max_bulk_len: c.proto_max_bulk_len,
     };
     let raft = RaftSettings {
         node_id: c.node_id,
+        identity,
         me: me.clone(),
         dir: c.dir.clone(),
         limits,

@@ -22,3 +22,5 @@ pub const LOG_FULL_REFUSALS_TOTAL: &str = "raftcache_log_full_refusals_total";
 /// Proposals whose leader's wall clock disagreed with the replicated clock
 /// by more than `clock-max-skew` (the wall clock was ignored).
 pub const CLOCK_WALL_IGNORED_TOTAL: &str = "raftcache_clock_wall_ignored_total";
+/// Bus connections refused at the hello (other cluster, wiped node, impostor).
+pub const BUS_REFUSED_TOTAL: &str = "raftcache_bus_refused_total";

@@ -323,7 +323,18 @@ fn wiped_node_is_re_added_and_catches_up_by_snapshot() {
     );
     let l = c.leader();
     let f = (l + 1) % 3;
+    let old_name: String = redis::cmd("CLUSTER")
+        .arg("MYID")
+        .query(&mut c.nodes[f].conn())
+        .unwrap();
     c.nodes[f].kill9();
+    // A wiped node is a new node: it may join only once the member it was
+    // is removed (docs/membership.md; tests/identity.rs checks the refusal).
+    let _: () = redis::cmd("CLUSTER")
+        .arg("FORGET")
+        .arg(&old_name)
+        .query(&mut c.nodes[l].conn())
+        .unwrap();
     {
         let mut con = c.nodes[l].conn();
         for i in 0..1000 {

@@ -412,15 +412,7 @@ fn settle(c: &Cluster) {
 }
 
 fn digests(c: &Cluster) -> Vec<(i64, String)> {
-    c.nodes
-        .iter()
-        .map(|n| {
-            redis::cmd("RAFTCACHE")
-                .arg("DIGEST")
-                .query(&mut n.conn())
-                .unwrap()
-        })
-        .collect()
+    common::digests_on(&c.nodes)
 }
 
 /// A follower far behind gets a snapshot and aborts while installing it

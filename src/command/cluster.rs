@@ -174,7 +174,7 @@ pub(super) fn raft_status(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
 }
 
 /// RAFTCACHE ADD-LEARNER node-id host:port (host may be a name; the port
-/// is the node's raft bus port)
+/// is the node's client port, where the leader asks it `RAFTCACHE WHOAMI`)
 pub(super) fn raft_add_learner(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
     let id = node_id(&a.next_bytes()?)?;
     let raw = a.next_bytes()?;

@@ -132,9 +132,10 @@ pub enum ServerCmd {
 
     // ---- RAFTCACHE (ours) ----
     /// RAFTCACHE STATUS: Map of raft metrics (id, term, leader, state,
-    /// last log / applied index, membership).
+    /// last log / applied index, membership, node name, cluster id).
     RaftStatus,
-    /// RAFTCACHE ADD-LEARNER id host:port (raft bus address): OK.
+    /// RAFTCACHE ADD-LEARNER id host:port (the node's client address; its
+    /// bus address and name are asked with WHOAMI): OK.
     RaftAddLearner {
         node_id: u64,
         host: String,

@@ -3,6 +3,7 @@
 
 pub mod bounds;
 pub mod clock;
+pub mod identity;
 pub mod log_store;
 pub mod network;
 pub mod node;

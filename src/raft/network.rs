@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufStream};
 use tokio::net::TcpStream;
 
+use crate::raft::identity::{Hello, Identity};
 use crate::raft::state_machine::SnapshotFile;
 use crate::raft::types::{NodeId, NodeInfo, SnapshotMeta, TypeConfig, Vote};
 
@@ -34,16 +35,15 @@ use crate::raft::types::{NodeId, NodeInfo, SnapshotMeta, TypeConfig, Vote};
 pub const MAX_FRAME: u32 = 1 << 30;
 /// Snapshot chunk size on the wire.
 pub const SNAPSHOT_CHUNK: usize = 1 << 20;
-/// Bus protocol version, checked on every connection's first frame.
-pub const BUS_VERSION: u32 = 1;
+/// Bus protocol version, checked on every connection's first frame
+/// (2: the hello carries cluster id and node names).
+pub const BUS_VERSION: u32 = 2;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub enum BusRequest {
-    /// First frame on a connection.
-    Hello {
-        version: u32,
-        from: NodeId,
-    },
+    /// First frame on a connection: who is calling whom, in which cluster
+    /// (see `raft::identity`).
+    Hello(Hello),
     Append(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<TypeConfig>),
     PreVote(VoteRequest<TypeConfig>),
@@ -131,14 +131,14 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
 /// Creates one `PeerClient` per (target, purpose); openraft keeps them.
 #[derive(Debug, Clone)]
 pub struct Network {
-    me: NodeId,
+    me: Arc<Identity>,
     /// `bus-route` overrides: dial these instead of advertised addresses.
     routes: BTreeMap<NodeId, String>,
     dial: Arc<Mutex<BTreeMap<NodeId, DialBackoff>>>,
 }
 
 impl Network {
-    pub fn new(me: NodeId, routes: BTreeMap<NodeId, String>) -> Network {
+    pub fn new(me: Arc<Identity>, routes: BTreeMap<NodeId, String>) -> Network {
         Network {
             me,
             routes,
@@ -152,8 +152,9 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 
     async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> PeerClient {
         PeerClient {
-            me: self.me,
+            me: self.me.clone(),
             target,
+            target_name: node.name.clone(),
             addr: self
                 .routes
                 .get(&target)
@@ -166,8 +167,10 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 }
 
 pub struct PeerClient {
-    me: NodeId,
+    me: Arc<Identity>,
     target: NodeId,
+    /// The target's node name as our membership records it.
+    target_name: String,
     addr: String,
     conn: Option<BufStream<TcpStream>>,
     dial: Arc<Mutex<BTreeMap<NodeId, DialBackoff>>>,
@@ -208,10 +211,7 @@ impl PeerClient {
                 tokio::time::sleep_until(at).await;
             }
             let stream = match TcpStream::connect(&self.addr).await {
-                Ok(s) => {
-                    self.dial.lock().remove(&self.target);
-                    s
-                }
+                Ok(s) => s,
                 Err(e) => {
                     self.dial.lock().entry(self.target).or_default().failed();
                     return Err(e);
@@ -219,23 +219,22 @@ impl PeerClient {
             };
             stream.set_nodelay(true)?;
             let mut stream = BufStream::new(stream);
-            write_frame(
-                &mut stream,
-                &BusRequest::Hello {
-                    version: BUS_VERSION,
-                    from: self.me,
-                },
-            )
-            .await?;
-            match read_frame::<_, BusResponse>(&mut stream).await? {
-                Some(BusResponse::Hello) => {}
-                other => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("bad bus hello reply: {other:?}"),
-                    ))
-                }
+            let hello = self.me.hello(BUS_VERSION, self.target, &self.target_name);
+            write_frame(&mut stream, &BusRequest::Hello(hello)).await?;
+            let refused = match read_frame::<_, BusResponse>(&mut stream).await? {
+                Some(BusResponse::Hello) => None,
+                Some(BusResponse::Error(why)) => Some(format!("refused by the peer: {why}")),
+                other => Some(format!("bad bus hello reply: {other:?}")),
+            };
+            if let Some(why) = refused {
+                // Back off as for a failed dial: a peer that refuses us will
+                // keep refusing until an operator acts.
+                self.dial.lock().entry(self.target).or_default().failed();
+                return Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
             }
+            // Only an accepted hello ends the backoff: a peer that accepts
+            // TCP but refuses us must not be redialled at once.
+            self.dial.lock().remove(&self.target);
             self.conn = Some(stream);
         }
         Ok(self.conn.as_mut().expect("connected above"))

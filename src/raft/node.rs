@@ -31,6 +31,7 @@ use crate::keyspace::{Limits, Outcome, WriteOp};
 use crate::raft::bounds::{LogBounds, LogBoundsStats, LogLimits};
 pub use crate::raft::clock::unix_ms;
 use crate::raft::clock::Clock;
+use crate::raft::identity::Identity;
 use crate::raft::log_store::{LogStore, LogStoreOptions};
 use crate::raft::network::{Network, PeerClient};
 use crate::raft::state_machine::{SmData, StateMachine};
@@ -40,6 +41,8 @@ use crate::raft::types::{NodeId, NodeInfo, Proposal, Raft};
 #[derive(Debug, Clone)]
 pub struct RaftSettings {
     pub node_id: NodeId,
+    /// Node name and cluster id, checked on every bus connection.
+    pub identity: Arc<Identity>,
     pub me: NodeInfo,
     pub dir: PathBuf,
     pub limits: Limits,
@@ -139,6 +142,8 @@ type ReadWaiter = oneshot::Sender<Result<(), RaftError>>;
 pub struct RaftNode {
     pub id: NodeId,
     pub me: NodeInfo,
+    /// Node name and cluster id (`raft::identity`).
+    pub identity: Arc<Identity>,
     pub raft: Raft,
     data: Arc<RwLock<SmData>>,
     is_leader: Arc<AtomicBool>,
@@ -206,7 +211,7 @@ impl RaftNode {
                 .validate()
                 .map_err(|e| StartError::Config(e.to_string()))?,
         );
-        let network = Network::new(s.node_id, s.bus_route.clone());
+        let network = Network::new(s.identity.clone(), s.bus_route.clone());
         let raft = Raft::new(s.node_id, config, network.clone(), log_store, sm)
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;
@@ -229,6 +234,7 @@ impl RaftNode {
             clock: clock.clone(),
             leader_contact: Arc::default(),
             link_timeout: Duration::from_millis((2 * s.election_timeout_max_ms).max(1000)),
+            identity: s.identity.clone(),
         });
         tokio::spawn(watch_metrics(
             raft.clone(),

@@ -7,15 +7,22 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use openraft::async_runtime::watch::WatchReceiver;
 use tokio::io::BufStream;
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::raft::identity::{AdmitError, Identity};
 use crate::raft::network::{read_frame, write_frame, BusRequest, BusResponse, BUS_VERSION};
 use crate::raft::node::{LeaderContact, RaftNode};
 use crate::raft::state_machine::SnapshotFile;
 use crate::raft::types::{Raft, SnapshotMeta};
 
-pub async fn serve(listener: TcpListener, node: Arc<RaftNode>, snapshot_dir: PathBuf) {
+pub async fn serve(
+    listener: TcpListener,
+    node: Arc<RaftNode>,
+    snapshot_dir: PathBuf,
+    identity: Arc<Identity>,
+) {
     let raft = node.raft.clone();
     let contact = node.leader_contact();
     loop {
@@ -30,8 +37,9 @@ pub async fn serve(listener: TcpListener, node: Arc<RaftNode>, snapshot_dir: Pat
         let raft = raft.clone();
         let contact = contact.clone();
         let dir = snapshot_dir.clone();
+        let identity = identity.clone();
         tokio::spawn(async move {
-            if let Err(e) = handle(stream, raft, contact, dir).await {
+            if let Err(e) = handle(stream, raft, contact, dir, &identity).await {
                 tracing::warn!(%peer, error = %e, "bus connection closed");
             }
         });
@@ -82,11 +90,35 @@ async fn handle(
     raft: Raft,
     contact: Arc<LeaderContact>,
     dir: PathBuf,
+    identity: &Identity,
 ) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let mut conn = BufStream::new(stream);
     match read_frame::<_, BusRequest>(&mut conn).await? {
-        Some(BusRequest::Hello { version, .. }) if version == BUS_VERSION => {
+        Some(BusRequest::Hello(hello)) => {
+            let member_name = {
+                let metrics = raft.metrics();
+                let m = metrics.borrow_watched();
+                m.membership_config
+                    .membership()
+                    .get_node(&hello.from)
+                    .map(|n| n.name.clone())
+            };
+            if let Err(e) = identity.admit(&hello, member_name.as_deref(), BUS_VERSION) {
+                if let AdmitError::Refused(_) = e {
+                    metrics::counter!(crate::metrics::BUS_REFUSED_TOTAL).increment(1);
+                }
+                if let Some(quiet) = identity.log_refusal(hello.from) {
+                    let more = if quiet > 0 {
+                        format!(" ({quiet} more refusals of it not logged)")
+                    } else {
+                        String::new()
+                    };
+                    tracing::warn!("refusing bus peer node {}: {e}{more}", hello.from);
+                }
+                write_frame(&mut conn, &BusResponse::Error(e.to_string())).await?;
+                return Ok(());
+            }
             write_frame(&mut conn, &BusResponse::Hello).await?;
         }
         Some(_) => {
@@ -99,7 +131,7 @@ async fn handle(
     let mut incoming: Option<Incoming> = None;
     while let Some(req) = read_frame::<_, BusRequest>(&mut conn).await? {
         let resp = match req {
-            BusRequest::Hello { .. } => BusResponse::Hello,
+            BusRequest::Hello(_) => BusResponse::Hello,
             BusRequest::Append(r) => match raft.append_entries(r).await {
                 Ok(r) => {
                     // Not from a deposed leader: the link is alive.

@@ -53,6 +53,30 @@ pub struct NodeInfo {
     pub name: String,
 }
 
+impl NodeInfo {
+    /// Every member must be reachable by clients (MOVED, CLUSTER replies)
+    /// and peers, and known by name: refuse to add one that is not.
+    pub fn check(&self) -> Result<(), String> {
+        let addr_ok = |a: &str| {
+            a.rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p != 0))
+        };
+        if !addr_ok(&self.addr) {
+            return Err(format!("client address '{}' is not host:port", self.addr));
+        }
+        if !addr_ok(&self.bus_addr) {
+            return Err(format!("bus address '{}' is not host:port", self.bus_addr));
+        }
+        if !crate::raft::identity::is_hex40(&self.name) {
+            return Err(format!(
+                "node name '{}' is not 40 hex characters",
+                self.name
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for NodeInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}@{} ({})", self.addr, self.bus_addr, self.name)

@@ -577,15 +577,21 @@ pub async fn execute(server: &Arc<Server>, session: &mut Session, cmd: ServerCmd
             host,
             port,
         } => {
+            // The address is the node's client port: ask it who it is, so
+            // the member record has its client address, bus address and
+            // name (a learner that later leads must be redirectable to).
             let node = server.router.group_for_slot(None).clone();
-            let addr = format!("{host}:{port}");
-            let info = NodeInfo {
-                addr: String::new(),
-                bus_addr: addr,
-                name: String::new(),
+            let addr = if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
             };
-            match node.raft.add_learner(node_id, info, false).await {
-                Ok(_) => Reply::ok(),
+            let added = async {
+                let (id, info) = crate::boot::learn_identity(&addr, Some(node_id)).await?;
+                crate::boot::add_member(&node, id, info, false).await
+            };
+            match added.await {
+                Ok(()) => Reply::ok(),
                 Err(e) => Reply::Error(format!("ERR {e}")),
             }
         }
@@ -646,6 +652,7 @@ pub async fn execute(server: &Arc<Server>, session: &mut Session, cmd: ServerCmd
                     bus_addr,
                     name,
                 },
+                true,
             )
             .await
             {
@@ -724,6 +731,10 @@ fn raft_status(server: &Server) -> Reply {
         (bulk("id"), Reply::Int(node.id as i64)),
         (bulk("name"), bulk(node.me.name.clone())),
         (
+            bulk("cluster-id"),
+            node.identity.cluster_id().map(bulk).unwrap_or(Reply::Nil),
+        ),
+        (
             bulk("state"),
             bulk(format!(
                 "{:?}",
@@ -756,8 +767,6 @@ async fn meet(
     client_addr: &str,
     _bus_port: Option<u16>,
 ) -> Result<(), String> {
-    let (id, info) = crate::boot::whoami(client_addr)
-        .await
-        .map_err(|e| format!("cannot reach {client_addr}: {e}"))?;
-    crate::boot::add_member(node, id, info).await
+    let (id, info) = crate::boot::learn_identity(client_addr, None).await?;
+    crate::boot::add_member(node, id, info, true).await
 }

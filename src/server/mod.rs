@@ -113,11 +113,4 @@ impl Server {
     }
 }
 
-/// 40 lowercase hex chars, like Redis's run id and cluster node ids.
-pub fn random_hex40() -> String {
-    let mut s = String::with_capacity(40);
-    for _ in 0..5 {
-        s.push_str(&format!("{:016x}", rand::random::<u64>())[..8]);
-    }
-    s
-}
+pub use crate::raft::identity::random_hex40;

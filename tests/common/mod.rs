@@ -114,6 +114,15 @@ impl Node {
             .stderr(log);
         if let Some(j) = &self.join {
             cmd.arg("--join").arg(j);
+        } else if !self
+            .extra
+            .iter()
+            .any(|a| a.starts_with("--cluster-bootstrap"))
+        {
+            // A node the harness starts without a seed founds the cluster, as
+            // `scripts/cluster` does for node 1 (a node given --node-id does
+            // not bootstrap unless told to; docs/membership.md).
+            cmd.arg("--cluster-bootstrap").arg("yes");
         }
         self.child = Some(cmd.spawn().expect("spawn raftcache"));
         let addr = self.addr();
@@ -350,4 +359,17 @@ pub fn converged_digest(nodes: &[Node], timeout: Duration) -> (i64, String) {
         let first = seen.first()?.clone();
         seen.iter().all(|s| *s == first).then_some(first)
     })
+}
+
+/// `RAFTCACHE DIGEST` (applied index, keyspace digest) of every node.
+pub fn digests_on(nodes: &[Node]) -> Vec<(i64, String)> {
+    nodes
+        .iter()
+        .map(|n| {
+            redis::cmd("RAFTCACHE")
+                .arg("DIGEST")
+                .query(&mut n.conn())
+                .unwrap()
+        })
+        .collect()
 }

@@ -46,6 +46,8 @@ class Node:
         args = [BIN, "--node-id", str(self.id), "--port", str(self.port), "--bus-port", str(self.bus_port), "--dir", self.dir]
         if self.join:
             args += ["--join", self.join]
+        else:
+            args += ["--cluster-bootstrap", "yes"]  # the seed founds the cluster
         self.proc = subprocess.Popen(args, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
         wait_for(f"node {self.id} up", lambda: socket.create_connection(("127.0.0.1", self.port), timeout=0.2))
 
