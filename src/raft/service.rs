@@ -210,7 +210,7 @@ async fn receive_chunk(
     dir: &Path,
     meta: SnapshotMeta,
     offset: u64,
-    data: Vec<u8>,
+    data: bytes::Bytes,
 ) -> io::Result<()> {
     if offset == 0 {
         *incoming = None;

@@ -17,9 +17,15 @@ fn temp_files(dir: &Path) -> Vec<PathBuf> {
 /// A transfer with its first chunk stored.
 async fn started(dir: &Path) -> Option<Incoming> {
     let mut inc = None;
-    receive_chunk(&mut inc, dir, SnapshotMeta::default(), 0, vec![1; 100])
-        .await
-        .unwrap();
+    receive_chunk(
+        &mut inc,
+        dir,
+        SnapshotMeta::default(),
+        0,
+        vec![1; 100].into(),
+    )
+    .await
+    .unwrap();
     assert_eq!(temp_files(dir).len(), 1, "the first chunk creates the file");
     inc
 }
@@ -34,7 +40,7 @@ async fn rejected_chunk_leaves_no_file() {
         dir.path(),
         SnapshotMeta::default(),
         200,
-        vec![2; 10],
+        vec![2; 10].into(),
     )
     .await;
     assert!(r.is_err(), "a chunk out of order must be rejected");
@@ -52,7 +58,7 @@ async fn chunk_without_start_creates_nothing() {
         dir.path(),
         SnapshotMeta::default(),
         100,
-        vec![2; 10],
+        vec![2; 10].into(),
     )
     .await;
     assert!(r.is_err());
@@ -69,7 +75,7 @@ async fn restart_from_offset_zero_replaces_the_file() {
         dir.path(),
         SnapshotMeta::default(),
         0,
-        vec![3; 50],
+        vec![3; 50].into(),
     )
     .await
     .unwrap();
