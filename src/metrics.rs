@@ -16,3 +16,10 @@ pub const KEYS: &str = "raftcache_keys";
 pub const RAFT_TERM: &str = "raftcache_raft_term";
 pub const RAFT_LAST_APPLIED: &str = "raftcache_raft_last_applied_index";
 pub const RAFT_IS_LEADER: &str = "raftcache_raft_is_leader";
+
+/// Snapshots this process built from its own state (INFO raft
+/// `raft_snapshots_built`). A process holds one node, so plain statics do.
+pub static SNAPSHOTS_BUILT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Snapshots this process installed from a leader (INFO raft
+/// `raft_snapshots_installed`): proof that a catch-up went through a snapshot.
+pub static SNAPSHOTS_INSTALLED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -301,6 +301,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         remove_old_snapshots(&self.dir, &self.current)?;
         metrics::histogram!(crate::metrics::SNAPSHOT_BUILD_SECONDS)
             .record(started.elapsed().as_secs_f64());
+        crate::metrics::SNAPSHOTS_BUILT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(openraft::Snapshot {
             meta,
             snapshot: file,
@@ -404,6 +405,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             clock_ms: header.clock_ms,
         };
         *self.current.lock() = Some((meta.clone(), SnapshotFile::open(final_path)?));
+        crate::metrics::SNAPSHOTS_INSTALLED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         remove_old_snapshots(&self.dir, &self.current)?;
         Ok(())
     }

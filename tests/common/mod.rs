@@ -4,20 +4,76 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_raftcache");
 
-/// Ask the OS for a free port (bind :0, read it, release it).
+/// Sockets that hold the ports handed out by [`free_port`] for the life of
+/// the test process.
+static RESERVED: Mutex<Vec<socket2::Socket>> = Mutex::new(Vec::new());
+
+/// A free loopback port that stays ours until the test process exits.
+///
+/// Binding `:0` and releasing the port (the usual trick) races with every
+/// other process on a busy machine: another test's `bind(0)` or an outgoing
+/// connection's ephemeral port can take it before the node binds it. So the
+/// port stays bound by a socket with `SO_REUSEADDR` that never listens: the
+/// kernel gives it to no other `bind(0)` and to no outgoing connection, while
+/// a listener that also sets `SO_REUSEADDR` (std's and tokio's `bind` do) may
+/// bind it, again after every restart.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    s.set_reuse_address(true).expect("SO_REUSEADDR");
+    s.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind 127.0.0.1:0");
+    let port = s
         .local_addr()
-        .unwrap()
-        .port()
+        .expect("local addr")
+        .as_socket()
+        .expect("an inet address")
+        .port();
+    RESERVED.lock().unwrap().push(s);
+    port
+}
+
+/// Whether the external tool `tool` (e.g. `redis-cli`) runs here. When it
+/// does not: with `RAFTCACHE_REQUIRE_TOOLS=1` or `CI` set (as `.ci/run` does)
+/// the test fails; locally it is skipped with a printed reason, and the skip
+/// is appended to `$RAFTCACHE_SKIP_LOG` so `scripts/test` can list it.
+pub fn tool_available(tool: &str, test: &str) -> bool {
+    if Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        return true;
+    }
+    let required = std::env::var("RAFTCACHE_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
+        || std::env::var("CI").is_ok_and(|v| !v.is_empty());
+    assert!(
+        !required,
+        "{test}: `{tool}` is required here (RAFTCACHE_REQUIRE_TOOLS/CI is set); \
+         .ci/run installs it (Debian package redis-tools)"
+    );
+    let line = format!("{test}: `{tool}` not installed (apt-get install redis-tools)");
+    eprintln!("SKIP {line}");
+    if let Ok(log) = std::env::var("RAFTCACHE_SKIP_LOG") {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+    false
 }
 
 /// Poll `f` until it returns Some or the deadline passes.
@@ -116,8 +172,28 @@ impl Node {
         wait_for(
             &format!("node {} to accept connections", self.id),
             Duration::from_secs(20),
-            || TcpStream::connect(&addr).ok(),
+            || {
+                self.assert_alive();
+                TcpStream::connect(&addr).ok()
+            },
         );
+    }
+
+    /// Panic with the end of the node's log if its process has exited.
+    pub fn assert_alive(&mut self) {
+        let Some(child) = self.child.as_mut() else {
+            panic!("node {} is not started", self.id)
+        };
+        if let Ok(Some(status)) = child.try_wait() {
+            self.child = None;
+            let log = self.log_text();
+            let tail: Vec<&str> = log.lines().rev().take(20).collect();
+            panic!(
+                "node {} exited ({status}) instead of serving; last log lines:\n{}",
+                self.id,
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
     }
 
     /// `kill -9`: no chance to flush anything.
@@ -151,6 +227,37 @@ impl Node {
             .unwrap()
     }
 
+    /// A connection with short timeouts, or None: for polling loops, where
+    /// a node that is down, paused or busy must mean "try again", not panic.
+    pub fn try_conn(&self) -> Option<redis::Connection> {
+        if !self.is_running() {
+            return None;
+        }
+        let c = redis::Client::open(self.url())
+            .ok()?
+            .get_connection_with_timeout(Duration::from_secs(1))
+            .ok()?;
+        c.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+        c.set_write_timeout(Some(Duration::from_secs(1))).ok()?;
+        Some(c)
+    }
+
+    /// One field of `INFO <section>`, if the node answers.
+    pub fn info(&self, section: &str, field: &str) -> Option<String> {
+        let info: String = redis::cmd("INFO")
+            .arg(section)
+            .query(&mut self.try_conn()?)
+            .ok()?;
+        info.lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .map(|v| v.trim().to_string())
+    }
+
+    /// A numeric field of `INFO raft`, if the node answers.
+    pub fn raft_u64(&self, field: &str) -> Option<u64> {
+        self.info("raft", field)?.parse().ok()
+    }
+
     /// Send a raw request and read whatever comes back within a short time.
     pub fn raw(&self, bytes: &[u8]) -> Vec<u8> {
         raw_exchange(&self.addr(), bytes, Duration::from_millis(300))
@@ -166,19 +273,34 @@ impl Drop for Node {
 
 /// Write `bytes`, then read until the peer closes or stays silent for `quiet`.
 pub fn raw_exchange(addr: &str, bytes: &[u8], quiet: Duration) -> Vec<u8> {
+    raw_exchange_closed(addr, bytes, quiet).0
+}
+
+/// Like [`raw_exchange`], and whether the peer closed the connection (EOF or
+/// reset) rather than just falling silent for `quiet`.
+pub fn raw_exchange_closed(addr: &str, bytes: &[u8], quiet: Duration) -> (Vec<u8>, bool) {
     let mut s = TcpStream::connect(addr).unwrap();
-    s.write_all(bytes).unwrap();
+    // The server may close while we still write (it stops reading after a
+    // fatal protocol error): what it answered is still readable.
+    let _ = s.write_all(bytes);
     s.set_read_timeout(Some(quiet)).unwrap();
     let mut out = Vec::new();
     let mut buf = [0u8; 65536];
     loop {
         match s.read(&mut buf) {
-            Ok(0) => break,
+            Ok(0) => return (out, true),
             Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(_) => break,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return (out, false)
+            }
+            Err(_) => return (out, true),
         }
     }
-    out
 }
 
 /// Read exactly the reply bytes expected (for pipelined exact comparisons).
@@ -259,18 +381,7 @@ impl Cluster {
 }
 
 pub fn role(node: &Node) -> Option<String> {
-    if !node.is_running() {
-        return None;
-    }
-    let client = redis::Client::open(node.url()).ok()?;
-    let mut c = client
-        .get_connection_with_timeout(Duration::from_millis(500))
-        .ok()?;
-    c.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
-    let info: String = redis::cmd("INFO").arg("replication").query(&mut c).ok()?;
-    info.lines()
-        .find_map(|l| l.strip_prefix("role:"))
-        .map(|s| s.trim().to_string())
+    node.info("replication", "role")
 }
 
 /// Index of the node among `nodes` that reports itself leader, if any.
@@ -292,7 +403,7 @@ pub fn wait_members_on(nodes: &[Node], n: usize) {
         let l = try_leader_on(nodes)?;
         let info: String = redis::cmd("CLUSTER")
             .arg("INFO")
-            .query(&mut nodes[l].conn())
+            .query(&mut nodes[l].try_conn()?)
             .ok()?;
         let known = info
             .lines()
@@ -302,11 +413,7 @@ pub fn wait_members_on(nodes: &[Node], n: usize) {
             .ok()?;
         // Not while a membership change is still joint: killing a node then
         // could leave the old configuration without a quorum.
-        let raft: String = redis::cmd("INFO")
-            .arg("raft")
-            .query(&mut nodes[l].conn())
-            .ok()?;
-        let settled = raft.lines().any(|l| l.trim() == "raft_joint_config:0");
+        let settled = nodes[l].raft_u64("raft_joint_config")? == 0;
         (known == n && settled).then_some(())
     })
 }
