@@ -9,19 +9,6 @@ use std::time::Duration;
 use common::{wait_for, Cluster};
 use redis::Commands;
 
-fn redis_cli() -> Option<&'static str> {
-    if Command::new("redis-cli").arg("--version").output().is_ok() {
-        Some("redis-cli")
-    } else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "redis-cli is required in CI (.ci/run installs redis-tools)"
-        );
-        eprintln!("SKIP: redis-cli not installed (apt-get install redis-tools)");
-        None
-    }
-}
-
 fn cli(port: u16, args: &[&str]) -> String {
     let out = Command::new("redis-cli")
         .arg("-p")
@@ -145,7 +132,9 @@ fn strings_keys_and_expiry_with_the_redis_crate() {
 
 #[test]
 fn redis_cli_works() {
-    let Some(_) = redis_cli() else { return };
+    if !common::tool_available("redis-cli", "single_node::redis_cli_works") {
+        return;
+    }
     let c = Cluster::single(&[]);
     let p = c.nodes[0].port;
     assert_eq!(cli(p, &["PING"]), "PONG");
