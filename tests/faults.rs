@@ -1014,13 +1014,20 @@ fn campaign(nodes: usize, extra: &[&str], faults: &[Fault], seed: u64, hold: Dur
         started.elapsed() < Duration::from_millis(TTL_MS) / 2,
         "the campaign outlived half the TTL of its TTL keys: the register model no longer holds for them"
     );
+    let surprises = h.surprises.into_inner().unwrap();
+    const SHOWN: usize = 10;
     summary.violations.extend(
-        h.surprises
-            .into_inner()
-            .unwrap()
-            .into_iter()
+        surprises
+            .iter()
+            .take(SHOWN)
             .map(|s| format!("unexpected reply: {s}")),
     );
+    if surprises.len() > SHOWN {
+        summary.violations.push(format!(
+            "... and {} more unexpected replies",
+            surprises.len() - SHOWN
+        ));
+    }
     let registers: Vec<RegisterOp> = h.registers.into_history();
     let counters: Vec<CounterOp> = h.counters.into_history();
     for o in registers
