@@ -1474,6 +1474,7 @@ fn long_campaign() {
         Fault::LeaderOutboundOneWay,
         Fault::Flaky,
         Fault::MembershipChurn,
+        Fault::SnapshotCatchUp,
     ];
     let mut total = Summary::default();
     let mut seed = 100;
@@ -1483,14 +1484,29 @@ fn long_campaign() {
         let faults: Vec<Fault> = (0..6)
             .map(|_| all[rng.random_range(0..all.len())])
             .collect();
+        // Lease reads in a third of the runs; small snapshot thresholds
+        // always, so snapshots are built, sent and installed under faults.
+        let reads = if rng.random_bool(0.3) {
+            "lease"
+        } else {
+            "linearizable"
+        };
+        let extra = [
+            "--read-consistency",
+            reads,
+            "--snapshot-logs-since-last",
+            "100",
+            "--max-in-snapshot-log-to-keep",
+            "10",
+        ];
         let s = campaign(
             nodes,
-            &[],
+            &extra,
             &faults,
             seed,
             Duration::from_millis(rng.random_range(500..3000)),
         );
-        report(&format!("seed {seed} ({nodes} nodes)"), &s);
+        assert_clean(&format!("seed {seed} ({nodes} nodes, {reads} reads)"), &s);
         total.ops_ok += s.ops_ok;
         total.ops_failed += s.ops_failed;
         total.ops_unknown += s.ops_unknown;
