@@ -198,9 +198,9 @@ impl<I, O> Recorder<I, O> {
         self.ops.lock().unwrap().len()
     }
 
-    /// Whether some operation recorded so far satisfies `f`.
-    pub fn any(&self, f: impl Fn(&Op<I, O>) -> bool) -> bool {
-        self.ops.lock().unwrap().iter().any(f)
+    /// How many operations recorded so far satisfy `f`.
+    pub fn count(&self, f: impl Fn(&Op<I, O>) -> bool) -> usize {
+        self.ops.lock().unwrap().iter().filter(|o| f(o)).count()
     }
 
     pub fn is_empty(&self) -> bool {
