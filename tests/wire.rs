@@ -319,17 +319,22 @@ fn arithmetic_and_ttl_errors() {
 fn maxclients_is_enforced() {
     let c = Cluster::single(&["--maxclients", "3"]);
     let a = c.nodes[0].addr();
-    let _keep: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(&a).unwrap()).collect();
-    // The server registers the three asynchronously: until it has, a fourth
-    // client is served (and frees its slot when it leaves).
-    let (out, closed) = wait_for(
-        "the fourth client to be refused",
-        Duration::from_secs(10),
-        || {
-            let (out, closed) = raw_exchange_closed(&a, b"PING\r\n", Duration::from_secs(2));
-            (out != b"+PONG\r\n").then_some((out, closed))
-        },
-    );
+    // Take the three slots, each proven by a PONG: a slot may still be held
+    // for a moment by a harness connection that has just closed, and a
+    // client refused then must try again.
+    let _keep: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            wait_for("a client slot", Duration::from_secs(30), || {
+                let mut s = TcpStream::connect(&a).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                s.write_all(b"PING\r\n").ok()?;
+                let mut buf = [0u8; 7];
+                s.read_exact(&mut buf).ok()?;
+                (&buf == b"+PONG\r\n").then_some(s)
+            })
+        })
+        .collect();
+    let (out, closed) = raw_exchange_closed(&a, b"PING\r\n", Duration::from_secs(5));
     assert_eq!(
         String::from_utf8_lossy(&out),
         "-ERR max number of clients reached\r\n"

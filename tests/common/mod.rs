@@ -168,13 +168,22 @@ impl Node {
             cmd.arg("--join").arg(j);
         }
         self.child = Some(cmd.spawn().expect("spawn raftcache"));
-        let addr = self.addr();
+        // The node is up when *it* answers on its port: INFO's process_id
+        // must be our child's pid (another process listening there, or a
+        // child that died on "address in use", must not pass for it).
+        let pid = self.pid().unwrap().to_string();
         wait_for(
-            &format!("node {} to accept connections", self.id),
+            &format!("node {} (pid {pid}) to answer on {}", self.id, self.addr()),
             Duration::from_secs(20),
             || {
                 self.assert_alive();
-                TcpStream::connect(&addr).ok()
+                let seen = self.info("server", "process_id")?;
+                assert_eq!(
+                    seen, pid,
+                    "another process (pid {seen}) answers on node {}'s port {}",
+                    self.id, self.port
+                );
+                Some(())
             },
         );
     }
