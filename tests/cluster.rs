@@ -367,11 +367,29 @@ fn cluster_failover_and_forget() {
         .arg("MYID")
         .query(&mut c.nodes[l].conn())
         .unwrap();
-    let _: () = redis::cmd("CLUSTER")
-        .arg("FORGET")
-        .arg(&old_name)
-        .query(&mut c.nodes[f].conn())
-        .unwrap();
+    // A leader elected a moment ago cannot change membership yet (seen on a
+    // loaded machine: "-ERR has to forward request to: None, None"): retry
+    // on whoever leads, as an operator would. "Unknown node" after a retry
+    // means an earlier try went through.
+    wait_for(
+        "CLUSTER FORGET to be accepted",
+        Duration::from_secs(30),
+        || {
+            let leader = c.try_leader()?;
+            let r: redis::RedisResult<()> = redis::cmd("CLUSTER")
+                .arg("FORGET")
+                .arg(&old_name)
+                .query(&mut c.nodes[leader].try_conn()?);
+            match r {
+                Ok(()) => Some(()),
+                Err(e) if e.to_string().contains("Unknown node") => Some(()),
+                Err(e) => {
+                    eprintln!("CLUSTER FORGET on n{}: {e}", leader + 1);
+                    None
+                }
+            }
+        },
+    );
     c.wait_members(2);
     // The removed node never acknowledges a write again.
     let out = raw_exchange(
