@@ -210,6 +210,15 @@ pub struct Config {
     /// Test-only negative control: acknowledge log appends without fsync.
     pub unsafe_no_fsync: bool,
     pub lmdb_map_size: u64,
+    /// Largest encoded log entry; one write larger than this is refused.
+    pub raft_max_entry_bytes: u64,
+    /// Take a snapshot once the log holds this many bytes past the last one.
+    pub snapshot_log_bytes_since_last: u64,
+    /// Bytes of log kept behind a snapshot at most.
+    pub max_in_snapshot_log_bytes_to_keep: u64,
+    /// Share of `lmdb_map_size` (percent) the log may use before the leader
+    /// refuses writes.
+    pub lmdb_map_write_percent: u32,
     /// Per-peer bus address overrides: node id -> `host:port` to dial
     /// instead of the peer's advertised bus address.
     pub bus_route: std::collections::BTreeMap<u64, String>,
@@ -531,6 +540,14 @@ knobs! {
     unsafe_no_fsync: bool = "no";
     /// LMDB map size (address space reserved for the raft log), bytes or units.
     lmdb_map_size: Memory = "8gb";
+    /// Largest raft log entry (encoded); writes are batched up to it and a single larger write is refused.
+    raft_max_entry_bytes: Memory = "512mb";
+    /// Raft: also take a snapshot once the log has grown by this many bytes since the last one.
+    snapshot_log_bytes_since_last: Memory = "lmdb-map-size / 8";
+    /// Raft: bytes of log kept behind a snapshot at most (on top of the entry-count bound).
+    max_in_snapshot_log_bytes_to_keep: Memory = "lmdb-map-size / 32";
+    /// Percent of lmdb-map-size the raft log may use; above it the leader refuses writes with -OOM (1..=90).
+    lmdb_map_write_percent: u32 = "50";
     /// Dial these addresses instead of peers' advertised bus addresses: 'id=host:port,...' (NAT, test proxies).
     bus_route: String = "none";
     /// On an empty dir without --join: bootstrap a one-node cluster (yes) or wait for CLUSTER MEET (no).
@@ -602,6 +619,13 @@ fn command() -> clap::Command {
 }
 
 const MIN_BUFFER_LIMIT: u64 = 1024 * 1024;
+
+/// Bounds of `raft-max-entry-bytes`. The ceiling leaves 1 MiB of a raft bus
+/// frame (at most 1 GiB, `raft::network::MAX_FRAME`) for the rest of an
+/// AppendEntries request: a frame carries either up to 4 MiB of entries or
+/// one bigger entry alone.
+pub const MIN_ENTRY_BYTES: u64 = 64 << 10;
+pub const MAX_ENTRY_BYTES: u64 = (1 << 30) - (1 << 20);
 
 impl Config {
     /// Load from the process's arguments and environment (for `main`).
@@ -757,6 +781,32 @@ impl Config {
                 "must be at least 1mb",
             ));
         }
+        let raft_max_entry_bytes = m.raft_max_entry_bytes.map_or(512 << 20, |m| m.0);
+        if !(MIN_ENTRY_BYTES..=MAX_ENTRY_BYTES).contains(&raft_max_entry_bytes) {
+            return Err(invalid(
+                "raft_max_entry_bytes",
+                raft_max_entry_bytes.to_string(),
+                "must be from 64kb to 1023mb (a raft bus frame is at most 1gb)",
+            ));
+        }
+        let snapshot_log_bytes_since_last = m
+            .snapshot_log_bytes_since_last
+            .map_or(lmdb_map_size / 8, |m| m.0);
+        if snapshot_log_bytes_since_last == 0 {
+            return Err(invalid(
+                "snapshot_log_bytes_since_last",
+                "0".into(),
+                "must be at least 1",
+            ));
+        }
+        let lmdb_map_write_percent = m.lmdb_map_write_percent.unwrap_or(50);
+        if !(1..=90).contains(&lmdb_map_write_percent) {
+            return Err(invalid(
+                "lmdb_map_write_percent",
+                lmdb_map_write_percent.to_string(),
+                "must be 1..=90",
+            ));
+        }
         let mut bus_route = std::collections::BTreeMap::new();
         for part in m
             .bus_route
@@ -818,6 +868,12 @@ impl Config {
             active_expire_hz,
             unsafe_no_fsync: m.unsafe_no_fsync.unwrap_or(false),
             lmdb_map_size,
+            raft_max_entry_bytes,
+            snapshot_log_bytes_since_last,
+            max_in_snapshot_log_bytes_to_keep: m
+                .max_in_snapshot_log_bytes_to_keep
+                .map_or(lmdb_map_size / 32, |m| m.0),
+            lmdb_map_write_percent,
             bus_route,
             cluster_bootstrap: m.cluster_bootstrap.unwrap_or(true),
         })
@@ -942,6 +998,10 @@ mod tests {
         assert_eq!(c.active_expire_hz, 10);
         assert!(!c.unsafe_no_fsync);
         assert_eq!(c.lmdb_map_size, 8 << 30);
+        assert_eq!(c.raft_max_entry_bytes, 512 << 20);
+        assert_eq!(c.snapshot_log_bytes_since_last, 1 << 30);
+        assert_eq!(c.max_in_snapshot_log_bytes_to_keep, 256 << 20);
+        assert_eq!(c.lmdb_map_write_percent, 50);
         assert_eq!(c.client_addr(), "127.0.0.1:6379".parse().unwrap());
         assert_eq!(c.announce_client_addr(), "127.0.0.1:6379");
     }
@@ -957,6 +1017,8 @@ mod tests {
                 "cluster_announce_ip",
                 "cluster_announce_port",
                 "cluster_announce_bus_port",
+                "snapshot_log_bytes_since_last",
+                "max_in_snapshot_log_bytes_to_keep",
             ];
             if derived.contains(field) {
                 continue;
@@ -964,6 +1026,23 @@ mod tests {
             let value = if *shown == "none" { "" } else { shown };
             let flag = format!("--{}={value}", knob_name(field));
             assert_eq!(load_ok(&[&flag], &[]), defaults, "{flag}");
+        }
+    }
+
+    #[test]
+    fn log_byte_bounds_follow_the_map_and_are_checked() {
+        let c = load_ok(&["--lmdb-map-size", "64mb"], &[]);
+        assert_eq!(c.snapshot_log_bytes_since_last, 8 << 20);
+        assert_eq!(c.max_in_snapshot_log_bytes_to_keep, 2 << 20);
+        for bad in [
+            ["--raft-max-entry-bytes", "1gb"],
+            ["--raft-max-entry-bytes", "1000"],
+            ["--lmdb-map-write-percent", "0"],
+            ["--lmdb-map-write-percent", "95"],
+            ["--snapshot-log-bytes-since-last", "0"],
+        ] {
+            let e = load_err(&bad, &[]);
+            assert!(e.contains(&bad[0][2..]), "{bad:?}: {e}");
         }
     }
 

@@ -26,6 +26,23 @@
 //! | `snapshot::before_rename` | snapshot build, temp file written and fsynced, before the rename |
 //! | `snapshot::after_rename` | snapshot build, renamed, before the directory fsync |
 //! | `snapshot::install_before_swap` | install, file renamed and dir fsynced, before the state swap |
+//! | `log::after_commit` | writer thread, a group holding an append committed (NO_SYNC), before the syncer gets it |
+//!
+//! # Hold points
+//!
+//! A crash point kills; a *hold point* ([`hold`]) parks the thread that
+//! reaches it for as long as a gate file exists, so a test can freeze one
+//! exact step (the forced sync, a snapshot build) and observe what the rest
+//! of the node does meanwhile. The gate is `<dir>/hold-<name>` where `<dir>`
+//! is the directory of the component (`<data-dir>/raft-log` for the log
+//! store, `<data-dir>/snapshots` for snapshots): per node and per test, no
+//! global state. While held, the point creates `<dir>/held-<name>` (and
+//! leaves it) so the test can wait until the thread is really parked.
+//!
+//! | name | where |
+//! | --- | --- |
+//! | `log-sync` | syncer thread, before the forced sync (nothing is synced or acknowledged while held) |
+//! | `snapshot-build` | snapshot build, file written and renamed, before it is made current |
 
 /// Arm the crash points named in `FAILPOINTS` (once per process; later calls
 /// do nothing). Called by `LogStore::open` and `StateMachine::open`, so the
@@ -56,6 +73,36 @@ pub fn crash(name: &str) -> ! {
     eprintln!("raftcache: crash point {name} hit: aborting");
     std::process::abort()
 }
+
+/// Hold point: park the calling (blocking, never async) thread while the
+/// gate file `<dir>/hold-<name>` exists; see the module docs.
+#[cfg(feature = "failpoints")]
+pub fn hold(dir: &std::path::Path, name: &str) {
+    let gate = dir.join(format!("hold-{name}"));
+    if !gate.exists() {
+        return;
+    }
+    let held = dir.join(format!("held-{name}"));
+    if let Err(e) = std::fs::write(&held, b"") {
+        eprintln!(
+            "raftcache: hold point {name}: cannot create {}: {e}",
+            held.display()
+        );
+    }
+    eprintln!(
+        "raftcache: hold point {name} held until {} is removed",
+        gate.display()
+    );
+    while gate.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    eprintln!("raftcache: hold point {name} released");
+}
+
+/// Without the `failpoints` feature: never holds.
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn hold(_dir: &std::path::Path, _name: &str) {}
 
 /// `crash_point!("name")`, or `crash_point!("name", if cond)` to evaluate the
 /// point only when `cond` holds. The enclosing function must return a value

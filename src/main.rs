@@ -5,6 +5,7 @@ use std::time::Duration;
 use raftcache::boot::{self, BootSettings};
 use raftcache::config::{Config, LogFormat};
 use raftcache::keyspace::Limits;
+use raftcache::raft::bounds::LogLimits;
 use raftcache::raft::types::NodeInfo;
 use raftcache::raft::RaftSettings;
 use raftcache::server::ServerSettings;
@@ -66,6 +67,12 @@ async fn start(c: Config) -> anyhow::Result<()> {
         read_consistency: c.read_consistency,
         active_expire_hz: c.active_expire_hz,
         max_ops_per_proposal: 4096,
+        log_limits: LogLimits {
+            max_entry_bytes: c.raft_max_entry_bytes,
+            snapshot_bytes: c.snapshot_log_bytes_since_last,
+            keep_bytes: c.max_in_snapshot_log_bytes_to_keep,
+            write_percent: c.lmdb_map_write_percent,
+        },
         bus_route: c.bus_route.clone(),
     };
     let server = ServerSettings {

@@ -16,6 +16,7 @@ pub const KEYS: &str = "raftcache_keys";
 pub const RAFT_TERM: &str = "raftcache_raft_term";
 pub const RAFT_LAST_APPLIED: &str = "raftcache_raft_last_applied_index";
 pub const RAFT_IS_LEADER: &str = "raftcache_raft_is_leader";
+pub const LOG_FULL_REFUSALS_TOTAL: &str = "raftcache_log_full_refusals_total";
 
 /// Snapshots this process built from its own state (INFO raft
 /// `raft_snapshots_built`). A process holds one node, so plain statics do.

@@ -28,6 +28,9 @@ pub enum Redirect {
     /// Leadership could not be confirmed (lost quorum).
     NoQuorum,
     Fatal(String),
+    /// The write was refused before it was proposed (too large for the log,
+    /// or the log is full); the full error text.
+    Refused(String),
 }
 
 impl Redirect {
@@ -41,6 +44,7 @@ impl Redirect {
             }
             Redirect::NoQuorum => "CLUSTERDOWN The cluster is down (no quorum)".into(),
             Redirect::Fatal(e) => format!("ERR raft: {e}"),
+            Redirect::Refused(text) => text.clone(),
         }
     }
 }
@@ -58,6 +62,12 @@ fn redirect(slot: Option<u16>, err: RaftError) -> Redirect {
         RaftError::Unknown => Redirect::Unknown,
         RaftError::NoQuorum => Redirect::NoQuorum,
         RaftError::Fatal(e) => Redirect::Fatal(e),
+        RaftError::EntryTooLarge { bytes, limit, knob } => Redirect::Refused(format!(
+            "ERR command too large for the raft log: {bytes} bytes encoded, more than {limit} allowed by {knob}"
+        )),
+        RaftError::LogFull { limit } => Redirect::Refused(format!(
+            "OOM command not allowed when the raft log is full ({limit} bytes: lmdb-map-write-percent of lmdb-map-size); retry after the next snapshot"
+        )),
     }
 }
 

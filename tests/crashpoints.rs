@@ -4,6 +4,14 @@
 //! clients write to it. It is then restarted without the fail point, and must
 //! start cleanly and hold every write it acknowledged.
 //!
+//! The same build also has *hold points* (a thread parks while a gate file
+//! exists, see `src/failpoints.rs`) and a *durable image* (a copy of the log
+//! as of the last completed sync, `src/raft/log_store/image.rs`): the tests
+//! below use them to show that nothing is acknowledged while the sync is
+//! held, that a simulated power loss keeps every acknowledged write (and
+//! loses them with `--unsafe-no-fsync`), and that a snapshot build finishing
+//! after a newer install is discarded.
+//!
 //! Run with `cargo test --features failpoints --test crashpoints`.
 
 #![cfg(feature = "failpoints")]
@@ -17,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{wait_for, Cluster, Node, BIN};
+use common::{wait_for, wait_leader_on, Cluster, Node, BIN};
 use redis::Commands;
 
 const SIGABRT: i32 = 6;
@@ -297,6 +305,12 @@ fn crash_before_sync_keeps_acked_writes() {
 }
 
 #[test]
+fn crash_after_commit_before_sync_keeps_acked_writes() {
+    let seen = single_node_crash(&[], "log::after_commit", "log::after_commit=40*off->return");
+    assert!(seen.acked_incrs > 0, "crashed before any write: {seen:?}");
+}
+
+#[test]
 fn crash_after_sync_before_callbacks_keeps_acked_writes() {
     let seen = single_node_crash(&[], "log::after_sync", "log::after_sync=40*off->return");
     assert!(seen.acked_incrs > 0, "crashed before any write: {seen:?}");
@@ -451,4 +465,218 @@ fn crash_during_snapshot_install_then_catch_up() {
         c.nodes[f].log_text()
     );
     c.wait_members(3);
+}
+
+/// Poll until `path` exists (a hold point creates its `held-*` file when a
+/// thread parks there).
+fn wait_file(what: &str, path: &std::path::Path) {
+    wait_for(what, Duration::from_secs(60), || {
+        path.exists().then_some(())
+    });
+}
+
+/// Issue 8 item 1: while the log store's forced sync is held, a SET on a
+/// single node gets no reply at all (its entry is committed to LMDB but not
+/// synced, so it is not acknowledged); once the sync runs, `+OK`.
+#[test]
+fn held_sync_acknowledges_no_write() {
+    let c = Cluster::single(&[]);
+    let env = c.nodes[0].dir.join("raft-log");
+    let gate = env.join("hold-log-sync");
+    std::fs::write(&gate, b"").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let url = c.nodes[0].url();
+    let writer = std::thread::spawn(move || {
+        let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+        con.set_read_timeout(Some(Duration::from_secs(120)))
+            .unwrap();
+        let r: redis::RedisResult<String> = redis::cmd("SET").arg("held").arg("v").query(&mut con);
+        tx.send(r.map_err(|e| e.to_string())).unwrap();
+    });
+    wait_file("the syncer to park at the gate", &env.join("held-log-sync"));
+    // Observation window while the syncer is parked.
+    let early = rx.recv_timeout(Duration::from_secs(2));
+    assert!(
+        early.is_err(),
+        "the client got {early:?} while the sync was held"
+    );
+    std::fs::remove_file(&gate).unwrap();
+    let reply = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("no reply after the sync was released");
+    assert_eq!(reply.as_deref(), Ok("OK"));
+    writer.join().unwrap();
+    let got: Option<String> = c.nodes[0].conn().get("held").unwrap();
+    assert_eq!(got.as_deref(), Some("v"));
+}
+
+/// Write `n` fresh keys `{tag}:{i}`, each acknowledged.
+fn write_acked(node: &Node, tag: &str, n: usize) -> Vec<(String, String)> {
+    let mut con = node.conn();
+    (0..n)
+        .map(|i| {
+            let (k, v) = (format!("{tag}:{i}"), format!("{tag}{i}"));
+            let _: () = con.set(&k, &v).unwrap();
+            (k, v)
+        })
+        .collect()
+}
+
+/// A simulated power loss on one node (see `src/raft/log_store/image.rs`):
+/// the node runs with a durable image, writes `before` (normal fsync), is
+/// restarted (with `--unsafe-no-fsync` if `unsafe_phase`), writes `after`,
+/// is killed, and restarts from the image, i.e. from what its disk holds if
+/// the page cache is lost. Returns the acknowledged `after` writes that are
+/// gone; every `before` write must be there.
+fn power_loss_loses(unsafe_phase: bool) -> (usize, usize) {
+    let mut c = Cluster::single(&[]);
+    let n = &mut c.nodes[0];
+    n.kill9();
+    let env = n.dir.join("raft-log");
+    let image = n.dir.join("raft-log.durable-image");
+    std::fs::create_dir(&image).unwrap();
+    n.start();
+    wait_leader_on(std::slice::from_ref(&*n));
+    let before = write_acked(n, "before", 50);
+
+    n.kill9();
+    if unsafe_phase {
+        n.extra.push("--unsafe-no-fsync".into());
+    }
+    n.start();
+    wait_leader_on(std::slice::from_ref(&*n));
+    let after = write_acked(n, "after", 50);
+    n.kill9();
+
+    // Power loss: the disk holds what the last completed sync wrote.
+    std::fs::copy(image.join("data.mdb"), env.join("data.mdb")).unwrap();
+    let _ = std::fs::remove_file(env.join("lock.mdb"));
+    n.extra.clear();
+    n.start();
+    wait_leader_on(std::slice::from_ref(&*n));
+    let mut con = n.conn();
+    for (k, v) in &before {
+        let got: Option<String> = con.get(k).unwrap();
+        assert_eq!(got.as_deref(), Some(v.as_str()), "synced write {k} lost");
+    }
+    let lost = after
+        .iter()
+        .filter(|(k, v)| con.get::<_, Option<String>>(k).unwrap().as_deref() != Some(v.as_str()))
+        .count();
+    (after.len(), lost)
+}
+
+/// Every write acknowledged before a power loss is there after it.
+#[test]
+fn power_loss_keeps_every_acknowledged_write() {
+    let (acked, lost) = power_loss_loses(false);
+    assert_eq!(
+        lost, 0,
+        "{lost} of {acked} acknowledged writes lost in a power loss"
+    );
+}
+
+/// Negative control: with `--unsafe-no-fsync` the same power loss loses the
+/// acknowledged writes, so the test above can see a missing sync.
+#[test]
+fn power_loss_negative_control_unsafe_no_fsync_loses_acknowledged_writes() {
+    let (acked, lost) = power_loss_loses(true);
+    assert_eq!(
+        lost, acked,
+        "without fsync every write since the last real sync must be gone"
+    );
+}
+
+/// Issue 7 item 1: a follower's snapshot build that finishes after a newer
+/// snapshot was installed from the leader (and the log purged past it) is
+/// discarded: the node keeps the newer snapshot and restarts cleanly.
+///
+/// The interleaving is forced: the follower's build parks at the
+/// `snapshot-build` hold point; the follower is stopped (SIGSTOP) while the
+/// leader writes, snapshots and purges past it; resumed, it installs the
+/// leader's snapshot; only then is its build let through.
+#[test]
+fn snapshot_build_finishing_after_a_newer_install_is_discarded() {
+    let mut c = Cluster::start(3, SNAPSHOT_OFTEN);
+    settle(&c);
+    let l = c.leader();
+    let f = (l + 1) % 3;
+    let snaps = c.nodes[f].dir.join("snapshots");
+    let gate = snaps.join("hold-snapshot-build");
+    std::fs::write(&gate, b"").unwrap();
+    let written = write_acked(&c.nodes[l], "a", 80);
+    wait_file(
+        "the follower's build to park",
+        &snaps.join("held-snapshot-build"),
+    );
+    let builds_done = || c.nodes[f].log_text().matches("BuildSnapshotDone").count();
+    let done_before = builds_done();
+
+    let applied: u64 = raft_info(&c.nodes[f], "raft_last_applied_index")
+        .parse()
+        .unwrap();
+    c.nodes[f].signal("STOP");
+    let mut written2 = write_acked(&c.nodes[l], "b", 300);
+    wait_for(
+        "the leader to purge past the follower",
+        Duration::from_secs(60),
+        || {
+            let purged: u64 = raft_info(&c.nodes[l], "raft_purged_index").parse().ok()?;
+            (purged > applied + 10).then_some(())
+        },
+    );
+    c.nodes[f].signal("CONT");
+    wait_for(
+        "the follower to install the leader's snapshot",
+        Duration::from_secs(60),
+        || {
+            c.nodes[f]
+                .log_text()
+                .contains("snapshot installed")
+                .then_some(())
+        },
+    );
+
+    std::fs::remove_file(&gate).unwrap();
+    wait_for(
+        "the parked build to finish",
+        Duration::from_secs(60),
+        || (builds_done() > done_before).then_some(()),
+    );
+    assert!(
+        c.nodes[f]
+            .log_text()
+            .contains("snapshot superseded by a newer one"),
+        "the parked build was not discarded:\n{}",
+        c.nodes[f].log_text()
+    );
+
+    c.nodes[f].kill9();
+    c.nodes[f].start();
+    settle(&c);
+    written2.extend(written);
+    let mut ro = c.nodes[f].conn();
+    let _: () = redis::cmd("READONLY").query(&mut ro).unwrap();
+    for (k, v) in &written2 {
+        let got: Option<String> = ro.get(k).unwrap();
+        assert_eq!(
+            got.as_deref(),
+            Some(v.as_str()),
+            "{k} missing on the restarted follower"
+        );
+    }
+    assert!(
+        !c.nodes[f].log_text().contains("panicked"),
+        "the restarted follower panicked:\n{}",
+        c.nodes[f].log_text()
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&snaps)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "snapshot temp files left: {leftovers:?}"
+    );
 }

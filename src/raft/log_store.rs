@@ -36,11 +36,53 @@
 //! same writer queue (so all write IO stays in submission order, as openraft
 //! requires) and return only after the syncer has synced them.
 //!
-//! Caveat of `MDB_NOSYNC` (LMDB documents it): on an *OS crash or power loss*
-//! (not a process crash) between a commit and the following fsync, the disk may
-//! hold the new meta page without all of its data pages. Acknowledged data is
-//! never lost by this (it was synced before it was acknowledged), but the
-//! unsynced tail may be unreadable.
+//! # Page reuse: why group commit stays crash-safe
+//!
+//! LMDB is copy-on-write: a commit writes new pages and then a meta page
+//! pointing at the new root; after a power loss LMDB opens the newest meta
+//! page it finds on disk. With `MDB_NOSYNC`, commits after the last sync
+//! exist only in the page cache, so after a power loss the disk may point at
+//! the meta of the last *synced* state `S` (the worst case; any later meta
+//! that reached the disk is a bonus). That is only safe if every page of
+//! `S`'s tree is still intact on disk. The danger: a later commit frees some
+//! of `S`'s pages (it copied them) and a commit after that *reuses* them
+//! for new data; if the kernel writes such a page back before the next sync,
+//! `S`'s tree is corrupted on disk: entries acknowledged as durable become
+//! unreadable.
+//!
+//! LMDB never reuses a page freed by a transaction newer than the oldest
+//! live reader (that reader may still be walking the page). So the syncer
+//! keeps a read transaction *pinned* on the state it last made durable:
+//!
+//! 1. before each forced sync it opens a reader on the newest committed
+//!    state `L` (which includes every batch it is about to acknowledge);
+//! 2. it syncs; `L` is now durable, and it acknowledges the batches;
+//! 3. only then does it drop the reader pinned at the previous sync and
+//!    keep the one on `L`.
+//!
+//! At every instant a reader is pinned on a state at least as old as the
+//! durable one, so no page of the durable tree is reused before the next
+//! sync has completed — and once it has, the disk no longer needs that tree.
+//! The cost is one read transaction per sync (no extra fsync) and a file that
+//! may grow by what one sync interval frees. The unit test
+//! `synced_tree_survives_unsynced_page_reuse` builds exactly that disk state
+//! (synced meta pages, every later data page written back) and fails when
+//! the pin is removed.
+//!
+//! What this does not cover (LMDB documents it for `MDB_NOSYNC`): the kernel
+//! may write a newer, unsynced meta page to disk before the data pages it
+//! points to, and LMDB has no checksums to notice. Closing that would need a
+//! data sync before every meta write (`MDB_NOMETASYNC`: one fsync per commit,
+//! with openraft's core waiting on each `append`), which is exactly what
+//! group commit exists to avoid. The durable image (module `image`, test
+//! builds only) simulates the case covered here: the disk falls back to the
+//! last synced meta.
+//!
+//! Crash points between commit and sync: `log::after_commit` (writer, group
+//! committed, syncer not told) and `log::before_sync` (syncer, before the
+//! sync); `tests/crashpoints.rs` crashes at both. A hold point (`log-sync`,
+//! `failpoints` feature) parks the syncer before the sync so a test can show
+//! that nothing is acknowledged meanwhile.
 //!
 //! # Failure
 //!
@@ -78,6 +120,10 @@ use tokio::sync::oneshot;
 
 use crate::failpoints::crash_point;
 use crate::raft::types::{Entry, LogId, TypeConfig, Vote};
+
+mod usage;
+use usage::Ledger;
+pub use usage::{LogUsage, UsageSample};
 
 /// Sub-directory of the data dir holding the LMDB env.
 pub const LOG_DIR: &str = "raft-log";
@@ -192,6 +238,8 @@ struct Shared {
     stats: StatsCounters,
     /// First write/fsync error; once set, every write fails with it.
     poisoned: Mutex<Option<(io::ErrorKind, String)>>,
+    /// Simulated power loss for tests (`failpoints` feature only).
+    image: Option<image::DurableImage>,
 }
 
 impl Shared {
@@ -212,6 +260,16 @@ impl Shared {
         if g.is_none() {
             tracing::error!(error = %e, "raft log store write failed; refusing further writes");
             *g = Some((e.kind(), e.to_string()));
+        }
+    }
+
+    /// The forced env sync (through the durable image when a test asked for
+    /// one, see `image`).
+    fn sync(&self) -> io::Result<()> {
+        let sync = || self.env.force_sync().map_err(|e| self.io_err(e));
+        match &self.image {
+            Some(image) => image.sync_and_copy(&self.env, sync),
+            None => sync(),
         }
     }
 
@@ -396,6 +454,8 @@ pub struct LogStore {
     shared: Arc<Shared>,
     writer_tx: Option<mpsc::Sender<WriteReq>>,
     threads: Vec<JoinHandle<()>>,
+    /// Bytes per live entry (see [`LogStore::usage`]).
+    ledger: Arc<parking_lot::Mutex<Ledger>>,
 }
 
 /// Cloneable, `Send` read handle for replication tasks.
@@ -439,12 +499,6 @@ impl LogStore {
             })
             .map_err(map_full)?
             .unwrap_commit();
-        // The database creation commit was not synced (NO_SYNC); make the
-        // env's initial state durable before anyone relies on it.
-        if !opts.unsafe_no_fsync {
-            env.force_sync().map_err(map_full)?;
-        }
-
         let shared = Arc::new(Shared {
             env,
             logs,
@@ -453,7 +507,15 @@ impl LogStore {
             unsafe_no_fsync: opts.unsafe_no_fsync,
             stats: StatsCounters::default(),
             poisoned: Mutex::new(None),
+            image: image::DurableImage::detect(dir),
         });
+        // The database creation commit was not synced (NO_SYNC); make the
+        // env's initial state durable before anyone relies on it, and pin it
+        // for the syncer before any other commit can free its pages.
+        let pinned = shared.env.clone().static_read_txn().map_err(map_full)?;
+        if !opts.unsafe_no_fsync {
+            shared.sync()?;
+        }
 
         let (writer_tx, writer_rx) = mpsc::channel::<WriteReq>();
         let (sync_tx, sync_rx) = mpsc::channel::<SyncBatch>();
@@ -461,7 +523,7 @@ impl LogStore {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("raft-log-sync".into())
-                .spawn(move || syncer_loop(&shared, sync_rx))?
+                .spawn(move || syncer_loop(&shared, sync_rx, pinned))?
         };
         let writer = {
             let shared = shared.clone();
@@ -470,11 +532,22 @@ impl LogStore {
                 .spawn(move || writer_loop(&shared, writer_rx, sync_tx))?
         };
 
+        let ledger = Arc::new(parking_lot::Mutex::new(load_ledger(&shared)?));
         Ok(LogStore {
             shared,
             writer_tx: Some(writer_tx),
             threads: vec![writer, syncer],
+            ledger,
         })
+    }
+
+    /// A handle reporting the log's size in bytes and the LMDB pages in use,
+    /// for bounding the log by size (docs/log-bounds.md).
+    pub fn usage(&self) -> LogUsage {
+        LogUsage {
+            shared: self.shared.clone(),
+            ledger: self.ledger.clone(),
+        }
     }
 
     /// Counters for metrics (fsyncs, appends and entries per sync, ...).
@@ -521,6 +594,17 @@ impl Drop for LogStore {
     }
 }
 
+/// The byte ledger of the entries already in the store (one scan at open).
+fn load_ledger(shared: &Shared) -> io::Result<Ledger> {
+    let rtxn = shared.read_txn()?;
+    let mut ledger = Ledger::default();
+    for kv in shared.logs.iter(&rtxn).map_err(|e| shared.io_err(e))? {
+        let (index, bytes) = kv.map_err(|e| shared.io_err(e))?;
+        ledger.appended(index, bytes.len() as u64);
+    }
+    Ok(ledger)
+}
+
 /// Open the LMDB env. The only `unsafe` in the crate's storage code.
 #[allow(unsafe_code)]
 fn open_env(path: &Path, map_size: usize) -> io::Result<Env<WithoutTls>> {
@@ -535,7 +619,8 @@ fn open_env(path: &Path, map_size: usize) -> io::Result<Env<WithoutTls>> {
     //   behind LMDB's back: `<dir>/raft-log` is private to this process (heed
     //   refuses a second open of the same path in-process, LMDB's lock file
     //   coordinates across processes), it lives on a local filesystem, and we
-    //   use neither `NO_LOCK` nor long-lived transactions.
+    //   do not use `NO_LOCK`. The only long-lived transaction is the syncer's
+    //   pinned reader, replaced at every sync (module docs, "Page reuse").
     unsafe {
         opts.flags(EnvFlags::NO_SYNC);
         opts.open(path)
@@ -586,6 +671,9 @@ fn writer_loop(shared: &Shared, rx: mpsc::Receiver<WriteReq>, sync_tx: mpsc::Sen
                     }
                     batch.waiters.push(req.durable);
                 }
+                // Committed (visible), not synced: a crash here must lose
+                // nothing acknowledged.
+                crash_point!("log::after_commit", if batch.appends > 0);
                 if let Err(mpsc::SendError(batch)) = sync_tx.send(batch) {
                     let e = io::Error::other("raft log syncer thread is gone");
                     shared.poison(&e);
@@ -667,7 +755,15 @@ fn commit_group(shared: &Shared, group: &[WriteReq]) -> io::Result<()> {
 
 /// Blocking syncer thread: drain every committed batch, fsync once, then
 /// complete all their waiters.
-fn syncer_loop(shared: &Shared, rx: mpsc::Receiver<SyncBatch>) {
+///
+/// `pinned` is a read transaction on the state the last completed sync made
+/// durable (at start: the state `open` synced); it is replaced after every
+/// successful sync.
+fn syncer_loop(
+    shared: &Shared,
+    rx: mpsc::Receiver<SyncBatch>,
+    mut pinned: RoTxn<'static, WithoutTls>,
+) {
     let mut waiters: Vec<Durable> = Vec::new();
     while let Ok(first) = rx.recv() {
         let (mut appends, mut entries) = (first.appends, first.entries);
@@ -686,18 +782,33 @@ fn syncer_loop(shared: &Shared, rx: mpsc::Receiver<SyncBatch>) {
             waiters.clear();
             continue;
         }
+        // Pin the newest committed state (which includes every batch drained
+        // above) *before* syncing: once the sync below completes it is the
+        // state a power loss falls back to at worst, so its pages must stay
+        // untouched until the next sync completes (module docs, "Page
+        // reuse").
+        let next_pin = shared.env.clone().static_read_txn();
+        // Test hook: park here while `<raft-log>/hold-log-sync` exists.
+        crate::failpoints::hold(shared.env.path(), "log-sync");
         crash_point!("log::before_sync");
         let result = if shared.unsafe_no_fsync {
             Ok(())
         } else {
             let t = Instant::now();
-            let r = shared.env.force_sync().map_err(|e| shared.io_err(e));
+            let r = shared.sync();
             let s = &shared.stats;
             s.fsyncs.fetch_add(1, Ordering::Relaxed);
             s.sync_nanos
                 .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
             r
         };
+        let result = result.and_then(|()| {
+            next_pin.map_err(|e| shared.io_err(e)).map(|txn| {
+                // Only now may the pages of the previously pinned state be
+                // reused: the state pinned in its place is durable.
+                pinned = txn;
+            })
+        });
         // A sync that succeeds after an earlier failure proves nothing.
         let result = match result {
             Err(e) => {
@@ -824,6 +935,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .into_iter()
             .map(|e| Ok((e.log_id.index, encode(&e)?)))
             .collect::<io::Result<Vec<_>>>()?;
+        let sizes: Vec<(u64, u64)> = ents.iter().map(|(i, b)| (*i, b.len() as u64)).collect();
         let (tx, rx) = oneshot::channel();
         self.submit(WriteReq {
             op: Op::Append(ents),
@@ -833,18 +945,29 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // openraft requires the entries to be readable when we return; the
         // callback, fired by the syncer, is what says they are on disk.
         rx.await
-            .map_err(|_| io::Error::other("raft log writer dropped an append"))?
+            .map_err(|_| io::Error::other("raft log writer dropped an append"))??;
+        let mut ledger = self.ledger.lock();
+        for (index, len) in sizes {
+            ledger.appended(index, len);
+        }
+        Ok(())
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
         let from = last_log_id.map_or(0, |l| l.index + 1);
-        self.write_durable(Op::TruncateFrom(from)).await
+        self.write_durable(Op::TruncateFrom(from)).await?;
+        self.ledger.lock().truncated_from(from);
+        Ok(())
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
-        self.write_durable(Op::Purge(log_id)).await
+        self.write_durable(Op::Purge(log_id)).await?;
+        self.ledger.lock().purged_upto(log_id.index);
+        Ok(())
     }
 }
+
+mod image;
 
 /// Tests of the store's own guarantees (the openraft conformance suite lives
 /// in `tests/log_store_suite.rs`).

@@ -517,12 +517,20 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         let send = async {
             let mut offset = 0u64;
             loop {
-                let mut data = vec![0u8; chunk];
-                let n = snapshot
-                    .snapshot
-                    .read_at(offset, &mut data)
-                    .map_err(|e| CallError::Network(format!("read snapshot: {e}")))?;
-                data.truncate(n);
+                // A positional read of up to `chunk` bytes is disk IO: off
+                // the runtime that also carries this node's heartbeats.
+                let file = snapshot.snapshot.clone();
+                let data = tokio::task::spawn_blocking(move || {
+                    let mut data = vec![0u8; chunk];
+                    let n = file.read_at(offset, &mut data)?;
+                    data.truncate(n);
+                    Ok::<_, io::Error>(data)
+                })
+                .await
+                .map_err(io::Error::other)
+                .and_then(|r| r)
+                .map_err(|e| CallError::Network(format!("read snapshot: {e}")))?;
+                let n = data.len();
                 let done = offset + n as u64 >= total;
                 let req = BusRequest::SnapshotChunk {
                     vote,

@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use crate::config::ReadConsistency;
 use crate::keyspace::{Limits, Outcome, WriteOp};
+use crate::raft::bounds::{LogBounds, LogBoundsStats, LogLimits};
 use crate::raft::log_store::{LogStore, LogStoreOptions};
 use crate::raft::network::Network;
 use crate::raft::state_machine::{SmData, StateMachine};
@@ -47,8 +48,10 @@ pub struct RaftSettings {
     pub max_payload_entries: u64,
     pub read_consistency: ReadConsistency,
     pub active_expire_hz: u32,
-    /// Ops per proposal at most (bounds entry size and apply latency).
+    /// Ops per proposal at most (bounds apply latency).
     pub max_ops_per_proposal: usize,
+    /// Byte bounds of the log (entry cap, compaction, admission).
+    pub log_limits: LogLimits,
     /// Per-peer bus address overrides (`bus-route`).
     pub bus_route: BTreeMap<NodeId, String>,
 }
@@ -68,6 +71,17 @@ pub enum RaftError {
     NoQuorum,
     #[error("raft is shutting down: {0}")]
     Fatal(String),
+    /// One write too large for any log entry; nothing was proposed.
+    #[error("write of {bytes} bytes exceeds {knob} ({limit} bytes)")]
+    EntryTooLarge {
+        bytes: u64,
+        limit: u64,
+        knob: &'static str,
+    },
+    /// The log is at its byte limit until a snapshot and purge free space;
+    /// nothing was proposed.
+    #[error("raft log full ({limit} bytes)")]
+    LogFull { limit: u64 },
 }
 
 /// What the rest of the server sees of the cluster.
@@ -99,6 +113,8 @@ impl ClusterView {
 }
 
 type WriteReply = oneshot::Sender<Result<Outcome, RaftError>>;
+/// A queued write (the op and who waits for it) and its encoded size.
+type Queued = ((WriteOp, WriteReply), u64);
 type ReadWaiter = oneshot::Sender<Result<(), RaftError>>;
 
 /// A running raft group member.
@@ -109,7 +125,8 @@ pub struct RaftNode {
     data: Arc<RwLock<SmData>>,
     is_leader: Arc<AtomicBool>,
     view: Arc<RwLock<Arc<ClusterView>>>,
-    proposals: mpsc::UnboundedSender<(WriteOp, WriteReply)>,
+    proposals: mpsc::UnboundedSender<Queued>,
+    bounds: Arc<LogBounds>,
     reads: mpsc::UnboundedSender<ReadWaiter>,
     pub read_consistency: ReadConsistency,
 }
@@ -130,6 +147,7 @@ impl RaftNode {
                 unsafe_no_fsync: s.unsafe_no_fsync,
             },
         )?;
+        let bounds = Arc::new(LogBounds::new(log_store.usage(), s.log_limits)?);
         let sm = StateMachine::open(&s.dir.join("snapshots"), s.limits)?;
         let data = sm.data();
         let config = openraft::Config {
@@ -168,6 +186,7 @@ impl RaftNode {
             is_leader: Arc::new(AtomicBool::new(false)),
             view: Arc::new(RwLock::new(Arc::new(ClusterView::default()))),
             proposals: ptx,
+            bounds: bounds.clone(),
             reads: rtx,
             read_consistency: s.read_consistency,
         });
@@ -176,7 +195,13 @@ impl RaftNode {
             node.is_leader.clone(),
             node.view.clone(),
         ));
-        tokio::spawn(run_proposer(raft.clone(), prx, s.max_ops_per_proposal));
+        tokio::spawn(run_proposer(
+            raft.clone(),
+            prx,
+            s.max_ops_per_proposal,
+            bounds.clone(),
+        ));
+        tokio::spawn(bounds.run(raft.clone(), node.view.clone()));
         if s.read_consistency != ReadConsistency::Stale {
             let policy = match s.read_consistency {
                 ReadConsistency::Lease => ReadPolicy::LeaseRead,
@@ -198,6 +223,11 @@ impl RaftNode {
         self.view.read().clone()
     }
 
+    /// The log's size and limits, for INFO.
+    pub fn log_bounds(&self) -> LogBoundsStats {
+        self.bounds.stats(self.view().snapshot_index)
+    }
+
     /// Shared state-machine data for local reads.
     pub fn data(&self) -> &Arc<RwLock<SmData>> {
         &self.data
@@ -205,15 +235,26 @@ impl RaftNode {
 
     /// Queue a write. The order of `propose` calls on one task is the order
     /// in the log; the returned future resolves once the op is applied.
+    /// A write no log entry could hold is refused here, before it is queued.
     pub fn propose(
         &self,
         op: WriteOp,
     ) -> impl std::future::Future<Output = Result<Outcome, RaftError>> {
         let (tx, rx) = oneshot::channel();
-        let sent = self.proposals.send((op, tx)).is_ok();
+        // The same encoding the log store writes (postcard), so the size is
+        // exact, not an estimate.
+        let sent = match crate::raft::bounds::encoded_len(&op) {
+            Ok(bytes) => self
+                .bounds
+                .check_op(bytes)
+                .map(|()| self.proposals.send(((op, tx), bytes)).is_ok()),
+            Err(e) => Err(RaftError::Fatal(format!("cannot encode write: {e}"))),
+        };
         async move {
-            if !sent {
-                return Err(RaftError::Fatal("proposer stopped".into()));
+            match sent {
+                Ok(true) => {}
+                Ok(false) => return Err(RaftError::Fatal("proposer stopped".into())),
+                Err(e) => return Err(e),
             }
             rx.await
                 .unwrap_or_else(|_| Err(RaftError::Fatal("proposer dropped the write".into())))
@@ -261,30 +302,41 @@ fn forward(f: &openraft::error::ForwardToLeader<crate::raft::types::TypeConfig>)
 
 async fn run_proposer(
     raft: Raft,
-    mut rx: mpsc::UnboundedReceiver<(WriteOp, WriteReply)>,
+    mut rx: mpsc::UnboundedReceiver<Queued>,
     max_ops: usize,
+    bounds: Arc<LogBounds>,
 ) {
-    let mut ops = Vec::new();
-    let mut waiters = Vec::new();
-    while let Some((op, tx)) = rx.recv().await {
-        ops.push(op);
-        waiters.push(tx);
-        while ops.len() < max_ops {
-            match rx.try_recv() {
-                Ok((op, tx)) => {
-                    ops.push(op);
-                    waiters.push(tx);
-                }
-                Err(_) => break,
-            }
+    // A write that did not fit the previous batch starts the next one.
+    let mut carried: Option<Queued> = None;
+    loop {
+        let first = match carried.take() {
+            Some(q) => q,
+            None => match rx.recv().await {
+                Some(q) => q,
+                None => return,
+            },
+        };
+        let (batch, rest) = bounds.fill(
+            first,
+            || rx.try_recv().ok(),
+            max_ops,
+            |(_, tx), e| {
+                let _ = tx.send(Err(e));
+            },
+        );
+        carried = rest;
+        if batch.items.is_empty() {
+            continue;
         }
+        let batch_bytes = batch.bytes;
+        let (ops, waiters): (Vec<WriteOp>, Vec<WriteReply>) = batch.items.into_iter().unzip();
         metrics::counter!(crate::metrics::PROPOSALS_TOTAL).increment(1);
         metrics::counter!(crate::metrics::PROPOSED_OPS_TOTAL).increment(ops.len() as u64);
         let proposal = Proposal {
             now_ms: unix_ms(),
-            ops: std::mem::take(&mut ops),
+            ops,
         };
-        let batch = std::mem::take(&mut waiters);
+        let batch = waiters;
         let (responder, result) = ProgressResponder::complete_only();
         if let Err(e) = raft.write(proposal).responder(responder).await {
             let err = RaftError::Fatal(e.to_string());
@@ -293,6 +345,7 @@ async fn run_proposer(
             }
             continue;
         }
+        let in_flight = bounds.in_flight(batch_bytes);
         tokio::spawn(async move {
             let outcome = match result.await {
                 Ok(Ok(resp)) => Ok(resp.data.outcomes),
@@ -303,6 +356,7 @@ async fn run_proposer(
                 }),
                 Err(_) => Err(RaftError::Unknown),
             };
+            drop(in_flight);
             match outcome {
                 Ok(outcomes) => {
                     for (w, o) in batch.into_iter().zip(outcomes) {

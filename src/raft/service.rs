@@ -3,8 +3,9 @@
 //! protocol (wrong version, garbage, oversize) is logged and the connection
 //! closed — a stray client on the bus port can never crash the node.
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use tokio::io::BufStream;
 use tokio::net::{TcpListener, TcpStream};
@@ -33,15 +34,46 @@ pub async fn serve(listener: TcpListener, raft: Raft, snapshot_dir: PathBuf) {
     }
 }
 
-/// A snapshot being received on one connection.
+/// A snapshot being received on one connection, in a temp file of the
+/// snapshot directory. Dropping it deletes the temp file (if the install did
+/// not rename it away): every way a transfer can end without installing —
+/// an I/O error, a rejected or out-of-order chunk, a new transfer starting
+/// at offset 0, the connection closing or timing out (the `handle` task ends
+/// and drops it), or openraft declining the install — leaves no file
+/// behind.
 struct Incoming {
     meta: SnapshotMeta,
     path: PathBuf,
-    file: std::fs::File,
+    file: Arc<std::fs::File>,
     received: u64,
 }
 
-async fn handle(stream: TcpStream, raft: Raft, dir: PathBuf) -> std::io::Result<()> {
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        // An unlink, not a write or an fsync: cheap enough to do inline.
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => {
+                tracing::info!(path = %self.path.display(), "discarded an incomplete or uninstalled snapshot transfer")
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "cannot remove a snapshot temp file")
+            }
+        }
+    }
+}
+
+/// Run blocking file work off the async runtime (a slow disk must not
+/// stall heartbeats on the same node).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(io::Error::other)?
+}
+
+async fn handle(stream: TcpStream, raft: Raft, dir: PathBuf) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let mut conn = BufStream::new(stream);
     match read_frame::<_, BusRequest>(&mut conn).await? {
@@ -81,7 +113,7 @@ async fn handle(stream: TcpStream, raft: Raft, dir: PathBuf) -> std::io::Result<
                 offset,
                 data,
                 done,
-            } => match receive_chunk(&mut incoming, &dir, meta, offset, &data) {
+            } => match receive_chunk(&mut incoming, &dir, meta, offset, data).await {
                 Err(e) => {
                     incoming = None;
                     BusResponse::Error(format!("snapshot chunk rejected: {e}"))
@@ -89,16 +121,16 @@ async fn handle(stream: TcpStream, raft: Raft, dir: PathBuf) -> std::io::Result<
                 Ok(()) if !done => BusResponse::ChunkAccepted,
                 Ok(()) => {
                     let inc = incoming.take().expect("chunk stored above");
-                    inc.file.sync_all()?;
-                    drop(inc.file);
-                    let snapshot = openraft::Snapshot {
-                        meta: inc.meta,
-                        snapshot: SnapshotFile::open(inc.path)?,
-                    };
-                    match raft.install_full_snapshot(vote, snapshot).await {
-                        Ok(r) => BusResponse::Snapshot(r),
-                        Err(e) => BusResponse::Error(e.to_string()),
-                    }
+                    finish_transfer(inc, |snapshot| async {
+                        match raft.install_full_snapshot(vote, snapshot).await {
+                            Ok(r) => BusResponse::Snapshot(r),
+                            Err(e) => BusResponse::Error(e.to_string()),
+                        }
+                    })
+                    .await
+                    .unwrap_or_else(|e| {
+                        BusResponse::Error(format!("snapshot transfer failed: {e}"))
+                    })
                 }
             },
         };
@@ -107,34 +139,70 @@ async fn handle(stream: TcpStream, raft: Raft, dir: PathBuf) -> std::io::Result<
     Ok(())
 }
 
-fn receive_chunk(
+/// Store one chunk. A chunk at offset 0 starts a new transfer (dropping,
+/// and so deleting, any previous one); any other chunk must continue the
+/// current transfer exactly where it stands.
+async fn receive_chunk(
     incoming: &mut Option<Incoming>,
-    dir: &std::path::Path,
+    dir: &Path,
     meta: SnapshotMeta,
     offset: u64,
-    data: &[u8],
-) -> std::io::Result<()> {
+    data: Vec<u8>,
+) -> io::Result<()> {
     if offset == 0 {
+        *incoming = None;
         let path = dir.join(format!(
             "recv-{}-{}.tmp",
             std::process::id(),
             rand::random::<u64>()
         ));
-        let file = std::fs::File::create(&path)?;
+        let p = path.clone();
+        let file = blocking(move || std::fs::File::create(p)).await?;
         *incoming = Some(Incoming {
             meta: meta.clone(),
             path,
-            file,
+            file: Arc::new(file),
             received: 0,
         });
     }
     let inc = incoming
         .as_mut()
-        .ok_or_else(|| std::io::Error::other("snapshot chunk without a start"))?;
+        .ok_or_else(|| io::Error::other("snapshot chunk without a start"))?;
     if inc.meta != meta || inc.received != offset {
-        return Err(std::io::Error::other("snapshot chunk out of order"));
+        return Err(io::Error::other("snapshot chunk out of order"));
     }
-    inc.file.write_all(data)?;
-    inc.received += data.len() as u64;
+    let len = data.len() as u64;
+    let file = inc.file.clone();
+    blocking(move || (&*file).write_all(&data)).await?;
+    inc.received += len;
     Ok(())
 }
+
+/// The last chunk is in: fsync the file, hand it to `install`, and delete
+/// it unless the install moved it into place.
+async fn finish_transfer<F, Fut>(inc: Incoming, install: F) -> io::Result<BusResponse>
+where
+    F: FnOnce(
+        openraft::type_config::alias::SnapshotOf<crate::raft::types::TypeConfig, SnapshotFile>,
+    ) -> Fut,
+    Fut: std::future::Future<Output = BusResponse>,
+{
+    let (file, path) = (inc.file.clone(), inc.path.clone());
+    let snapshot = blocking(move || {
+        file.sync_all()?;
+        SnapshotFile::open(path)
+    })
+    .await?;
+    let resp = install(openraft::Snapshot {
+        meta: inc.meta.clone(),
+        snapshot,
+    })
+    .await;
+    // Installed: the state machine renamed the file away and this is a
+    // no-op. Declined (not newer than ours) or failed: the file goes.
+    drop(inc);
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests;

@@ -115,7 +115,7 @@ impl StateMachine {
             if let Some((term, index)) = parse_snapshot_name(name) {
                 if newest
                     .as_ref()
-                    .is_none_or(|(t, i, _)| (index, term) > (*i, *t))
+                    .is_none_or(|(t, i, _)| (term, index) > (*t, *i))
                 {
                     newest = Some((term, index, path));
                 }
@@ -139,8 +139,7 @@ impl StateMachine {
                 last_membership: header.meta.last_membership.clone(),
                 clock_ms: header.clock_ms,
             };
-            *sm.current.lock() = Some((header.meta, file));
-            remove_old_snapshots(&sm.dir, &sm.current)?;
+            make_current(&sm.dir, &sm.current, header.meta, file)?;
         }
         Ok(sm)
     }
@@ -151,31 +150,76 @@ impl StateMachine {
     }
 }
 
-/// Delete every snapshot file but the current one (senders holding the old
-/// file's handle can still read it: unlinking does not truncate).
-fn remove_old_snapshots(dir: &Path, current: &CurrentSnapshot) -> io::Result<()> {
-    let keep = current.lock().as_ref().map(|(_, f)| f.path.clone());
-    {
-        for entry in fs::read_dir(dir)? {
-            let path = entry?.path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if parse_snapshot_name(name).is_some() && Some(&path) != keep.as_ref() {
-                fs::remove_file(&path)?;
+/// Make `(meta, file)` the current snapshot unless the current one is at
+/// least as new, and delete the snapshot files older than whatever is
+/// current afterwards. Returns the current snapshot.
+///
+/// openraft builds snapshots in a task of its own, so a build can finish
+/// after a newer snapshot was installed from the leader (and the log purged
+/// up to it): the older build must then be discarded, never made current,
+/// or a restart would load it and find the log entries after it purged. The
+/// comparison, the swap and the clean-up happen under the one lock, so
+/// concurrent builds and installs see each other's results in order; the
+/// clean-up tolerates files already gone.
+fn make_current(
+    dir: &Path,
+    current: &CurrentSnapshot,
+    meta: SnapshotMeta,
+    file: SnapshotFile,
+) -> io::Result<(SnapshotMeta, SnapshotFile)> {
+    let mut cur = current.lock();
+    if let Some((cur_meta, cur_file)) = cur.as_ref() {
+        if cur_meta.last_log_id >= meta.last_log_id {
+            tracing::info!(
+                discarded = ?meta.last_log_id,
+                current = ?cur_meta.last_log_id,
+                "snapshot superseded by a newer one; discarding it"
+            );
+            // Same log id means same file name: the file at that path is
+            // an equivalent snapshot, keep it.
+            if file.path != cur_file.path {
+                remove_if_present(&file.path)?;
             }
+            return Ok((cur_meta.clone(), cur_file.clone()));
         }
-        Ok(())
+    }
+    *cur = Some((meta.clone(), file.clone()));
+    remove_older_snapshots(dir, &meta)?;
+    Ok((meta, file))
+}
+
+/// Delete every snapshot file older than `keep` (senders holding an old
+/// file's handle can still read it: unlinking does not truncate). Files
+/// newer than `keep` belong to a build or install in progress.
+fn remove_older_snapshots(dir: &Path, keep: &SnapshotMeta) -> io::Result<()> {
+    let keep = snapshot_order(keep);
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if parse_snapshot_name(name).is_some_and(|o| o < keep) {
+            remove_if_present(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// `fs::remove_file`, except that a file already gone is not an error.
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 
+/// `(term, index)` of a snapshot, the order of its file name.
+fn snapshot_order(meta: &SnapshotMeta) -> (u64, u64) {
+    meta.last_log_id
+        .map_or((0, 0), |id| (id.committed_leader_id().term, id.index))
+}
+
 fn snapshot_name(meta: &SnapshotMeta) -> String {
-    match &meta.last_log_id {
-        Some(id) => format!(
-            "snapshot-{}-{}.snap",
-            id.committed_leader_id().term,
-            id.index
-        ),
-        None => "snapshot-0-0.snap".to_string(),
-    }
+    let (term, index) = snapshot_order(meta);
+    format!("snapshot-{term}-{index}.snap")
 }
 
 fn parse_snapshot_name(name: &str) -> Option<(u64, u64)> {
@@ -276,29 +320,37 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         &mut self,
     ) -> Result<openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotFile>, io::Error> {
         let started = std::time::Instant::now();
-        // The clone is the only part done under the lock.
-        let snapshot = self.data.read().clone();
-        let cloned_in = started.elapsed();
-        let meta = SnapshotMeta {
-            last_log_id: snapshot.last_applied,
-            last_membership: snapshot.last_membership.clone(),
-        };
+        let data = self.data.clone();
         let dir = self.dir.clone();
-        let meta2 = meta.clone();
-        let file = tokio::task::spawn_blocking(move || {
-            write_snapshot(&dir, &meta2, snapshot.clock_ms, &snapshot.keyspace)
+        let current = self.current.clone();
+        // Everything, the clone included, on a blocking thread: cloning a
+        // big keyspace takes a while and must not occupy an async worker
+        // (with 2 cores, that is half the runtime carrying heartbeats).
+        let (meta, file) = tokio::task::spawn_blocking(move || {
+            // The clone is the only part done under the lock.
+            let snapshot = data.read().clone();
+            let cloned_in = started.elapsed();
+            let meta = SnapshotMeta {
+                last_log_id: snapshot.last_applied,
+                last_membership: snapshot.last_membership.clone(),
+            };
+            let file = write_snapshot(&dir, &meta, snapshot.clock_ms, &snapshot.keyspace)?;
+            tracing::info!(
+                last_log_id = ?meta.last_log_id,
+                cloned_ms = cloned_in.as_millis() as u64,
+                total_ms = started.elapsed().as_millis() as u64,
+                bytes = file.len().unwrap_or(0),
+                "snapshot built"
+            );
+            // Test hook: a build parked here while a newer snapshot is
+            // installed is the race `make_current` resolves.
+            crate::failpoints::hold(&dir, "snapshot-build");
+            // If a newer snapshot became current meanwhile, that one is
+            // returned (openraft ignores a snapshot not newer than its own).
+            make_current(&dir, &current, meta, file)
         })
         .await
         .map_err(io::Error::other)??;
-        tracing::info!(
-            last_log_id = ?meta.last_log_id,
-            cloned_ms = cloned_in.as_millis() as u64,
-            total_ms = started.elapsed().as_millis() as u64,
-            bytes = file.len().unwrap_or(0),
-            "snapshot built"
-        );
-        *self.current.lock() = Some((meta.clone(), file.clone()));
-        remove_old_snapshots(&self.dir, &self.current)?;
         metrics::histogram!(crate::metrics::SNAPSHOT_BUILD_SECONDS)
             .record(started.elapsed().as_secs_f64());
         crate::metrics::SNAPSHOTS_BUILT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -381,20 +433,27 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         snapshot: SnapshotFile,
     ) -> Result<(), io::Error> {
         let limits = self.limits;
-        let file = snapshot.clone();
-        let (header, keyspace) = tokio::task::spawn_blocking(move || read_snapshot(&file, limits))
-            .await
-            .map_err(io::Error::other)??;
-        if header.meta.last_log_id != meta.last_log_id {
-            return Err(invalid("snapshot file does not match its meta"));
-        }
-        // Make the received file our current snapshot durably before
-        // replacing the state, so a crash right after still restarts from it.
-        let final_path = self.dir.join(snapshot_name(meta));
-        if snapshot.path != final_path {
-            fs::rename(&snapshot.path, &final_path)?;
-            File::open(&self.dir)?.sync_all()?;
-        }
+        let dir = self.dir.clone();
+        let expected = meta.clone();
+        // Decoding, the rename and the directory fsync are blocking file
+        // work: off the async runtime, so heartbeats keep flowing.
+        let (header, keyspace, final_path) = tokio::task::spawn_blocking(move || {
+            let (header, keyspace) = read_snapshot(&snapshot, limits)?;
+            if header.meta.last_log_id != expected.last_log_id {
+                return Err(invalid("snapshot file does not match its meta"));
+            }
+            // Make the received file our current snapshot durably before
+            // replacing the state, so a crash right after still restarts
+            // from it.
+            let final_path = dir.join(snapshot_name(&expected));
+            if snapshot.path != final_path {
+                fs::rename(&snapshot.path, &final_path)?;
+                File::open(&dir)?.sync_all()?;
+            }
+            Ok((header, keyspace, final_path))
+        })
+        .await
+        .map_err(io::Error::other)??;
         // The received file is our durable current snapshot; the in-memory
         // state (and the log) do not know it yet.
         crash_point!("snapshot::install_before_swap");
@@ -404,9 +463,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             last_membership: meta.last_membership.clone(),
             clock_ms: header.clock_ms,
         };
-        *self.current.lock() = Some((meta.clone(), SnapshotFile::open(final_path)?));
+        let file = SnapshotFile::open(final_path)?;
+        make_current(&self.dir, &self.current, meta.clone(), file)?;
         crate::metrics::SNAPSHOTS_INSTALLED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        remove_old_snapshots(&self.dir, &self.current)?;
+        tracing::info!(last_log_id = ?meta.last_log_id, "snapshot installed");
         Ok(())
     }
 
@@ -424,3 +484,6 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             }))
     }
 }
+
+#[cfg(test)]
+mod tests;

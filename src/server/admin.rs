@@ -133,7 +133,7 @@ pub fn info(server: &Server, sections: &[String]) -> String {
     if want("raft") {
         let _ = write!(
             out,
-            "# Raft\r\nraft_node_id:{}\r\nraft_state:{:?}\r\nraft_term:{}\r\nraft_leader_id:{}\r\nraft_last_log_index:{}\r\nraft_committed_index:{}\r\nraft_last_applied_index:{}\r\nraft_snapshot_index:{}\r\nraft_purged_index:{}\r\nraft_voters:{}\r\nraft_learners:{}\r\nraft_joint_config:{}\r\nraft_read_consistency:{:?}\r\nraft_snapshots_built:{}\r\nraft_snapshots_installed:{}\r\n\r\n",
+            "# Raft\r\nraft_node_id:{}\r\nraft_state:{:?}\r\nraft_term:{}\r\nraft_leader_id:{}\r\nraft_last_log_index:{}\r\nraft_committed_index:{}\r\nraft_last_applied_index:{}\r\nraft_snapshot_index:{}\r\nraft_purged_index:{}\r\nraft_voters:{}\r\nraft_learners:{}\r\nraft_joint_config:{}\r\nraft_read_consistency:{:?}\r\nraft_snapshots_built:{}\r\nraft_snapshots_installed:{}\r\n{}\r\n",
             node.id,
             view.state.unwrap_or(openraft::ServerState::Learner),
             view.term,
@@ -149,6 +149,7 @@ pub fn info(server: &Server, sections: &[String]) -> String {
             node.read_consistency,
             crate::metrics::SNAPSHOTS_BUILT.load(Ordering::Relaxed),
             crate::metrics::SNAPSHOTS_INSTALLED.load(Ordering::Relaxed),
+            log_bounds_lines(node),
         );
     }
     if want("keyspace") {
@@ -162,6 +163,22 @@ pub fn info(server: &Server, sections: &[String]) -> String {
         out.truncate(out.len() - 2);
     }
     out
+}
+
+/// The log's size against its limits (docs/log-bounds.md), for `# Raft`.
+fn log_bounds_lines(node: &RaftNode) -> String {
+    let b = node.log_bounds();
+    format!(
+        "raft_log_bytes:{}\r\nraft_log_largest_entry_bytes:{}\r\nraft_log_bytes_since_snapshot:{}\r\nraft_log_inflight_bytes:{}\r\nraft_lmdb_used_bytes:{}\r\nraft_lmdb_write_limit_bytes:{}\r\nraft_lmdb_map_size:{}\r\nraft_log_full_refusals:{}\r\n",
+        b.log_bytes,
+        b.largest_entry_bytes,
+        b.log_bytes_since_snapshot,
+        b.inflight_bytes,
+        b.lmdb_used_bytes,
+        b.write_limit_bytes,
+        b.lmdb_map_size,
+        b.writes_refused,
+    )
 }
 
 fn join_ids(ids: &[u64]) -> String {
