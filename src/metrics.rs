@@ -24,3 +24,10 @@ pub const LOG_FULL_REFUSALS_TOTAL: &str = "raftcache_log_full_refusals_total";
 pub const CLOCK_WALL_IGNORED_TOTAL: &str = "raftcache_clock_wall_ignored_total";
 /// Bus connections refused at the hello (other cluster, wiped node, impostor).
 pub const BUS_REFUSED_TOTAL: &str = "raftcache_bus_refused_total";
+
+/// Snapshots this process built from its own state (INFO raft
+/// `raft_snapshots_built`). A process holds one node, so plain statics do.
+pub static SNAPSHOTS_BUILT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Snapshots this process installed from a leader (INFO raft
+/// `raft_snapshots_installed`): proof that a catch-up went through a snapshot.
+pub static SNAPSHOTS_INSTALLED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

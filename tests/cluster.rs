@@ -10,22 +10,8 @@ use std::time::{Duration, Instant};
 use common::{raw_exchange, role, wait_for, Cluster};
 use redis::Commands;
 
-fn info_field(node: &common::Node, section: &str, field: &str) -> Option<String> {
-    let mut c = redis::Client::open(node.url())
-        .ok()?
-        .get_connection_with_timeout(Duration::from_secs(1))
-        .ok()?;
-    let info: String = redis::cmd("INFO").arg(section).query(&mut c).ok()?;
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .map(|v| v.trim().to_string())
-}
-
 fn term(node: &common::Node) -> u64 {
-    info_field(node, "raft", "raft_term")
-        .unwrap()
-        .parse()
-        .unwrap()
+    node.raft_u64("raft_term").unwrap()
 }
 
 #[test]
@@ -114,32 +100,34 @@ fn formation_redirects_and_cluster_replies() {
         "{info}"
     );
     assert_eq!(
-        info_field(follower, "replication", "role").as_deref(),
+        follower.info("replication", "role").as_deref(),
         Some("slave")
     );
     assert_eq!(
-        info_field(follower, "replication", "master_port"),
+        follower.info("replication", "master_port"),
         Some(leader.port.to_string())
     );
     assert_eq!(
-        info_field(follower, "replication", "master_link_status").as_deref(),
+        follower
+            .info("replication", "master_link_status")
+            .as_deref(),
         Some("up")
     );
     assert_eq!(
-        info_field(leader, "replication", "connected_slaves").as_deref(),
+        leader.info("replication", "connected_slaves").as_deref(),
         Some("2")
     );
     assert_eq!(
-        info_field(follower, "cluster", "cluster_enabled").as_deref(),
+        follower.info("cluster", "cluster_enabled").as_deref(),
         Some("1")
     );
     // A write on the leader is readable on a follower after READONLY.
     let _: () = leader.conn().set("rk", "rv").unwrap();
     let mut ro = follower.conn();
     let _: () = redis::cmd("READONLY").query(&mut ro).unwrap();
-    wait_for("follower to apply", Duration::from_secs(5), || {
+    wait_for("follower to apply", Duration::from_secs(30), || {
         ro.get::<_, Option<String>>("rk")
-            .unwrap()
+            .ok()?
             .filter(|v| v == "rv")
     });
     let _: () = redis::cmd("READWRITE").query(&mut ro).unwrap();
@@ -153,7 +141,10 @@ fn cluster_clients_and_redis_cli_follow_moved() {
     let l = c.leader();
     let f = (l + 1) % 3;
     // redis-cli -c against a follower lands the write on the leader.
-    if Command::new("redis-cli").arg("--version").output().is_ok() {
+    if common::tool_available(
+        "redis-cli",
+        "cluster::cluster_clients_and_redis_cli_follow_moved",
+    ) {
         let out = Command::new("redis-cli")
             .args([
                 "-c",
@@ -168,8 +159,6 @@ fn cluster_clients_and_redis_cli_follow_moved() {
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK");
         let got: String = c.nodes[l].conn().get("clikey").unwrap();
         assert_eq!(got, "v1");
-    } else {
-        assert!(std::env::var("CI").is_err(), "redis-cli missing in CI");
     }
     // The redis crate's cluster client, seeded with a follower only.
     let client = redis::cluster::ClusterClient::new(vec![c.nodes[f].url()]).unwrap();
@@ -186,15 +175,10 @@ fn cluster_clients_and_redis_cli_follow_moved() {
 
 #[test]
 fn redis_benchmark_against_the_leader_runs_clean() {
-    if Command::new("redis-benchmark")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(
-            std::env::var("CI").is_err(),
-            "redis-benchmark missing in CI"
-        );
+    if !common::tool_available(
+        "redis-benchmark",
+        "cluster::redis_benchmark_against_the_leader_runs_clean",
+    ) {
         return;
     }
     let c = Cluster::start(3, &[]);
@@ -241,15 +225,15 @@ fn leader_kill_9_then_new_leader_and_no_acked_write_lost() {
     let started = Instant::now();
     // The first write that a new leader acknowledges (a loaded machine may
     // hold a second election first: retry on whoever leads, as clients do).
-    let nl = wait_for("a write on a new leader", Duration::from_secs(20), || {
+    let nl = wait_for("a write on a new leader", Duration::from_secs(30), || {
         let nl = c.try_leader().filter(|n| *n != l)?;
-        let _: () = c.nodes[nl].conn().set("after", "failover").ok()?;
+        let _: () = c.nodes[nl].try_conn()?.set("after", "failover").ok()?;
         Some(nl)
     });
     eprintln!("failover took {:?}", started.elapsed());
     assert!(term(&c.nodes[nl]) > t0, "a new term was started");
-    let (ctr, k499) = wait_for("reads on the leader", Duration::from_secs(20), || {
-        let mut con = c.nodes[c.try_leader()?].conn();
+    let (ctr, k499) = wait_for("reads on the leader", Duration::from_secs(30), || {
+        let mut con = c.nodes[c.try_leader()?].try_conn()?;
         Some((
             con.get::<_, i64>("ctr").ok()?,
             con.get::<_, i64>("k499").ok()?,
@@ -261,14 +245,14 @@ fn leader_kill_9_then_new_leader_and_no_acked_write_lost() {
     c.nodes[l].start();
     wait_for(
         "old leader to rejoin as follower",
-        Duration::from_secs(20),
+        Duration::from_secs(30),
         || (role(&c.nodes[l]).as_deref() == Some("slave")).then_some(()),
     );
     let mut ro = c.nodes[l].conn();
     let _: () = redis::cmd("READONLY").query(&mut ro).unwrap();
-    wait_for("old leader to catch up", Duration::from_secs(20), || {
+    wait_for("old leader to catch up", Duration::from_secs(30), || {
         ro.get::<_, Option<String>>("after")
-            .unwrap()
+            .ok()?
             .filter(|v| v == "failover")
     });
 }
@@ -300,7 +284,7 @@ fn kill_all_and_restart_keeps_every_acked_write() {
         "a read on the settled leader",
         Duration::from_secs(30),
         || {
-            let mut con = c.nodes[c.try_leader()?].conn();
+            let mut con = c.nodes[c.try_leader()?].try_conn()?;
             let ctr: i64 = con.get("ctr").ok()?;
             let n: i64 = redis::cmd("DBSIZE").query(&mut con).ok()?;
             Some((ctr, n))
@@ -349,16 +333,22 @@ fn wiped_node_is_re_added_and_catches_up_by_snapshot() {
     wait_for(
         "the wiped node to catch up",
         Duration::from_secs(30),
-        || {
-            ro.get::<_, Option<i64>>("w999")
-                .unwrap()
-                .filter(|v| *v == 999)
-        },
+        || ro.get::<_, Option<i64>>("w999").ok()?.filter(|v| *v == 999),
     );
     let n: i64 = redis::cmd("DBSIZE").query(&mut ro).unwrap();
     assert_eq!(n, 1000);
-    let snap = info_field(&c.nodes[f], "raft", "raft_snapshot_index").unwrap();
-    assert_ne!(snap, "0", "the follower installed a snapshot");
+    // Proof of the path taken: the leader's log no longer reached back to
+    // the wiped node's empty log, so it installed a snapshot (a snapshot it
+    // built itself would not count here).
+    let installed = c.nodes[f].raft_u64("raft_snapshots_installed").unwrap();
+    assert!(
+        installed >= 1,
+        "the wiped node caught up without installing a snapshot"
+    );
+    assert!(
+        c.nodes[l].raft_u64("raft_purged_index").unwrap() > 0,
+        "the leader never purged"
+    );
     c.wait_members(3);
 }
 
@@ -367,24 +357,50 @@ fn cluster_failover_and_forget() {
     let c = Cluster::start(3, &[]);
     let l = c.leader();
     let f = (l + 1) % 3;
-    let mut fc = c.nodes[f].conn();
-    let _: () = redis::cmd("CLUSTER")
-        .arg("FAILOVER")
-        .query(&mut fc)
-        .unwrap();
-    wait_for("the follower to take over", Duration::from_secs(10), || {
-        (role(&c.nodes[f]).as_deref() == Some("master")).then_some(())
+    // A transfer can be lost to an election on a loaded machine: ask again
+    // every few seconds until f leads.
+    let mut asked: Option<Instant> = None;
+    wait_for("the follower to take over", Duration::from_secs(60), || {
+        if role(&c.nodes[f]).as_deref() == Some("master") {
+            return Some(());
+        }
+        if asked.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
+            asked = Some(Instant::now());
+            let _: Option<()> = redis::cmd("CLUSTER")
+                .arg("FAILOVER")
+                .query(&mut c.nodes[f].try_conn()?)
+                .ok();
+        }
+        None
     });
     // Forget the old leader (now a follower): the cluster shrinks to 2.
     let old_name: String = redis::cmd("CLUSTER")
         .arg("MYID")
         .query(&mut c.nodes[l].conn())
         .unwrap();
-    let _: () = redis::cmd("CLUSTER")
-        .arg("FORGET")
-        .arg(&old_name)
-        .query(&mut c.nodes[f].conn())
-        .unwrap();
+    // A leader elected a moment ago cannot change membership yet (seen on a
+    // loaded machine: "-ERR has to forward request to: None, None"): retry
+    // on whoever leads, as an operator would. "Unknown node" after a retry
+    // means an earlier try went through.
+    wait_for(
+        "CLUSTER FORGET to be accepted",
+        Duration::from_secs(30),
+        || {
+            let leader = c.try_leader()?;
+            let r: redis::RedisResult<()> = redis::cmd("CLUSTER")
+                .arg("FORGET")
+                .arg(&old_name)
+                .query(&mut c.nodes[leader].try_conn()?);
+            match r {
+                Ok(()) => Some(()),
+                Err(e) if e.to_string().contains("Unknown node") => Some(()),
+                Err(e) => {
+                    eprintln!("CLUSTER FORGET on n{}: {e}", leader + 1);
+                    None
+                }
+            }
+        },
+    );
     c.wait_members(2);
     // The removed node never acknowledges a write again.
     let out = raw_exchange(
@@ -393,11 +409,17 @@ fn cluster_failover_and_forget() {
         Duration::from_secs(2),
     );
     let text = String::from_utf8_lossy(&out);
+    eprintln!("removed node answered {text:?}");
+    // It points at the leader it last knew, or knows none any more.
+    let moved = format!("-MOVED 11139 {}\r\n", c.nodes[f].addr()); // CLUSTER KEYSLOT gone
     assert!(
-        !text.starts_with("+OK"),
-        "removed node acked a write: {text}"
+        text == moved || text == "-CLUSTERDOWN The cluster is down\r\n",
+        "a removed node must refuse a write with {moved:?} or -CLUSTERDOWN: {text:?}"
     );
     let _: () = c.nodes[f].conn().set("still", "works").unwrap();
+    // And the refused write is nowhere in the cluster.
+    let gone: Option<String> = c.nodes[f].conn().get("gone").unwrap();
+    assert_eq!(gone, None, "the write a removed node refused was applied");
 }
 
 #[test]
@@ -408,7 +430,7 @@ fn cluster_meet_adds_a_waiting_node() {
     n2.extra = vec!["--cluster-bootstrap".into(), "no".into()];
     n2.start();
     // Not a member of anything yet: no leader, keyed commands are refused.
-    let out = wait_for("n2 to answer", Duration::from_secs(10), || {
+    let out = wait_for("n2 to answer", Duration::from_secs(30), || {
         let out = raw_exchange(&n2.addr(), b"SET k v\r\n", Duration::from_millis(300));
         (!out.is_empty()).then_some(out)
     });
@@ -423,7 +445,7 @@ fn cluster_meet_adds_a_waiting_node() {
         .arg(n2.port)
         .query(&mut con)
         .unwrap();
-    wait_for("n2 to follow the leader", Duration::from_secs(20), || {
+    wait_for("n2 to follow the leader", Duration::from_secs(30), || {
         (role(&n2).as_deref() == Some("slave")).then_some(())
     });
     let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut con).unwrap();
@@ -431,7 +453,7 @@ fn cluster_meet_adds_a_waiting_node() {
     let _: () = con.set("met", "yes").unwrap();
     let mut ro = n2.conn();
     let _: () = redis::cmd("READONLY").query(&mut ro).unwrap();
-    wait_for("n2 to apply", Duration::from_secs(10), || {
-        ro.get::<_, Option<String>>("met").unwrap()
+    wait_for("n2 to apply", Duration::from_secs(30), || {
+        ro.get::<_, Option<String>>("met").ok()?
     });
 }

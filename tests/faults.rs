@@ -4,7 +4,14 @@
 //! operation with invoke/return times and an outcome, and a per-key
 //! linearizability checker judges the history.
 //!
-//! CI runs a short campaign (fixed seeds). A long one:
+//! Every fault proves its own effect (a new term, per-link proof that a cut
+//! held, a snapshot install counted by the follower, ...), the workload must
+//! succeed again after every healed fault, and any reply the client does not
+//! expect fails the run. Negative controls construct a stale read, a lost
+//! write and a lost increment on real processes and require the checkers to
+//! name exactly those keys. See docs/testing.md.
+//!
+//! CI runs short campaigns (fixed seeds). A long one:
 //!   RAFTCACHE_CAMPAIGN_SECS=1800 cargo test --release --test faults -- --ignored long_campaign --nocapture
 
 // Node indexes are identities (n1, n2, ...), not just positions.
@@ -17,27 +24,94 @@ mod common;
 mod proxy;
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use checker::{
-    check_counter, check_register, CheckResult, CounterInput, CounterOp, CounterOutput, Op,
-    RegisterInput, RegisterOp, RegisterOutput,
+    check_counter, check_counter_final, check_register, CheckResult, CounterInput, CounterOp,
+    CounterOutput, Op, Outcome, RegisterInput, RegisterOp, RegisterOutput,
 };
 use common::{wait_for, Node};
-use proxy::Proxy;
+use proxy::{Proxy, ProxyStats};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 const REGISTERS: usize = 5;
+/// Registers always written with `PX TTL_MS`. The TTL is far longer than a
+/// campaign (asserted), so no key can expire during the run and the register
+/// model stays exact for them; what they add is the TTL path through the log
+/// (relative TTL -> absolute deadline on the leader, replicated, restored
+/// from snapshots) under every fault, and the digest comparison covers their
+/// deadlines on every replica.
+const TTL_REGISTERS: usize = 3;
+const TTL_MS: u64 = 600_000;
 const COUNTERS: usize = 5;
 const CLIENTS: usize = 8;
+/// Client id of the operations the nemesis itself issues (see PauseLeader).
+const NEMESIS: usize = CLIENTS;
+/// Client id of the final reads after healing.
+const FINAL: usize = usize::MAX;
+/// Successful reads and writes (each) required before the first fault and
+/// after every healed fault.
+const PROGRESS: usize = 20;
+/// At most this share of all operations may end unknown: a cluster that
+/// times out on everything must not pass for one that works.
+const MAX_UNKNOWN_SHARE: f64 = 0.2;
+/// Checker search time per key. A correct history is checked in well under a
+/// second; the margin is for a debug build on a busy 2-core machine.
+const CHECK_BUDGET: Duration = Duration::from_secs(60);
+
+type Link = (usize, usize);
+
+/// Every directed link between a node of `a` and a node of `b`.
+fn links_between(a: &[usize], b: &[usize]) -> Vec<Link> {
+    a.iter()
+        .flat_map(|&i| b.iter().flat_map(move |&j| [(i, j), (j, i)]))
+        .collect()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum CutKind {
+    /// Both directions: a partition.
+    Both,
+    /// Only the sender's bytes (i -> j data) are lost.
+    Forward,
+}
+
+/// A cut in force: which links, and their counters right after cutting.
+struct Cut {
+    kind: CutKind,
+    links: Vec<Link>,
+    at_cut: Vec<ProxyStats>,
+}
+
+impl Cut {
+    fn blocked(&self, s: &ProxyStats, s0: &ProxyStats) -> u64 {
+        match self.kind {
+            CutKind::Both => {
+                (s.blackholed + s.dropped_forward + s.dropped_backward)
+                    - (s0.blackholed + s0.dropped_forward + s0.dropped_backward)
+            }
+            CutKind::Forward => s.dropped_forward - s0.dropped_forward,
+        }
+    }
+
+    fn delivered(&self, s: &ProxyStats, s0: &ProxyStats) -> u64 {
+        match self.kind {
+            CutKind::Both => {
+                (s.bytes_forward + s.bytes_backward) - (s0.bytes_forward + s0.bytes_backward)
+            }
+            CutKind::Forward => s.bytes_forward - s0.bytes_forward,
+        }
+    }
+}
 
 /// N nodes, every directed bus link (i -> j) through its own proxy.
 struct FaultCluster {
     nodes: Vec<Node>,
-    links: BTreeMap<(usize, usize), Proxy>,
+    links: BTreeMap<Link, Proxy>,
     _root: tempfile::TempDir,
 }
 
@@ -95,22 +169,22 @@ impl FaultCluster {
         common::wait_leader_on(&self.nodes)
     }
 
+    /// Wait for a leader among `among` (e.g. the majority side of a cut).
+    fn wait_leader_among(&self, what: &str, among: &[usize]) -> usize {
+        wait_for(what, Duration::from_secs(30), || {
+            among
+                .iter()
+                .copied()
+                .find(|i| common::role(&self.nodes[*i]).as_deref() == Some("master"))
+        })
+    }
+
     fn wait_voters(&self, n: usize) {
         common::wait_members_on(&self.nodes, n)
     }
 
     fn term(&self, i: usize) -> Option<u64> {
-        let mut c = redis::Client::open(self.nodes[i].url())
-            .ok()?
-            .get_connection_with_timeout(Duration::from_millis(500))
-            .ok()?;
-        c.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
-        let info: String = redis::cmd("INFO").arg("raft").query(&mut c).ok()?;
-        info.lines()
-            .find_map(|l| l.strip_prefix("raft_term:"))?
-            .trim()
-            .parse()
-            .ok()
+        self.nodes[i].raft_u64("raft_term")
     }
 
     fn max_term(&self) -> u64 {
@@ -120,19 +194,79 @@ impl FaultCluster {
             .unwrap_or(0)
     }
 
-    /// Cut every link between `a` and `b` (both directions).
-    fn cut_between(&self, a: &[usize], b: &[usize]) {
-        for &i in a {
-            for &j in b {
-                self.links[&(i, j)].cut();
-                self.links[&(j, i)].cut();
+    fn others(&self, i: usize) -> Vec<usize> {
+        (0..self.nodes.len()).filter(|j| *j != i).collect()
+    }
+
+    /// Cut `links` (`kind` says which directions) until [`heal`](Self::heal).
+    fn cut(&self, links: Vec<Link>, kind: CutKind) -> Cut {
+        for l in &links {
+            match kind {
+                CutKind::Both => self.links[l].cut(),
+                CutKind::Forward => self.links[l].cut_forward(),
             }
+        }
+        let at_cut = links.iter().map(|l| self.links[l].stats()).collect();
+        Cut {
+            kind,
+            links,
+            at_cut,
         }
     }
 
-    fn isolate(&self, i: usize) {
-        let others: Vec<usize> = (0..self.nodes.len()).filter(|j| *j != i).collect();
-        self.cut_between(&[i], &others);
+    /// Isolate node `i` from every other node (both directions).
+    fn isolate(&self, i: usize) -> Cut {
+        self.cut(links_between(&[i], &self.others(i)), CutKind::Both)
+    }
+
+    /// Prove, link by link and before healing, that `cut` held: no cut link
+    /// delivered a byte in a cut direction since the cut, and every link of
+    /// `must_block` (links that must carry traffic during this cut: the
+    /// leader's heartbeats, a cut-off node's elections) turned some away.
+    fn verify_cut(&self, cut: &Cut, must_block: &[Link]) -> String {
+        let index = |l: &Link| {
+            cut.links
+                .iter()
+                .position(|x| x == l)
+                .unwrap_or_else(|| panic!("link n{}->n{} is not part of the cut", l.0 + 1, l.1 + 1))
+        };
+        let silent = || -> Vec<String> {
+            must_block
+                .iter()
+                .filter(|l| cut.blocked(&self.links[l].stats(), &cut.at_cut[index(l)]) == 0)
+                .map(|l| format!("n{}->n{}", l.0 + 1, l.1 + 1))
+                .collect()
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !silent().is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "cut links that should have turned traffic away did not: {:?}; stats {:?}",
+                silent(),
+                must_block
+                    .iter()
+                    .map(|l| self.links[l].stats())
+                    .collect::<Vec<_>>()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for (i, l) in cut.links.iter().enumerate() {
+            let delivered = cut.delivered(&self.links[l].stats(), &cut.at_cut[i]);
+            assert_eq!(
+                delivered,
+                0,
+                "link n{}->n{} delivered {delivered} bytes while cut ({:?})",
+                l.0 + 1,
+                l.1 + 1,
+                cut.kind
+            );
+        }
+        format!(
+            "{} links cut ({:?}), none delivered a byte; {} turned traffic away",
+            cut.links.len(),
+            cut.kind,
+            must_block.len()
+        )
     }
 
     fn heal(&self) {
@@ -141,29 +275,29 @@ impl FaultCluster {
         }
     }
 
-    fn blackholed(&self) -> u64 {
-        self.links
-            .values()
-            .map(|p| p.stats().blackholed + p.stats().dropped_forward + p.stats().dropped_backward)
-            .sum()
-    }
-
     /// `[applied index, digest]` of every running node once all agree.
     fn converged_digest(&self) -> (i64, String) {
         wait_for("replicas to converge", Duration::from_secs(60), || {
             let mut seen = Vec::new();
             for n in self.nodes.iter().filter(|n| n.is_running()) {
-                let mut c = redis::Client::open(n.url())
-                    .ok()?
-                    .get_connection_with_timeout(Duration::from_secs(1))
+                let (applied, digest): (i64, String) = redis::cmd("RAFTCACHE")
+                    .arg("DIGEST")
+                    .query(&mut n.try_conn()?)
                     .ok()?;
-                let (applied, digest): (i64, String) =
-                    redis::cmd("RAFTCACHE").arg("DIGEST").query(&mut c).ok()?;
                 seen.push((applied, digest));
             }
             let first = seen.first()?.clone();
             seen.iter().all(|s| *s == first).then_some(first)
         })
+    }
+
+    /// Wait until node `i` has applied at least `index`.
+    fn wait_applied(&self, i: usize, index: u64) {
+        wait_for(
+            &format!("n{} to apply index {index}", i + 1),
+            Duration::from_secs(60),
+            || (self.nodes[i].raft_u64("raft_last_applied_index")? >= index).then_some(()),
+        );
     }
 }
 
@@ -172,12 +306,67 @@ fn node_index(nodes: &[String], addr: &str) -> Option<usize> {
     nodes.iter().position(|n| n == addr)
 }
 
+/// What one request's reply means for the history.
 enum Reply<T> {
     Ok(T),
-    /// Certainly not applied (MOVED, CLUSTERDOWN, READONLY).
+    /// Certainly not applied: refused before anything was proposed (MOVED,
+    /// CLUSTERDOWN, READONLY) or nothing was sent (no connection). Carries
+    /// the node a MOVED pointed to.
     Failed(Option<usize>),
-    /// May or may not have been applied.
+    /// May or may not have been applied: `TRYAGAIN` (the leader changed
+    /// while the write was in flight) or a connection error (timeout, reset,
+    /// refused mid-request) while faults are injected.
     Unknown,
+    /// A reply no correct node gives under faults (`ERR raft: ...`, a reply
+    /// of the wrong type, any other error). Fails the run; the operation is
+    /// kept in the history as unknown, so it cannot cause a false violation.
+    Surprise(String),
+}
+
+/// The one list of errors the campaign expects, and what each means.
+fn classify<T>(r: redis::RedisResult<T>, addrs: &[String], what: &str) -> Reply<T> {
+    let e = match r {
+        Ok(v) => return Reply::Ok(v),
+        Err(e) => e,
+    };
+    match e.kind() {
+        redis::ErrorKind::Moved => {
+            Reply::Failed(e.redirect_node().and_then(|(a, _)| node_index(addrs, a)))
+        }
+        redis::ErrorKind::ClusterDown | redis::ErrorKind::ReadOnly => Reply::Failed(None),
+        redis::ErrorKind::TryAgain => Reply::Unknown,
+        _ if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() => Reply::Unknown,
+        _ => Reply::Surprise(format!("{what}: {e}")),
+    }
+}
+
+/// Record `reply` (to a request sent at `t0`, answered at `t1`) in `rec`.
+/// Surprises are reported to `surprises`. Returns (ok?, MOVED target).
+#[allow(clippy::too_many_arguments)] // one op: who, what, when, and the reply
+fn record_reply<T, I, O>(
+    rec: &checker::Recorder<I, O>,
+    surprises: &Mutex<Vec<String>>,
+    client: usize,
+    key: &str,
+    times: (u64, u64),
+    input: I,
+    reply: Reply<T>,
+    output: impl FnOnce(T) -> O,
+) -> (bool, Option<usize>) {
+    match reply {
+        Reply::Ok(v) => {
+            rec.push(Op::ok(client, key, times.0, times.1, input, output(v)));
+            return (true, None);
+        }
+        Reply::Failed(next) => {
+            rec.push(Op::failed(client, key, times.0, times.1, input));
+            return (false, next);
+        }
+        Reply::Unknown => {}
+        Reply::Surprise(s) => surprises.lock().unwrap().push(s),
+    }
+    rec.push(Op::unknown(client, key, times.0, input));
+    (false, None)
 }
 
 struct Client {
@@ -189,6 +378,22 @@ struct Client {
 }
 
 impl Client {
+    fn new(id: usize, addrs: Vec<String>, target: usize, seed: u64) -> Client {
+        Client {
+            id,
+            addrs,
+            conns: HashMap::new(),
+            target,
+            rng: StdRng::seed_from_u64(seed),
+        }
+    }
+
+    /// Send the next request to node `i`.
+    fn at(&mut self, i: usize) -> &mut Client {
+        self.target = i;
+        self
+    }
+
     fn conn(&mut self, i: usize) -> Option<&mut redis::Connection> {
         if !self.conns.contains_key(&i) {
             let client = redis::Client::open(format!("redis://{}/", self.addrs[i])).ok()?;
@@ -206,136 +411,215 @@ impl Client {
     fn call<T: redis::FromRedisValue>(&mut self, cmd: &redis::Cmd) -> Reply<T> {
         let target = self.target;
         let Some(con) = self.conn(target) else {
-            self.target = self.rng.random_range(0..self.addrs.len());
             return Reply::Failed(None); // could not connect: nothing was sent
         };
-        match cmd.query::<T>(con) {
-            Ok(v) => Reply::Ok(v),
-            Err(e) => {
-                let next = match e.redirect_node() {
-                    Some((addr, _)) => node_index(&self.addrs, addr),
-                    None => None,
-                };
-                match e.kind() {
-                    redis::ErrorKind::Moved => Reply::Failed(next),
-                    redis::ErrorKind::ClusterDown => Reply::Failed(None),
-                    redis::ErrorKind::ReadOnly => Reply::Failed(None),
-                    _ => {
-                        self.conns.remove(&target);
-                        Reply::Unknown
-                    }
-                }
-            }
+        let r = cmd.query::<T>(con);
+        if r.as_ref()
+            .is_err_and(|e| e.is_io_error() || e.is_timeout() || e.is_unrecoverable_error())
+        {
+            self.conns.remove(&target);
         }
+        let what = format!(
+            "n{} {:?}",
+            target + 1,
+            String::from_utf8_lossy(&cmd.get_packed_command())
+        );
+        classify(r, &self.addrs, &what)
     }
 
-    fn retarget(&mut self, next: Option<usize>) {
-        self.target = next.unwrap_or_else(|| self.rng.random_range(0..self.addrs.len()));
-    }
-
-    /// Issue `cmd` on `key`, record the outcome in `rec` and retarget after
-    /// a failure. A read that fails or may have failed is not recorded (it
-    /// changed nothing); a write is recorded as failed or unknown.
+    /// Issue `cmd` on `key` and record its outcome in `rec`, reads as well
+    /// as writes (a failed or unknown read constrains nothing, but it counts
+    /// towards the unknown share). Retargets after anything but success.
+    #[allow(clippy::too_many_arguments)] // one op: what, where it goes, how it is recorded
     fn record<T: redis::FromRedisValue, I, O>(
         &mut self,
         rec: &checker::Recorder<I, O>,
+        surprises: &Mutex<Vec<String>>,
         key: &str,
         cmd: &redis::Cmd,
-        kind: Kind,
         input: I,
         output: impl FnOnce(T) -> O,
-    ) {
+    ) -> bool {
         let t0 = rec.now();
         let r: Reply<T> = self.call(cmd);
         let t1 = rec.now();
-        match r {
-            Reply::Ok(v) => rec.push(Op::ok(self.id, key, t0, t1, input, output(v))),
-            Reply::Failed(next) => {
-                if kind == Kind::Write {
-                    rec.push(Op::failed(self.id, key, t0, t1, input));
-                }
-                self.retarget(next)
-            }
-            Reply::Unknown => {
-                if kind == Kind::Write {
-                    rec.push(Op::unknown(self.id, key, t0, input));
-                }
-                self.retarget(None)
-            }
+        let (ok, next) = record_reply(rec, surprises, self.id, key, (t0, t1), input, r, output);
+        if !ok {
+            self.target = next.unwrap_or_else(|| {
+                // No idea where the leader is (node down, no leader yet):
+                // back off a little, as real clients do, instead of spinning
+                // on a 2-core machine the nodes need.
+                std::thread::sleep(Duration::from_millis(10));
+                self.rng.random_range(0..self.addrs.len())
+            });
         }
+        ok
     }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Read,
-    Write,
 }
 
 struct Histories {
     registers: checker::Recorder<RegisterInput, RegisterOutput>,
     counters: checker::Recorder<CounterInput, CounterOutput>,
+    /// Replies nobody expects: each fails the run.
+    surprises: Mutex<Vec<String>>,
+    /// Unique register values.
+    seq: AtomicU64,
+}
+
+impl Histories {
+    fn new() -> Histories {
+        Histories {
+            registers: checker::Recorder::new(),
+            counters: checker::Recorder::new(),
+            surprises: Mutex::new(Vec::new()),
+            seq: AtomicU64::new(0),
+        }
+    }
+
+    /// `SET key <unique value>` (with `PX TTL_MS` on `t*` keys); the value
+    /// if acknowledged.
+    fn set(&self, c: &mut Client, key: &str) -> Option<String> {
+        let value = format!("c{}-{}", c.id, self.seq.fetch_add(1, Ordering::Relaxed));
+        let mut set = redis::cmd("SET");
+        set.arg(key).arg(&value);
+        if key.starts_with('t') {
+            set.arg("PX").arg(TTL_MS);
+        }
+        let input = RegisterInput::Set(value.clone());
+        c.record(&self.registers, &self.surprises, key, &set, input, |()| {
+            RegisterOutput::Ok
+        })
+        .then_some(value)
+    }
+
+    /// `GET key` on a register; what it read, if it answered.
+    fn get(&self, c: &mut Client, key: &str) -> Option<Option<String>> {
+        let get = redis::cmd("GET").arg(key).to_owned();
+        let mut seen = None;
+        let out = |v: Option<String>| {
+            seen = Some(v.clone());
+            RegisterOutput::Value(v)
+        };
+        c.record(
+            &self.registers,
+            &self.surprises,
+            key,
+            &get,
+            RegisterInput::Get,
+            out,
+        );
+        seen
+    }
+
+    /// `INCR key`; the new value if acknowledged.
+    fn incr(&self, c: &mut Client, key: &str) -> Option<i64> {
+        let incr = redis::cmd("INCR").arg(key).to_owned();
+        let mut seen = None;
+        let out = |v: i64| {
+            seen = Some(v);
+            CounterOutput::Value(v)
+        };
+        c.record(
+            &self.counters,
+            &self.surprises,
+            key,
+            &incr,
+            CounterInput::Incr,
+            out,
+        );
+        seen
+    }
+
+    /// `GET key` on a counter; what it read, if it answered.
+    fn read_counter(&self, c: &mut Client, key: &str) -> Option<Option<i64>> {
+        let get = redis::cmd("GET").arg(key).to_owned();
+        let mut seen = None;
+        let out = |v: Option<i64>| {
+            seen = Some(v);
+            CounterOutput::Read(v)
+        };
+        c.record(
+            &self.counters,
+            &self.surprises,
+            key,
+            &get,
+            CounterInput::Get,
+            out,
+        );
+        seen
+    }
+
+    /// Wait until the workload's clients (not the nemesis) have completed
+    /// [`PROGRESS`] writes and as many reads invoked after this call: the
+    /// cluster serves again (one lucky reply is not enough).
+    fn await_progress(&self, after: &str) -> Duration {
+        let started = Instant::now();
+        let (since_r, since_c) = (self.registers.now(), self.counters.now());
+        let worker_ok = |client: usize, invoke: u64, since: u64, outcome: Outcome| {
+            client < CLIENTS && invoke >= since && outcome == Outcome::Ok
+        };
+        wait_for(
+            &format!("{PROGRESS} successful reads and writes after {after}"),
+            Duration::from_secs(60),
+            || {
+                let writes = self.registers.count(|o| {
+                    worker_ok(o.client, o.invoke, since_r, o.outcome)
+                        && matches!(o.input, RegisterInput::Set(_))
+                }) + self.counters.count(|o| {
+                    worker_ok(o.client, o.invoke, since_c, o.outcome)
+                        && o.input == CounterInput::Incr
+                });
+                let reads = self.registers.count(|o| {
+                    worker_ok(o.client, o.invoke, since_r, o.outcome)
+                        && o.input == RegisterInput::Get
+                }) + self.counters.count(|o| {
+                    worker_ok(o.client, o.invoke, since_c, o.outcome)
+                        && o.input == CounterInput::Get
+                });
+                (writes >= PROGRESS && reads >= PROGRESS).then_some(())
+            },
+        );
+        started.elapsed()
+    }
 }
 
 /// Run the workload until `stop`; every op recorded.
-fn run_client(mut c: Client, h: Arc<Histories>, stop: Arc<AtomicBool>, seq: Arc<AtomicU64>) {
-    use Kind::{Read, Write};
+fn run_client(mut c: Client, h: Arc<Histories>, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::Relaxed) {
-        let reg = c.rng.random_bool(0.6);
+        let kind = c.rng.random_range(0..10);
         let read = c.rng.random_bool(0.4);
-        if reg {
-            let key = format!("r{}", c.rng.random_range(0..REGISTERS));
-            let rec = &h.registers;
-            if read {
-                let get = redis::cmd("GET").arg(&key).to_owned();
-                c.record(
-                    rec,
-                    &key,
-                    &get,
-                    Read,
-                    RegisterInput::Get,
-                    RegisterOutput::Value,
-                );
+        if kind < 6 {
+            let key = if kind < 4 {
+                format!("r{}", c.rng.random_range(0..REGISTERS))
             } else {
-                let value = format!("c{}-{}", c.id, seq.fetch_add(1, Ordering::Relaxed));
-                let set = redis::cmd("SET").arg(&key).arg(&value).to_owned();
-                let input = RegisterInput::Set(value);
-                c.record(rec, &key, &set, Write, input, |()| RegisterOutput::Ok);
+                format!("t{}", c.rng.random_range(0..TTL_REGISTERS))
+            };
+            if read {
+                h.get(&mut c, &key);
+            } else {
+                h.set(&mut c, &key);
             }
         } else {
             let key = format!("n{}", c.rng.random_range(0..COUNTERS));
-            let rec = &h.counters;
             if read {
-                let get = redis::cmd("GET").arg(&key).to_owned();
-                c.record(
-                    rec,
-                    &key,
-                    &get,
-                    Read,
-                    CounterInput::Get,
-                    CounterOutput::Read,
-                );
+                h.read_counter(&mut c, &key);
             } else {
-                let incr = redis::cmd("INCR").arg(&key).to_owned();
-                c.record(
-                    rec,
-                    &key,
-                    &incr,
-                    Write,
-                    CounterInput::Incr,
-                    CounterOutput::Value,
-                );
+                h.incr(&mut c, &key);
             }
         }
     }
 }
 
-/// One fault the nemesis can inject; each returns evidence that it happened.
+/// One fault the nemesis can inject; each proves that it happened.
 #[derive(Debug, Clone, Copy)]
 enum Fault {
     KillLeader,
     KillFollower,
     KillAll,
+    /// SIGSTOP the leader until another node leads, write through the new
+    /// leader, then send a GET to the paused one and record its answer
+    /// after SIGCONT: a paused leader that trusts its stale lease or
+    /// leadership shows up as a stale read.
     PauseLeader,
     LeaderInMinority,
     LeaderInMajority,
@@ -349,7 +633,7 @@ enum Fault {
     /// CLUSTER FORGET a follower, wipe it, re-join it; then the same for the
     /// leader (it hands over by stepping down after the change commits).
     MembershipChurn,
-    /// A follower cut off until the leader has purged past it: it must
+    /// A follower cut off until the leader has purged past its log: it must
     /// install a snapshot to catch up (needs small snapshot thresholds).
     SnapshotCatchUp,
 }
@@ -363,18 +647,19 @@ struct Summary {
     violations: Vec<String>,
 }
 
-fn inject(c: &mut FaultCluster, fault: Fault, hold: Duration, evidence: &mut Vec<String>) {
+fn snapshots_installed(node: &Node) -> Option<u64> {
+    node.raft_u64("raft_snapshots_installed")
+}
+
+fn inject(c: &mut FaultCluster, fault: Fault, hold: Duration, h: &Histories) -> String {
     let n = c.nodes.len();
     let l = c.wait_leader();
     let term0 = c.max_term();
-    let cut0 = c.blackholed();
     match fault {
         Fault::KillLeader => {
             c.nodes[l].kill9();
-            let nl = wait_for("a new leader", Duration::from_secs(30), || {
-                c.leader().filter(|x| *x != l)
-            });
-            std::thread::sleep(hold);
+            let nl = c.wait_leader_among("a new leader", &c.others(l));
+            std::thread::sleep(hold); // the fault's duration
             c.nodes[l].join = None;
             c.nodes[l].start();
             let term1 = c.max_term();
@@ -382,21 +667,27 @@ fn inject(c: &mut FaultCluster, fault: Fault, hold: Duration, evidence: &mut Vec
                 term1 > term0,
                 "leader kill did not start a new term ({term0} -> {term1})"
             );
-            evidence.push(format!(
+            format!(
                 "kill -9 leader n{} -> new leader n{} term {term0}->{term1}",
                 l + 1,
                 nl + 1
-            ));
+            )
         }
         Fault::KillFollower => {
             let f = (l + 1) % n;
             c.nodes[f].kill9();
-            std::thread::sleep(hold);
+            std::thread::sleep(hold); // the fault's duration
             c.nodes[f].join = None;
             c.nodes[f].start();
-            evidence.push(format!("kill -9 follower n{}", f + 1));
+            let committed = c.nodes[l].raft_u64("raft_committed_index").unwrap_or(0);
+            c.wait_applied(f, committed);
+            format!(
+                "kill -9 follower n{}; restarted, applied {committed}",
+                f + 1
+            )
         }
         Fault::KillAll => {
+            let pids: Vec<u32> = c.nodes.iter().filter_map(|n| n.pid()).collect();
             for node in c.nodes.iter_mut() {
                 node.kill9();
             }
@@ -404,128 +695,129 @@ fn inject(c: &mut FaultCluster, fault: Fault, hold: Duration, evidence: &mut Vec
                 node.join = None;
                 node.start();
             }
+            assert!(
+                c.nodes.iter().all(|x| !pids.contains(&x.pid().unwrap())),
+                "every node is a new process"
+            );
             let nl = c.wait_leader();
-            evidence.push(format!("kill -9 all; restarted, leader n{}", nl + 1));
+            format!("kill -9 all; restarted, leader n{}", nl + 1)
         }
-        Fault::PauseLeader => {
-            c.nodes[l].signal("STOP");
-            let nl = wait_for("a new leader while paused", Duration::from_secs(30), || {
-                (0..n)
-                    .filter(|i| *i != l)
-                    .find(|i| common::role(&c.nodes[*i]).as_deref() == Some("master"))
-            });
-            std::thread::sleep(hold);
-            c.nodes[l].signal("CONT");
-            evidence.push(format!(
-                "SIGSTOP leader n{} for >{hold:?}; n{} took over",
-                l + 1,
-                nl + 1
-            ));
-        }
+        Fault::PauseLeader => pause_leader(c, l, hold, h),
         Fault::LeaderInMinority => {
-            let rest: Vec<usize> = (0..n).filter(|i| *i != l).collect();
-            c.cut_between(&[l], &rest);
-            let nl = wait_for("a leader in the majority", Duration::from_secs(30), || {
-                rest.iter()
-                    .copied()
-                    .find(|i| common::role(&c.nodes[*i]).as_deref() == Some("master"))
-            });
-            std::thread::sleep(hold);
+            let rest = c.others(l);
+            let cut = c.cut(links_between(&[l], &rest), CutKind::Both);
+            let nl = c.wait_leader_among("a leader in the majority", &rest);
+            std::thread::sleep(hold); // the fault's duration
+                                      // The old leader's heartbeats, and the new leader's to it.
+            let mut must: Vec<Link> = rest.iter().map(|&r| (l, r)).collect();
+            must.push((nl, l));
+            let proof = c.verify_cut(&cut, &must);
             c.heal();
-            assert!(c.blackholed() > cut0, "the partition dropped nothing");
-            evidence.push(format!(
-                "leader n{} alone in minority; majority elected n{}",
+            format!(
+                "leader n{} alone in minority; majority elected n{}; {proof}",
                 l + 1,
                 nl + 1
-            ));
+            )
         }
-        Fault::LeaderInMajority => {
+        Fault::LeaderInMajority | Fault::IsolateFollowerThenHeal => {
             let f = (l + 1) % n;
-            let rest: Vec<usize> = (0..n).filter(|i| *i != f).collect();
-            c.cut_between(&[f], &rest);
-            std::thread::sleep(hold);
-            let still = c.leader();
+            let rest = c.others(f);
+            let cut = c.isolate(f);
+            std::thread::sleep(match fault {
+                Fault::IsolateFollowerThenHeal => hold.max(Duration::from_secs(2)),
+                _ => hold,
+            }); // the fault's duration
+                // The leader's heartbeats to f, and f's (pre-)vote requests.
+            let mut must: Vec<Link> = vec![(l, f)];
+            must.extend(rest.iter().map(|&r| (f, r)));
+            let proof = c.verify_cut(&cut, &must);
+            let during = c.wait_leader_among("a leader in the majority", &rest);
+            let f_term = c
+                .term(f)
+                .expect("the cut-off node answers on its client port");
+            assert!(
+                f_term <= term0,
+                "PreVote: cut-off n{} raised its term {term0} -> {f_term}",
+                f + 1
+            );
             c.heal();
-            assert!(c.blackholed() > cut0, "the partition dropped nothing");
-            evidence.push(format!(
-                "follower n{} cut off, leader n{} in majority (leader during cut: {:?})",
+            let committed = c.nodes[during]
+                .raft_u64("raft_committed_index")
+                .unwrap_or(0);
+            c.wait_applied(f, committed);
+            format!(
+                "n{} cut off ({fault:?}); n{} led the majority; its term stayed {f_term} <= {term0}; caught up to {committed} after heal; {proof}",
                 f + 1,
-                l + 1,
-                still.map(|x| x + 1)
-            ));
-        }
-        Fault::IsolateFollowerThenHeal => {
-            let f = (l + 1) % n;
-            c.isolate(f);
-            std::thread::sleep(hold.max(Duration::from_secs(2)));
-            c.heal();
-            std::thread::sleep(Duration::from_millis(500));
-            let after = c.leader();
-            evidence.push(format!(
-                "isolated n{} for {:?} then healed; leader before n{}, after {:?}; term {term0}->{}",
-                f + 1,
-                hold.max(Duration::from_secs(2)),
-                l + 1,
-                after.map(|x| x + 1),
-                c.max_term()
-            ));
+                during + 1
+            )
         }
         Fault::Ring if n < 5 => {
             // On 3 nodes every pair is neighbours: the ring cuts nothing.
-            evidence.push("majorities ring skipped: needs 5 nodes".into());
+            "majorities ring skipped: needs 5 nodes".into()
         }
         Fault::Ring => {
             // Each node only reaches its two ring neighbours: every node sees a
             // majority, but no two nodes see the same one.
-            for i in 0..n {
-                for j in 0..n {
+            let far: Vec<Link> = (0..n)
+                .flat_map(|i| (0..n).map(move |j| (i, j)))
+                .filter(|&(i, j)| {
                     let d = (i + n - j) % n;
-                    if i != j && d != 1 && d != n - 1 {
-                        c.links[&(i, j)].cut();
-                    }
-                }
-            }
-            std::thread::sleep(hold);
+                    i != j && d != 1 && d != n - 1
+                })
+                .collect();
+            let cut = c.cut(far, CutKind::Both);
+            std::thread::sleep(hold); // the fault's duration
+                                      // At least the leader's heartbeats to its far nodes were refused.
+            let must: Vec<Link> = cut.links.iter().copied().filter(|x| x.0 == l).collect();
+            let proof = c.verify_cut(&cut, &must);
             c.heal();
-            assert!(c.blackholed() > cut0, "the ring partition dropped nothing");
-            evidence.push(format!("majorities ring on {n} nodes for {hold:?}"));
+            format!("majorities ring on {n} nodes for {hold:?}; {proof}")
         }
         Fault::LeaderOutboundOneWay => {
-            for j in (0..n).filter(|j| *j != l) {
-                c.links[&(l, j)].cut_forward();
-            }
-            let nl = wait_for("a new leader", Duration::from_secs(30), || {
-                (0..n)
-                    .filter(|i| *i != l)
-                    .find(|i| common::role(&c.nodes[*i]).as_deref() == Some("master"))
-            });
-            std::thread::sleep(hold);
-            let dropped: u64 = (0..n)
-                .filter(|j| *j != l)
-                .map(|j| c.links[&(l, j)].stats().dropped_forward)
-                .sum();
+            let out: Vec<Link> = c.others(l).into_iter().map(|j| (l, j)).collect();
+            let cut = c.cut(out, CutKind::Forward);
+            let nl = c.wait_leader_among("a new leader", &c.others(l));
+            std::thread::sleep(hold); // the fault's duration
+            let proof = c.verify_cut(&cut, &cut.links.clone());
             c.heal();
-            assert!(dropped > 0, "the one-way cut dropped nothing");
-            evidence.push(format!(
-                "one-way: n{} could not send for {hold:?} ({dropped} bytes dropped); n{} led",
+            format!(
+                "one-way: n{} could not send for {hold:?}; n{} led; {proof}",
                 l + 1,
                 nl + 1
-            ));
+            )
         }
         Fault::Flaky => {
+            let before: Vec<ProxyStats> = c.links.values().map(|p| p.stats()).collect();
             for p in c.links.values() {
                 p.set_delay(Duration::from_millis(15));
                 p.set_drop_probability(0.02);
             }
-            std::thread::sleep(hold);
-            let killed: u64 = c.links.values().map(|p| p.stats().killed).sum();
+            std::thread::sleep(hold); // the fault's duration
+                                      // Keep the fault on until it has broken a connection (the loss
+                                      // really happened) and still delivered traffic (it was flaky,
+                                      // not a partition).
+            let (killed, moved) = wait_for(
+                "the flaky links to break a connection",
+                Duration::from_secs(30),
+                || {
+                    let (mut killed, mut moved) = (0, 0);
+                    for (p, b) in c.links.values().zip(&before) {
+                        let s = p.stats();
+                        killed += s.killed - b.killed;
+                        moved += (s.bytes_forward + s.bytes_backward)
+                            - (b.bytes_forward + b.bytes_backward);
+                    }
+                    (killed > 0 && moved > 0).then_some((killed, moved))
+                },
+            );
             for p in c.links.values() {
                 p.set_delay(Duration::ZERO);
                 p.set_drop_probability(0.0);
             }
-            evidence.push(format!("flaky links (15 ms delay, 2% chunk loss) for {hold:?}: {killed} connections broken"));
+            format!("flaky links (15 ms delay, 2% chunk loss) for >= {hold:?}: {killed} connections broken, {moved} bytes delivered")
         }
         Fault::MembershipChurn => {
+            let mut proof = Vec::new();
             for victim in [(l + 1) % n, l] {
                 let leader = c.wait_leader();
                 let name: String = redis::cmd("CLUSTER")
@@ -544,85 +836,146 @@ fn inject(c: &mut FaultCluster, fault: Fault, hold: Duration, evidence: &mut Vec
                 c.nodes[victim].join = Some(seed);
                 c.nodes[victim].start();
                 c.wait_voters(n);
-                evidence.push(format!(
+                proof.push(format!(
                     "removed n{} (leader: {}), wiped it and re-added it",
                     victim + 1,
                     victim == leader
                 ));
             }
+            proof.join("; ")
         }
-        Fault::SnapshotCatchUp => {
-            let f = (l + 1) % n;
-            let snap =
-                |i: usize| -> u64 { info_u64(&c.nodes[i], "raft_snapshot_index").unwrap_or(0) };
-            let before = snap(f);
-            let applied_f = info_u64(&c.nodes[f], "raft_last_applied_index").unwrap_or(0);
-            c.isolate(f);
-            wait_for(
-                "the leader to purge past the cut-off follower",
-                Duration::from_secs(60),
-                || {
-                    let l = c.leader()?;
-                    (info_u64(&c.nodes[l], "raft_purged_index")? > applied_f).then_some(())
-                },
-            );
-            c.heal();
-            wait_for(
-                "the follower to install a snapshot",
-                Duration::from_secs(60),
-                || (snap(f) > before).then_some(()),
-            );
-            evidence.push(format!(
-                "n{} cut off past the purge point; installed snapshot {} (was {before})",
-                f + 1,
-                snap(f)
-            ));
-        }
+        Fault::SnapshotCatchUp => snapshot_catch_up(c, l),
     }
 }
 
-fn info_u64(node: &Node, field: &str) -> Option<u64> {
-    let mut c = redis::Client::open(node.url())
-        .ok()?
-        .get_connection_with_timeout(Duration::from_millis(500))
-        .ok()?;
-    c.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
-    let info: String = redis::cmd("INFO").arg("raft").query(&mut c).ok()?;
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))?
-        .trim()
-        .parse()
-        .ok()
+/// See [`Fault::PauseLeader`].
+fn pause_leader(c: &FaultCluster, l: usize, hold: Duration, h: &Histories) -> String {
+    let key = "r0";
+    let addrs: Vec<String> = c.nodes.iter().map(|n| n.addr()).collect();
+    // Opened before the pause (a paused process cannot answer a handshake),
+    // with a timeout far beyond the pause.
+    let mut probe = c.nodes[l].conn();
+    probe
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    let term0 = c.max_term();
+    c.nodes[l].signal("STOP");
+    let nl = c.wait_leader_among("a new leader while paused", &c.others(l));
+    // A write acknowledged by the new leader while the old one is paused.
+    let mut nemesis = Client::new(NEMESIS, addrs.clone(), nl, 0);
+    wait_for(
+        "a write through the new leader",
+        Duration::from_secs(30),
+        || h.set(nemesis.at(nl), key),
+    );
+    // Then a read sent to the paused leader: it waits in the socket buffer.
+    let (t0, reply) = std::thread::scope(|s| {
+        let read = s.spawn(|| {
+            let t0 = h.registers.now();
+            let r = redis::cmd("GET")
+                .arg(key)
+                .query::<Option<String>>(&mut probe);
+            (t0, r)
+        });
+        std::thread::sleep(hold); // the fault's duration
+        c.nodes[l].signal("CONT");
+        read.join().unwrap()
+    });
+    let t1 = h.registers.now();
+    let shown = match &reply {
+        Ok(v) => format!("{v:?}"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        !(reply.as_ref().is_err_and(|e| e.is_timeout())),
+        "the GET sent to paused n{} got no reply within 120 s",
+        l + 1
+    );
+    let reply = classify(reply, &addrs, "GET on the resumed leader");
+    let s = &h.surprises;
+    let input = RegisterInput::Get;
+    record_reply(
+        &h.registers,
+        s,
+        NEMESIS,
+        key,
+        (t0, t1),
+        input,
+        reply,
+        RegisterOutput::Value,
+    );
+    format!(
+        "SIGSTOP leader n{} for >{hold:?}; n{} took over (term {term0}->{}) and acked a write of {key}; \
+         the GET sent to paused n{} afterwards answered {shown}",
+        l + 1,
+        nl + 1,
+        c.max_term(),
+        l + 1
+    )
+}
+
+/// See [`Fault::SnapshotCatchUp`].
+fn snapshot_catch_up(c: &FaultCluster, l: usize) -> String {
+    let f = (l + 1) % c.nodes.len();
+    let installed0 = snapshots_installed(&c.nodes[f]).expect("INFO raft_snapshots_installed");
+    let cut = c.isolate(f);
+    // Measured after the cut: nothing can reach f's log any more.
+    let last_f = c.nodes[f].raft_u64("raft_last_log_index").unwrap();
+    let purged = wait_for(
+        "the leader to purge past the cut-off follower's log",
+        Duration::from_secs(60),
+        || {
+            let l = c.leader()?;
+            let p = c.nodes[l].raft_u64("raft_purged_index")?;
+            (p > last_f).then_some(p)
+        },
+    );
+    let proof = c.verify_cut(&cut, &[(l, f)]);
+    assert_eq!(
+        c.nodes[f].raft_u64("raft_last_log_index"),
+        Some(last_f),
+        "the cut-off follower's log moved while cut"
+    );
+    c.heal();
+    let installed = wait_for(
+        "the follower to install a snapshot from the leader",
+        Duration::from_secs(60),
+        || snapshots_installed(&c.nodes[f]).filter(|i| *i > installed0),
+    );
+    c.wait_applied(f, purged);
+    format!(
+        "n{} cut off at log index {last_f}; leader purged to {purged}; n{} installed a snapshot \
+         (installs {installed0} -> {installed}) and applied past {purged}; {proof}",
+        f + 1,
+        f + 1
+    )
 }
 
 /// Run one campaign: workload + faults, then heal and check everything.
 fn campaign(nodes: usize, extra: &[&str], faults: &[Fault], seed: u64, hold: Duration) -> Summary {
+    let started = Instant::now();
     let mut c = FaultCluster::start(nodes, extra);
     let addrs: Vec<String> = c.nodes.iter().map(|n| n.addr()).collect();
-    let h = Arc::new(Histories {
-        registers: checker::Recorder::new(),
-        counters: checker::Recorder::new(),
-    });
+    let h = Arc::new(Histories::new());
     let stop = Arc::new(AtomicBool::new(false));
-    let seq = Arc::new(AtomicU64::new(0));
     let workers: Vec<_> = (0..CLIENTS)
         .map(|id| {
-            let client = Client {
-                id,
-                addrs: addrs.clone(),
-                conns: HashMap::new(),
-                target: id % addrs.len(),
-                rng: StdRng::seed_from_u64(seed * 1000 + id as u64),
-            };
-            let (h, stop, seq) = (h.clone(), stop.clone(), seq.clone());
-            std::thread::spawn(move || run_client(client, h, stop, seq))
+            let client = Client::new(id, addrs.clone(), id % addrs.len(), seed * 1000 + id as u64);
+            let (h, stop) = (h.clone(), stop.clone());
+            std::thread::spawn(move || run_client(client, h, stop))
         })
         .collect();
     let mut summary = Summary::default();
-    std::thread::sleep(Duration::from_millis(500));
+    let warm = h.await_progress("start");
+    summary
+        .faults
+        .push(format!("workload serving after {warm:?}"));
     for f in faults {
-        inject(&mut c, *f, hold, &mut summary.faults);
-        std::thread::sleep(Duration::from_millis(700));
+        let proof = inject(&mut c, *f, hold, &h);
+        let back = h.await_progress(&format!("{f:?}"));
+        summary
+            .faults
+            .push(format!("{proof}; workload ok again after {back:?}"));
     }
     stop.store(true, Ordering::Relaxed);
     for w in workers {
@@ -641,8 +994,7 @@ fn campaign(nodes: usize, extra: &[&str], faults: &[Fault], seed: u64, hold: Dur
     // whose invoke time is taken when it is sent).
     let final_get = |key: &str, now: &dyn Fn() -> u64| -> (u64, redis::Value, u64) {
         wait_for("a final read", Duration::from_secs(30), || {
-            let l = c.leader()?;
-            let mut con = c.nodes[l].conn();
+            let mut con = c.nodes[c.leader()?].try_conn()?;
             let t0 = now();
             let v: redis::Value = redis::cmd("GET").arg(key).query(&mut con).ok()?;
             Some((t0, v, now()))
@@ -653,27 +1005,37 @@ fn campaign(nodes: usize, extra: &[&str], faults: &[Fault], seed: u64, hold: Dur
         let key = format!("n{k}");
         let (t0, v, t1) = final_get(&key, &|| h.counters.now());
         let v: Option<i64> = redis::from_redis_value(&v).unwrap();
-        h.counters.push(Op::ok(
-            usize::MAX,
-            &key,
-            t0,
-            t1,
-            CounterInput::Get,
-            CounterOutput::Read(v),
-        ));
-        finals.insert(key, v.unwrap_or(0));
+        let out = CounterOutput::Read(v);
+        h.counters
+            .push(Op::ok(FINAL, &key, t0, t1, CounterInput::Get, out));
+        finals.insert(key, v);
     }
-    for k in 0..REGISTERS {
-        let key = format!("r{k}");
+    let registers = (0..REGISTERS)
+        .map(|k| format!("r{k}"))
+        .chain((0..TTL_REGISTERS).map(|k| format!("t{k}")));
+    for key in registers {
         let (t0, v, t1) = final_get(&key, &|| h.registers.now());
         let v: Option<String> = redis::from_redis_value(&v).unwrap();
-        h.registers.push(Op::ok(
-            usize::MAX,
-            &key,
-            t0,
-            t1,
-            RegisterInput::Get,
-            RegisterOutput::Value(v),
+        let out = RegisterOutput::Value(v);
+        h.registers
+            .push(Op::ok(FINAL, &key, t0, t1, RegisterInput::Get, out));
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(TTL_MS) / 2,
+        "the campaign outlived half the TTL of its TTL keys: the register model no longer holds for them"
+    );
+    let surprises = h.surprises.into_inner().unwrap();
+    const SHOWN: usize = 10;
+    summary.violations.extend(
+        surprises
+            .iter()
+            .take(SHOWN)
+            .map(|s| format!("unexpected reply: {s}")),
+    );
+    if surprises.len() > SHOWN {
+        summary.violations.push(format!(
+            "... and {} more unexpected replies",
+            surprises.len() - SHOWN
         ));
     }
     let registers: Vec<RegisterOp> = h.registers.into_history();
@@ -684,47 +1046,33 @@ fn campaign(nodes: usize, extra: &[&str], faults: &[Fault], seed: u64, hold: Dur
         .chain(counters.iter().map(|o| o.outcome))
     {
         match o {
-            checker::Outcome::Ok => summary.ops_ok += 1,
-            checker::Outcome::Failed => summary.ops_failed += 1,
-            checker::Outcome::Unknown => summary.ops_unknown += 1,
+            Outcome::Ok => summary.ops_ok += 1,
+            Outcome::Failed => summary.ops_failed += 1,
+            Outcome::Unknown => summary.ops_unknown += 1,
         }
     }
-    // Counters: acked <= final <= acked + unknown.
     for (key, fin) in &finals {
-        let incrs = counters
-            .iter()
-            .filter(|o| &o.key == key && matches!(o.input, CounterInput::Incr));
-        let (mut acked, mut unknown) = (0i64, 0i64);
-        for o in incrs {
-            match o.outcome {
-                checker::Outcome::Ok => acked += 1,
-                checker::Outcome::Unknown => unknown += 1,
-                checker::Outcome::Failed => {}
-            }
-        }
-        if !(acked <= *fin && *fin <= acked + unknown) {
-            summary.violations.push(format!(
-                "counter {key}: final {fin} not within acked {acked} .. acked+unknown {}",
-                acked + unknown
-            ));
+        if let Err(e) = check_counter_final(&counters, key, *fin) {
+            summary.violations.push(e);
         }
     }
-    let budget = Duration::from_secs(20);
     for r in [
-        check_register(&registers, budget),
-        check_counter(&counters, budget),
+        check_register(&registers, CHECK_BUDGET),
+        check_counter(&counters, CHECK_BUDGET),
     ] {
-        match r {
-            CheckResult::Ok => {}
-            CheckResult::Violation { key, explanation } => {
-                summary.violations.push(format!("{key}: {explanation}"))
-            }
-            CheckResult::Timeout { key } => summary
-                .violations
-                .push(format!("{key}: checker gave up (counts as failure)")),
+        if let Some(v) = violation_text(&r) {
+            summary.violations.push(v);
         }
     }
     summary
+}
+
+fn violation_text(r: &CheckResult) -> Option<String> {
+    match r {
+        CheckResult::Ok => None,
+        CheckResult::Violation { key, explanation } => Some(format!("{key}: {explanation}")),
+        CheckResult::Timeout { key } => Some(format!("{key}: checker gave up (counts as failure)")),
+    }
 }
 
 fn report(name: &str, s: &Summary) {
@@ -750,6 +1098,12 @@ fn assert_clean(name: &str, s: &Summary) {
         s.violations.is_empty(),
         "{name}: {} violations",
         s.violations.len()
+    );
+    let total = s.ops_ok + s.ops_failed + s.ops_unknown;
+    assert!(
+        s.ops_unknown as f64 <= MAX_UNKNOWN_SHARE * total as f64,
+        "{name}: {} of {total} operations ended unknown (cap {MAX_UNKNOWN_SHARE})",
+        s.ops_unknown
     );
     assert!(
         s.ops_ok > 100,
@@ -825,6 +1179,47 @@ fn membership_one_way_flaky_and_snapshots_3_nodes() {
     assert_clean("membership_one_way_flaky_and_snapshots_3_nodes", &s);
 }
 
+#[test]
+fn lease_reads_under_pauses_and_partitions_3_nodes() {
+    let s = campaign(
+        3,
+        &["--read-consistency", "lease"],
+        &[
+            Fault::PauseLeader,
+            Fault::LeaderInMinority,
+            Fault::PauseLeader,
+        ],
+        6,
+        Duration::from_secs(2),
+    );
+    assert_clean("lease_reads_under_pauses_and_partitions_3_nodes", &s);
+}
+
+/// Lease reads on a leader resumed after SIGSTOP: once another leader has
+/// acknowledged a newer value, the resumed one must not serve the old one
+/// (its lease ran out while it was stopped). The PauseLeader probe alone,
+/// three times, without the workload around it.
+#[test]
+fn lease_read_on_a_resumed_leader_is_not_stale() {
+    let c = FaultCluster::start(3, &["--read-consistency", "lease"]);
+    let h = Histories::new();
+    let mut evidence = Vec::new();
+    for _ in 0..3 {
+        let l = c.wait_leader();
+        evidence.push(pause_leader(&c, l, Duration::from_secs(2), &h));
+        c.converged_digest();
+    }
+    let surprises = h.surprises.lock().unwrap().clone();
+    assert!(surprises.is_empty(), "unexpected replies: {surprises:?}");
+    let r = check_register(&h.registers.into_history(), CHECK_BUDGET);
+    assert!(
+        r.is_ok(),
+        "{:#?}\n{}",
+        evidence,
+        violation_text(&r).unwrap()
+    );
+}
+
 /// PreVote: a follower cut off for many election timeouts must not depose
 /// the healthy leader when it comes back, nor raise the term.
 #[test]
@@ -845,57 +1240,257 @@ fn prevote_keeps_the_healthy_leader() {
     let l = c.wait_leader();
     let f = (l + 1) % 3;
     let term0 = c.term(l).unwrap();
-    let cut0 = c.blackholed();
-    c.isolate(f);
-    std::thread::sleep(Duration::from_secs(4)); // >> election timeout (300-600 ms)
-    assert!(c.blackholed() > cut0, "the isolation dropped nothing");
+    let cut = c.isolate(f);
+    std::thread::sleep(Duration::from_secs(4)); // the fault: >> election timeout
+                                                // The leader's heartbeats were refused. (Not required: that f tried a
+                                                // pre-vote. With these timeouts one run saw f open no connection at all
+                                                // in 34 s of isolation, while with the defaults it always did; reported
+                                                // for investigation.)
+    eprintln!("{}", c.verify_cut(&cut, &[(l, f)]));
+    let tried: Vec<u64> = c
+        .others(f)
+        .into_iter()
+        .map(|r| c.links[&(f, r)].stats().connections)
+        .collect();
+    eprintln!("connections the isolated node opened to each peer: {tried:?}");
     let isolated_term = c.term(f).unwrap();
     c.heal();
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(c.leader(), Some(l), "the healthy leader was deposed");
-    assert_eq!(c.term(l).unwrap(), term0, "the term moved");
-    assert_eq!(isolated_term, term0, "the isolated node inflated its term");
+    // Back in contact: once f has applied a write made after the heal, it
+    // has exchanged appends with the leader, so a higher term would have
+    // deposed the leader by now.
     let _: () = redis::cmd("SET")
         .arg("k")
         .arg("v")
         .query(&mut c.nodes[l].conn())
         .unwrap();
+    c.wait_applied(f, c.nodes[l].raft_u64("raft_committed_index").unwrap());
+    assert_eq!(isolated_term, term0, "the isolated node inflated its term");
+    assert_eq!(c.leader(), Some(l), "the healthy leader was deposed");
+    assert_eq!(c.term(l).unwrap(), term0, "the term moved");
 }
 
-/// A leader cut off from its quorum stops acknowledging writes.
+/// A leader cut off from its quorum stops acknowledging writes, says so,
+/// and the write it refused is nowhere after the partition heals.
 #[test]
 fn leader_without_quorum_stops_acking() {
     let c = FaultCluster::start(3, &[]);
     let l = c.wait_leader();
-    c.isolate(l);
-    let mut con = c.nodes[l].conn();
-    con.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-    let r: redis::RedisResult<()> = redis::cmd("SET").arg("x").arg("1").query(&mut con);
-    assert!(r.is_err(), "an isolated leader acknowledged a write");
+    let cut = c.isolate(l);
+    let mut con = std::net::TcpStream::connect(c.nodes[l].addr()).unwrap();
+    con.write_all(b"SET x 1\r\n").unwrap();
+    // No reply while cut off (the write waits for a quorum)...
+    con.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 512];
+    let early = con.read(&mut buf);
+    assert!(
+        early
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+        "an isolated leader answered a write: {early:?} {:?}",
+        String::from_utf8_lossy(&buf)
+    );
+    c.verify_cut(&cut, &[]);
     c.heal();
+    // ...and after healing, the answer to it is not +OK.
+    con.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let n = con.read(&mut buf).unwrap();
+    let late = String::from_utf8_lossy(&buf[..n]);
+    eprintln!("late reply: {late:?}");
+    assert!(
+        late.starts_with("-TRYAGAIN "),
+        "the deposed leader's late answer to the write: {late:?}"
+    );
+    c.converged_digest();
+    let x: Option<String> = wait_for("a read of x on the leader", Duration::from_secs(30), || {
+        redis::cmd("GET")
+            .arg("x")
+            .query(&mut c.nodes[c.leader()?].try_conn()?)
+            .ok()
+    });
+    assert_eq!(
+        x, None,
+        "the write refused by the isolated leader was applied"
+    );
 }
 
-/// Negative control: with stale reads allowed, partitioning the leader
-/// away must produce violations the checker sees. If this ever passes
-/// clean, the checker (or the fault) is blind.
+/// Per-key verdicts of `check` over `history`.
+fn verdicts<I: Clone, O: Clone>(
+    history: &[Op<I, O>],
+    check: fn(&[Op<I, O>], Duration) -> CheckResult,
+) -> BTreeMap<String, CheckResult> {
+    checker::by_key(history)
+        .into_iter()
+        .map(|(k, ops)| {
+            let r = check(&ops, CHECK_BUDGET);
+            (k, r)
+        })
+        .collect()
+}
+
+/// A negative control must see a real violation on exactly the keys it
+/// broke ("checker gave up" is not one), and none on its control keys.
+fn assert_flags_exactly(
+    what: &str,
+    verdicts: &BTreeMap<String, CheckResult>,
+    broken: &[&str],
+    evidence: &str,
+) {
+    for (key, r) in verdicts {
+        let flagged = matches!(r, CheckResult::Violation { .. });
+        eprintln!("{what}: {key}: {r:?}");
+        assert_eq!(
+            flagged,
+            broken.contains(&key.as_str()),
+            "{what}: key {key}: expected {}, got {r:?}",
+            if broken.contains(&key.as_str()) {
+                "a violation"
+            } else {
+                "no violation"
+            }
+        );
+        if flagged {
+            let text = violation_text(r).unwrap();
+            assert!(
+                text.contains(evidence),
+                "{what}: {text} does not mention {evidence}"
+            );
+        }
+    }
+    for key in broken {
+        assert!(verdicts.contains_key(*key), "{what}: no history for {key}");
+    }
+}
+
+/// Negative control (stale read), built step by step so it fails the system
+/// every time: write, cut the leader off, write through the new leader,
+/// read the old value from the cut-off node in `stale` mode. The register
+/// checker must flag exactly that key.
 #[test]
-fn negative_control_stale_reads_are_caught() {
+fn negative_control_stale_read_is_caught() {
+    let c = FaultCluster::start(3, &["--read-consistency", "stale"]);
+    let h = Histories::new();
+    let addrs: Vec<String> = c.nodes.iter().map(|n| n.addr()).collect();
+    let mut client = Client::new(NEMESIS, addrs, 0, 0);
+    let l = c.wait_leader();
+    let old = h
+        .set(client.at(l), "stale")
+        .expect("a write through the leader");
+    h.set(client.at(l), "fresh")
+        .expect("a write through the leader");
+    let cut = c.isolate(l);
+    let nl = c.wait_leader_among("a new leader", &c.others(l));
+    let new = wait_for(
+        "a write through the new leader",
+        Duration::from_secs(30),
+        || h.set(client.at(nl), "stale"),
+    );
+    let fresh = wait_for(
+        "a write through the new leader",
+        Duration::from_secs(30),
+        || h.set(client.at(nl), "fresh"),
+    );
+    // Evidence that the fault produced the stale read.
+    let seen = h
+        .get(client.at(l), "stale")
+        .expect("the cut-off node answers a stale read");
+    assert_eq!(
+        seen,
+        Some(old.clone()),
+        "the cut-off old leader did not serve its old value"
+    );
+    let seen = h
+        .get(client.at(nl), "fresh")
+        .expect("the new leader answers");
+    assert_eq!(seen, Some(fresh), "the new leader's own read");
+    let leader_links: Vec<Link> = c.others(l).into_iter().map(|r| (l, r)).collect();
+    c.verify_cut(&cut, &leader_links);
+    c.heal();
+    wait_for(
+        "the old leader to catch up after healing",
+        Duration::from_secs(30),
+        || {
+            let v: Option<String> = redis::cmd("GET")
+                .arg("stale")
+                .query(&mut c.nodes[l].try_conn()?)
+                .ok()?;
+            (v.as_deref() == Some(new.as_str())).then_some(())
+        },
+    );
+    let history = h.registers.into_history();
+    let v = verdicts(&history, check_register);
+    assert_flags_exactly("stale-read control", &v, &["stale"], &old);
+}
+
+/// Negative controls (lost write, lost increments) on real histories: a
+/// node loses its data dir (kill -9, wipe, restart: it bootstraps an empty
+/// cluster), so acknowledged writes are gone. The register checker, the
+/// counter checker and the final counter bound must each flag exactly the
+/// keys written before the loss, and pass the keys written after it.
+#[test]
+fn negative_control_lost_write_and_lost_increments_are_caught() {
+    let mut c = common::Cluster::single(&[]);
+    let h = Histories::new();
+    let mut client = Client::new(NEMESIS, vec![c.nodes[0].addr()], 0, 0);
+    let lost = h.set(&mut client, "lost").expect("SET before the loss");
+    for _ in 0..5 {
+        h.incr(&mut client, "lost_n").expect("INCR before the loss");
+    }
+    c.nodes[0].kill9();
+    std::fs::remove_dir_all(&c.nodes[0].dir).unwrap();
+    c.nodes[0].start();
+    c.leader();
+    client.conns.clear(); // connections to the killed process are dead
+    let kept = h.set(&mut client, "kept").expect("SET after the loss");
+    for _ in 0..3 {
+        h.incr(&mut client, "kept_n").expect("INCR after the loss");
+    }
+    // Evidence that the fault lost the writes.
+    assert_eq!(
+        h.get(&mut client, "lost"),
+        Some(None),
+        "the wipe kept {lost}"
+    );
+    assert_eq!(h.get(&mut client, "kept"), Some(Some(kept)));
+    let lost_n = h
+        .read_counter(&mut client, "lost_n")
+        .expect("a counter read");
+    assert_eq!(lost_n, None, "the wipe kept the counter");
+    let kept_n = h
+        .read_counter(&mut client, "kept_n")
+        .expect("a counter read");
+    assert_eq!(kept_n, Some(3));
+
+    let registers = h.registers.into_history();
+    let v = verdicts(&registers, check_register);
+    assert_flags_exactly("lost-write control", &v, &["lost"], &lost);
+    let counters = h.counters.into_history();
+    let v = verdicts(&counters, check_counter);
+    assert_flags_exactly("lost-increment control", &v, &["lost_n"], "Read(None)");
+    let bound = check_counter_final(&counters, "lost_n", lost_n);
+    assert!(
+        bound.as_ref().is_err_and(|e| e.contains("acked 5")),
+        "the final-value bound must flag lost_n: {bound:?}"
+    );
+    check_counter_final(&counters, "kept_n", kept_n).unwrap();
+}
+
+/// An extra, random version of the stale-read control: stale reads inside
+/// random partition windows. Whether one happens depends on timing, so it
+/// is not a CI test (the constructed control above is); run it with
+/// `cargo test --test faults -- --ignored random_negative_control`.
+#[test]
+#[ignore]
+fn random_negative_control_stale_reads() {
     let s = campaign(
         3,
         &["--read-consistency", "stale"],
-        &[
-            Fault::LeaderInMinority,
-            Fault::LeaderInMinority,
-            Fault::LeaderInMinority,
-            Fault::LeaderInMinority,
-            Fault::LeaderInMinority,
-        ],
+        &[Fault::LeaderInMinority; 5],
         4,
         Duration::from_secs(3),
     );
-    report("negative_control", &s);
+    report("random_negative_control", &s);
     assert!(
-        !s.violations.is_empty(),
+        s.violations.iter().any(|v| !v.contains("checker gave up")),
         "the checker saw no violation with stale reads under partitions"
     );
 }
@@ -921,6 +1516,7 @@ fn long_campaign() {
         Fault::LeaderOutboundOneWay,
         Fault::Flaky,
         Fault::MembershipChurn,
+        Fault::SnapshotCatchUp,
     ];
     let mut total = Summary::default();
     let mut seed = 100;
@@ -930,14 +1526,29 @@ fn long_campaign() {
         let faults: Vec<Fault> = (0..6)
             .map(|_| all[rng.random_range(0..all.len())])
             .collect();
+        // Lease reads in a third of the runs; small snapshot thresholds
+        // always, so snapshots are built, sent and installed under faults.
+        let reads = if rng.random_bool(0.3) {
+            "lease"
+        } else {
+            "linearizable"
+        };
+        let extra = [
+            "--read-consistency",
+            reads,
+            "--snapshot-logs-since-last",
+            "100",
+            "--max-in-snapshot-log-to-keep",
+            "10",
+        ];
         let s = campaign(
             nodes,
-            &[],
+            &extra,
             &faults,
             seed,
             Duration::from_millis(rng.random_range(500..3000)),
         );
-        report(&format!("seed {seed} ({nodes} nodes)"), &s);
+        assert_clean(&format!("seed {seed} ({nodes} nodes, {reads} reads)"), &s);
         total.ops_ok += s.ops_ok;
         total.ops_failed += s.ops_failed;
         total.ops_unknown += s.ops_unknown;

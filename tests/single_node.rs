@@ -9,19 +9,6 @@ use std::time::Duration;
 use common::{wait_for, Cluster};
 use redis::Commands;
 
-fn redis_cli() -> Option<&'static str> {
-    if Command::new("redis-cli").arg("--version").output().is_ok() {
-        Some("redis-cli")
-    } else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "redis-cli is required in CI (.ci/run installs redis-tools)"
-        );
-        eprintln!("SKIP: redis-cli not installed (apt-get install redis-tools)");
-        None
-    }
-}
-
 fn cli(port: u16, args: &[&str]) -> String {
     let out = Command::new("redis-cli")
         .arg("-p")
@@ -145,7 +132,9 @@ fn strings_keys_and_expiry_with_the_redis_crate() {
 
 #[test]
 fn redis_cli_works() {
-    let Some(_) = redis_cli() else { return };
+    if !common::tool_available("redis-cli", "single_node::redis_cli_works") {
+        return;
+    }
     let c = Cluster::single(&[]);
     let p = c.nodes[0].port;
     assert_eq!(cli(p, &["PING"]), "PONG");
@@ -191,34 +180,54 @@ fn acknowledged_writes_survive_kill_9() {
     assert_eq!(n, 3001);
 }
 
+/// `RAFTCACHE SNAPSHOT` itself makes a snapshot (automatic snapshots are
+/// set a million entries away, so none can stand in for it), the older one
+/// is removed, and a restart restores snapshot + log tail.
 #[test]
-fn snapshot_then_restart_restores_everything() {
+fn snapshot_command_then_restart_restores_everything() {
     let mut c = Cluster::single(&[
         "--snapshot-logs-since-last",
-        "500",
+        "1000000",
         "--max-in-snapshot-log-to-keep",
         "10",
     ]);
+    let built = |c: &Cluster| c.nodes[0].raft_u64("raft_snapshots_built");
+    let snapshot = |c: &Cluster, want: u64| {
+        let applied = c.nodes[0].raft_u64("raft_last_applied_index").unwrap();
+        let _: () = redis::cmd("RAFTCACHE")
+            .arg("SNAPSHOT")
+            .query(&mut c.nodes[0].conn())
+            .unwrap();
+        // The counter steps when the state machine has written the file;
+        // raft's snapshot index (INFO) follows when openraft takes it over.
+        wait_for("the commanded snapshot", Duration::from_secs(20), || {
+            let index = c.nodes[0].raft_u64("raft_snapshot_index")?;
+            (built(c)? == want && index >= applied).then_some(())
+        });
+        assert_eq!(built(c), Some(want), "one snapshot per command");
+    };
     {
         let mut con = c.nodes[0].conn();
         for i in 0..2000 {
             let _: () = con.set(format!("s:{i}"), i).unwrap();
         }
-        let _: () = redis::cmd("RAFTCACHE")
-            .arg("SNAPSHOT")
-            .query(&mut con)
-            .unwrap();
+    }
+    assert_eq!(built(&c), Some(0), "an automatic snapshot was taken");
+    snapshot(&c, 1);
+    {
+        let mut con = c.nodes[0].conn();
         for i in 2000..2100 {
             let _: () = con.set(format!("s:{i}"), i).unwrap();
         }
     }
-    let snaps = wait_for("a snapshot file", Duration::from_secs(10), || {
-        let files: Vec<_> = std::fs::read_dir(c.nodes[0].dir.join("snapshots"))
+    snapshot(&c, 2);
+    let snaps = wait_for("the older snapshot to go", Duration::from_secs(10), || {
+        let files = std::fs::read_dir(c.nodes[0].dir.join("snapshots"))
             .ok()?
             .filter_map(|e| e.ok())
             .filter(|e| e.file_name().to_string_lossy().ends_with(".snap"))
-            .collect();
-        (!files.is_empty()).then_some(files.len())
+            .count();
+        (files == 1).then_some(files)
     });
     assert_eq!(snaps, 1, "old snapshots are removed");
     c.nodes[0].kill9();
@@ -300,16 +309,17 @@ fn prometheus_metrics_endpoint() {
     for i in 0..10 {
         let _: () = con.set(format!("m{i}"), i).unwrap();
     }
-    let body = wait_for("metrics", Duration::from_secs(10), || {
-        let out = common::raw_exchange(
+    let (body, closed) = wait_for("metrics", Duration::from_secs(10), || {
+        let (out, closed) = common::raw_exchange_closed(
             &format!("127.0.0.1:{port}"),
             b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-            Duration::from_millis(500),
+            Duration::from_secs(2),
         );
         let text = String::from_utf8_lossy(&out).to_string();
         text.contains("raftcache_proposed_ops_total")
-            .then_some(text)
+            .then_some((text, closed))
     });
+    assert!(closed, "`Connection: close` was not honoured");
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
     assert!(body.contains("raftcache_raft_is_leader 1"), "{body}");
     assert!(body.contains("raftcache_connections_total"), "{body}");

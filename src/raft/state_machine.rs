@@ -358,6 +358,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         .map_err(io::Error::other)??;
         metrics::histogram!(crate::metrics::SNAPSHOT_BUILD_SECONDS)
             .record(started.elapsed().as_secs_f64());
+        crate::metrics::SNAPSHOTS_BUILT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(openraft::Snapshot {
             meta,
             snapshot: file,
@@ -470,6 +471,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.clock.observe(header.clock_ms);
         let file = SnapshotFile::open(final_path)?;
         make_current(&self.dir, &self.current, meta.clone(), file)?;
+        crate::metrics::SNAPSHOTS_INSTALLED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(last_log_id = ?meta.last_log_id, "snapshot installed");
         Ok(())
     }

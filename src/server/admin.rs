@@ -133,7 +133,7 @@ pub fn info(server: &Server, sections: &[String]) -> String {
     if want("raft") {
         let _ = write!(
             out,
-            "# Raft\r\nraft_node_id:{}\r\nraft_state:{:?}\r\nraft_term:{}\r\nraft_leader_id:{}\r\nraft_last_log_index:{}\r\nraft_committed_index:{}\r\nraft_last_applied_index:{}\r\nraft_snapshot_index:{}\r\nraft_purged_index:{}\r\nraft_voters:{}\r\nraft_learners:{}\r\nraft_joint_config:{}\r\nraft_read_consistency:{:?}\r\n{}\r\n",
+            "# Raft\r\nraft_node_id:{}\r\nraft_state:{:?}\r\nraft_term:{}\r\nraft_leader_id:{}\r\nraft_last_log_index:{}\r\nraft_committed_index:{}\r\nraft_last_applied_index:{}\r\nraft_snapshot_index:{}\r\nraft_purged_index:{}\r\nraft_voters:{}\r\nraft_learners:{}\r\nraft_joint_config:{}\r\nraft_read_consistency:{:?}\r\nraft_snapshots_built:{}\r\nraft_snapshots_installed:{}\r\n{}\r\n",
             node.id,
             view.state.unwrap_or(openraft::ServerState::Learner),
             view.term,
@@ -147,6 +147,8 @@ pub fn info(server: &Server, sections: &[String]) -> String {
             join_ids(&view.learners),
             u8::from(view.joint),
             node.read_consistency,
+            crate::metrics::SNAPSHOTS_BUILT.load(Ordering::Relaxed),
+            crate::metrics::SNAPSHOTS_INSTALLED.load(Ordering::Relaxed),
             log_bounds_lines(node),
         );
     }

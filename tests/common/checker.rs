@@ -28,7 +28,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::{Debug, Write as _};
 use std::hash::Hash;
 use std::sync::Mutex;
@@ -198,6 +198,11 @@ impl<I, O> Recorder<I, O> {
         self.ops.lock().unwrap().len()
     }
 
+    /// How many operations recorded so far satisfy `f`.
+    pub fn count(&self, f: impl Fn(&Op<I, O>) -> bool) -> usize {
+        self.ops.lock().unwrap().iter().filter(|o| f(o)).count()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -217,6 +222,48 @@ pub fn check_register(history: &[RegisterOp], budget: Duration) -> CheckResult {
 /// time per key. Stops at the first key that fails.
 pub fn check_counter(history: &[CounterOp], budget: Duration) -> CheckResult {
     check_by_key(history, budget, lower_counter)
+}
+
+/// The history split by key (in key order), to check and report each key on
+/// its own: [`check_register`] and [`check_counter`] stop at the first key
+/// that fails, and a negative control must show *which* keys fail.
+pub fn by_key<I: Clone, O: Clone>(history: &[Op<I, O>]) -> BTreeMap<String, Vec<Op<I, O>>> {
+    let mut out: BTreeMap<String, Vec<Op<I, O>>> = BTreeMap::new();
+    for op in history {
+        out.entry(op.key.clone()).or_default().push(op.clone());
+    }
+    out
+}
+
+/// The final-value check of a counter read after everything healed: with
+/// `acked` INCRs acknowledged and `unknown` of unknown fate, the final value
+/// must lie in `acked ..= acked + unknown` (a lost INCR makes it smaller, a
+/// replayed one larger). `final_value` is `None` when the key is missing.
+pub fn check_counter_final(
+    history: &[CounterOp],
+    key: &str,
+    final_value: Option<i64>,
+) -> Result<(), String> {
+    let (mut acked, mut unknown) = (0i64, 0i64);
+    for o in history
+        .iter()
+        .filter(|o| o.key == key && o.input == CounterInput::Incr)
+    {
+        match o.outcome {
+            Outcome::Ok => acked += 1,
+            Outcome::Unknown => unknown += 1,
+            Outcome::Failed => {}
+        }
+    }
+    let fin = final_value.unwrap_or(0);
+    if acked <= fin && fin <= acked + unknown {
+        Ok(())
+    } else {
+        Err(format!(
+            "counter {key}: final {fin} not within acked {acked} .. acked+unknown {}",
+            acked + unknown
+        ))
+    }
 }
 
 // ---------------------------------------------------------------------------

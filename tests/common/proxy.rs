@@ -31,7 +31,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -101,6 +101,11 @@ struct Shared {
     held: Mutex<Vec<TcpStream>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     next_id: AtomicU64,
+    /// Held (shared) by a writer from its last check of `killed`/`cut` until
+    /// the chunk is written and counted; a cut takes it exclusively once, so
+    /// when `cut*()` returns no chunk can cross the cut any more and the
+    /// counters read then are exact "before the cut" values.
+    gate: RwLock<()>,
 }
 
 /// One forwarded connection: both sockets (clones, for shutting them down
@@ -165,6 +170,7 @@ impl Proxy {
             held: Mutex::new(Vec::new()),
             threads: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(0),
+            gate: RwLock::new(()),
         });
         let sh = shared.clone();
         let acceptor = std::thread::Builder::new()
@@ -192,6 +198,7 @@ impl Proxy {
     pub fn cut(&self) {
         self.shared.mode.store(MODE_BLACKHOLE, Ordering::SeqCst);
         self.kill_connections();
+        self.settle();
     }
 
     /// Like [`cut`](Self::cut), but new connections are closed as soon as
@@ -200,16 +207,25 @@ impl Proxy {
         self.shared.mode.store(MODE_REFUSE, Ordering::SeqCst);
         self.kill_connections();
         self.release_held();
+        self.settle();
     }
 
     /// Lose client → target bytes (new connections included) until healed.
     pub fn cut_forward(&self) {
         self.shared.cut[Dir::Forward as usize].store(true, Ordering::SeqCst);
+        self.settle();
     }
 
     /// Lose target → client bytes (new connections included) until healed.
     pub fn cut_backward(&self) {
         self.shared.cut[Dir::Backward as usize].store(true, Ordering::SeqCst);
+        self.settle();
+    }
+
+    /// Wait for writes that passed their checks before a cut to finish:
+    /// from now on nothing crosses the cut (see `Shared::gate`).
+    fn settle(&self) {
+        drop(self.shared.gate.write().unwrap());
     }
 
     /// End every cut (full and one-way). Blackholed connections are closed;
@@ -471,6 +487,17 @@ fn write_side(
                 break;
             }
             std::thread::sleep((due - now).min(Duration::from_millis(10)));
+        }
+        let _gate = sh.gate.read().unwrap();
+        if conn.killed.load(Ordering::SeqCst) {
+            sh.counters.dropped[d].fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            return;
+        }
+        // Cut while it waited in the delay line: lost like the rest.
+        if sh.cut[d].load(Ordering::SeqCst) {
+            sh.counters.dropped[d].fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            conn.tainted[d].store(true, Ordering::SeqCst);
+            continue;
         }
         if to.write_all(&chunk).is_err() {
             conn.close();

@@ -12,10 +12,19 @@ import redis
 BIN = os.environ.get("RAFTCACHE_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "target", "debug", "raftcache"))
 
 
+# Sockets holding the ports free_port() handed out, for the whole session.
+_RESERVED = []
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port that stays reserved: bound (SO_REUSEADDR, never
+    listening) for the session, so no other bind(0) or outgoing connection
+    takes it before the node binds it (its listener sets SO_REUSEADDR too)."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    _RESERVED.append(s)
+    return s.getsockname()[1]
 
 
 def wait_for(what, fn, timeout=30.0):
@@ -49,7 +58,15 @@ class Node:
         else:
             args += ["--cluster-bootstrap", "yes"]  # the seed founds the cluster
         self.proc = subprocess.Popen(args, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
-        wait_for(f"node {self.id} up", lambda: socket.create_connection(("127.0.0.1", self.port), timeout=0.2))
+        wait_for(f"node {self.id} up", self._accepting)
+
+    def _accepting(self):
+        if self.proc.poll() is not None:
+            with open(self.log, errors="replace") as f:
+                tail = "".join(f.readlines()[-20:])
+            raise SystemExit(f"node {self.id} exited with {self.proc.returncode}:\n{tail}")
+        socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+        return True
 
     def kill9(self):
         if self.proc:
