@@ -24,15 +24,7 @@ const EARLY_MARGIN: Duration = Duration::from_millis(1500);
 const LATE_MARGIN: Duration = Duration::from_secs(4);
 /// How long a new leader may take to accept writes.
 const SETTLE: Duration = Duration::from_secs(30);
-/// Slow elections: the test decides who leads (CLUSTER FAILOVER), not load.
-const CALM: &[&str] = &[
-    "--heartbeat-interval",
-    "100",
-    "--election-timeout-min",
-    "1500",
-    "--election-timeout-max",
-    "3000",
-];
+use common::CALM_ELECTIONS as CALM;
 
 fn libfaketime() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("RAFTCACHE_LIBFAKETIME") {

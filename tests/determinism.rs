@@ -11,16 +11,7 @@ use std::time::Duration;
 use common::{converged_digest, info_field, wait_for, wait_members_on, Cluster, Node};
 
 const MB: usize = 1 << 20;
-/// Elections are slow on purpose: these tests need node 1 to stay leader on
-/// a loaded machine.
-const CALM: &[&str] = &[
-    "--heartbeat-interval",
-    "100",
-    "--election-timeout-min",
-    "1500",
-    "--election-timeout-max",
-    "3000",
-];
+use common::CALM_ELECTIONS as CALM;
 
 fn limit_flag(node: &mut Node, bytes: usize) {
     node.extra

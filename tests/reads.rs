@@ -81,16 +81,7 @@ fn dbsize(c: &mut redis::Connection) -> redis::RedisResult<i64> {
     redis::cmd("DBSIZE").query(c)
 }
 
-/// Raft timers for a loaded 2-core machine running debug builds, so that
-/// late heartbeats do not depose the leader in the middle of a test.
-const CALM: [&str; 6] = [
-    "--heartbeat-interval",
-    "100",
-    "--election-timeout-min",
-    "1500",
-    "--election-timeout-max",
-    "3000",
-];
+use common::CALM_ELECTIONS as CALM;
 
 /// `op` until it succeeds. An error (an election on a loaded machine, a
 /// read index that timed out) is retried; a wrong answer never is, since
@@ -241,7 +232,7 @@ fn slow_reader_over_the_soft_limit_is_closed() {
 /// Write through the leader, then read on a follower at once: a READONLY
 /// GET and a DBSIZE there must see the write every time.
 fn follower_reads_see_every_write(extra: &[&str], rounds: usize) {
-    let c = Cluster::start(3, &[&CALM[..], extra].concat());
+    let c = Cluster::start(3, &[CALM, extra].concat());
     let l = c.leader();
     let f = (l + 1) % 3;
     let mut lc = patient_conn(&c.nodes[l]);
@@ -357,7 +348,7 @@ fn assert_clusterdown<T: std::fmt::Debug>(what: &str, r: redis::RedisResult<T>) 
 #[test]
 fn cut_off_follower_answers_clusterdown_not_stale_data() {
     let w = 2;
-    let pc = ProxiedCluster::start(w, &[&CALM[..], &["--read-index-timeout", "1500"]].concat());
+    let pc = ProxiedCluster::start(w, &[CALM, &["--read-index-timeout", "1500"]].concat());
     let c = &pc.c;
     let l = leader_other_than(c, w);
     let mut lc = patient_conn(&c.nodes[l]);
@@ -404,7 +395,7 @@ fn cut_off_follower_answers_clusterdown_not_stale_data() {
 /// on the leader, and counts again once it is back.
 #[test]
 fn dead_follower_is_not_a_connected_replica() {
-    let mut c = Cluster::start(3, &CALM);
+    let mut c = Cluster::start(3, CALM);
     let l = c.leader();
     let f = (l + 1) % 3;
     wait_info(&c.nodes[l], "connected_slaves", "2");

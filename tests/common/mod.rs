@@ -350,6 +350,18 @@ pub fn raw_expect(addr: &str, bytes: &[u8], expected: &[u8]) {
     );
 }
 
+/// Slower still, for tests that decide themselves who leads (CLUSTER
+/// FAILOVER, a leader that must stay put): late heartbeats on a loaded
+/// machine must not depose the leader in the middle of such a test.
+pub const CALM_ELECTIONS: &[&str] = &[
+    "--heartbeat-interval",
+    "100",
+    "--election-timeout-min",
+    "1500",
+    "--election-timeout-max",
+    "3000",
+];
+
 /// Election timing for tests where a leader change would be noise, not the
 /// subject: heartbeats every 100 ms, elections after 1-2 s of silence.
 pub const STEADY_ELECTIONS: &[&str] = &[
@@ -469,14 +481,7 @@ pub fn wait_members_on(nodes: &[Node], n: usize) {
 
 /// One field of `INFO <section>` on `node`, if it answers.
 pub fn info_field(node: &Node, section: &str, field: &str) -> Option<String> {
-    let mut c = redis::Client::open(node.url())
-        .ok()?
-        .get_connection_with_timeout(Duration::from_secs(1))
-        .ok()?;
-    let info: String = redis::cmd("INFO").arg(section).query(&mut c).ok()?;
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .map(|v| v.trim().to_string())
+    node.info(section, field)
 }
 
 /// `(applied index, digest)` from `RAFTCACHE DIGEST` once every running node
