@@ -9,6 +9,14 @@
 //! else the resumed process has queued (the new leader's appends, the
 //! heartbeat replies that depose it). Many reads on several connections,
 //! pipelined, make sure some of them land in that window every round.
+//!
+//! What these tests prove and what they do not: a server that trusts its
+//! local "I am leader" flag for lease reads fails them in the first round.
+//! The stale read the fault campaign saw (about one run in ten under heavy
+//! load) has not been reproduced here against the unfixed server (110
+//! rounds of the first test, none stale); the mechanism
+//! suspected in openraft is described in `src/raft/lease.rs`. Each run
+//! prints how many lease grants the server's own check refused.
 
 mod common;
 
@@ -25,6 +33,8 @@ const CONNECTIONS: usize = 8;
 const GETS_PER_CONNECTION: usize = 64;
 /// Connections keeping writes in flight on the leader when it is stopped.
 const WRITERS: usize = 4;
+/// Log entries the leader appends while a follower is stopped.
+const BACKLOG: u64 = 300;
 
 /// Pipelined SETs on `s` until `stop` (or until the node stops answering
 /// with anything but errors, e.g. once it is deposed).
@@ -153,6 +163,22 @@ impl Drop for Resume<'_> {
 
 #[test]
 fn lease_reads_queued_on_a_paused_leader_are_never_stale() {
+    paused_leader_rounds(false);
+}
+
+/// The same, with a follower stopped first while the leader keeps
+/// writing: when the follower resumes (the leader now stopped) it answers
+/// a long backlog of appends, which the old leader finds in its socket when
+/// it resumes. It processes those answers one by one while commits advance
+/// and commit-only appends go out on the same stream: the case where
+/// openraft credits an old answer with a new append's sending time
+/// (`src/raft/lease.rs`).
+#[test]
+fn lease_reads_after_a_follower_backlog_are_never_stale() {
+    paused_leader_rounds(true);
+}
+
+fn paused_leader_rounds(follower_backlog: bool) {
     // The default election timing (200-400 ms, so a 400 ms lease), as in
     // the fault campaigns: the pause is many leases long.
     let c = Cluster::start_with(3, &[], |n| {
@@ -202,8 +228,23 @@ fn lease_reads_queued_on_a_paused_leader_are_never_stale() {
                 let stop = &stop;
                 scope.spawn(move || write_load(&mut s, w, stop));
             }
+            let f = (l + 1) % c.nodes.len();
+            let mut follower = Resume(&c.nodes[f], true);
+            if follower_backlog {
+                // Stop a follower and let the leader append a backlog to it.
+                let from = c.nodes[l].raft_u64("raft_last_log_index").unwrap();
+                c.nodes[f].signal("STOP");
+                follower.1 = false;
+                wait_for("a backlog of appends", Duration::from_secs(60), || {
+                    let last = c.nodes[l].raft_u64("raft_last_log_index")?;
+                    (last >= from + BACKLOG).then_some(())
+                });
+            }
             c.nodes[l].signal("STOP");
             let mut paused = Resume(&c.nodes[l], false);
+            // The follower answers its backlog into the stopped leader's
+            // socket.
+            follower.now();
             let others: Vec<usize> = (0..c.nodes.len()).filter(|&i| i != l).collect();
             let nl = wait_for(
                 "a new leader while the old one is stopped",
@@ -263,5 +304,17 @@ fn lease_reads_queued_on_a_paused_leader_are_never_stale() {
         // The cluster settles before the next round.
         c.wait_members(3);
     }
-    eprintln!("{rounds} rounds: {fresh} reads saw the new value, refused: {errors:?}");
+    let unconfirmed: usize = c
+        .nodes
+        .iter()
+        .map(|n| {
+            n.log_text()
+                .matches("lease read granted by openraft but not confirmed")
+                .count()
+        })
+        .sum();
+    eprintln!(
+        "{rounds} rounds: {fresh} reads saw the new value, refused: {errors:?}; \
+         lease grants the server's own check refused: {unconfirmed}"
+    );
 }
