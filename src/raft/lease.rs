@@ -187,3 +187,41 @@ impl ReadConfirm {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ack_counts_for_its_term_and_sending_time_only() {
+        let acks = Acks::default();
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_millis(100);
+        acks.accepted(2, 5, t1);
+        // An older answer arriving late does not move the record back.
+        acks.accepted(2, 5, t0);
+        assert!(acks.accepted_since(2, 5, t1));
+        assert!(!acks.accepted_since(2, 5, t1 + Duration::from_millis(1)));
+        // Another term's acks never count for this one.
+        assert!(!acks.accepted_since(2, 6, t0));
+        assert!(!acks.accepted_since(3, 5, t0));
+        // A newer term replaces the record, even with an earlier instant.
+        acks.accepted(2, 6, t0);
+        assert!(acks.accepted_since(2, 6, t0));
+        assert!(!acks.accepted_since(2, 5, t0));
+    }
+
+    #[test]
+    fn the_window_is_shorter_than_the_lease() {
+        let w = ReadConfirm::window(Duration::from_millis(400));
+        assert_eq!(w, Duration::from_millis(360));
+        assert_eq!(
+            ReadConfirm::window(Duration::from_millis(50)),
+            Duration::from_millis(40)
+        );
+        assert_eq!(
+            ReadConfirm::window(Duration::from_millis(5)),
+            Duration::ZERO
+        );
+    }
+}
