@@ -13,8 +13,8 @@
 //! What these tests prove and what they do not: a server that trusts its
 //! local "I am leader" flag for lease reads fails them in the first round.
 //! The stale read the fault campaign saw (about one run in ten under heavy
-//! load) has not been reproduced here against the unfixed server (110
-//! rounds of the first test, none stale); the mechanism
+//! load) has not been reproduced here against the unfixed server (124
+//! rounds of the first test, 16 of the second, none stale); the mechanism
 //! suspected in openraft is described in `src/raft/lease.rs`. Each run
 //! prints how many lease grants the server's own check refused.
 
