@@ -9,6 +9,9 @@ pub const PROPOSALS_TOTAL: &str = "raftcache_proposals_total";
 pub const PROPOSED_OPS_TOTAL: &str = "raftcache_proposed_ops_total";
 pub const APPLIED_BATCHES: &str = "raftcache_applied_batches_total";
 pub const READ_BARRIERS_TOTAL: &str = "raftcache_read_barriers_total";
+/// Lease reads openraft granted that our own check (`raft::lease`) could
+/// not confirm, so they fell back to a ReadIndex round.
+pub const LEASE_READ_FALLBACKS_TOTAL: &str = "raftcache_lease_read_fallbacks_total";
 /// Read-index requests a follower sent to the leader (each serves a batch).
 pub const FOLLOWER_READ_INDEX_TOTAL: &str = "raftcache_follower_read_index_total";
 pub const REDIRECTS_TOTAL: &str = "raftcache_redirects_total";

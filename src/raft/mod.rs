@@ -4,6 +4,7 @@
 pub mod bounds;
 pub mod clock;
 pub mod identity;
+pub mod lease;
 pub mod log_store;
 pub mod network;
 pub mod node;

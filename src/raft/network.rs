@@ -27,6 +27,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufStream};
 use tokio::net::TcpStream;
 
 use crate::raft::identity::{Hello, Identity};
+use crate::raft::lease::Acks;
 use crate::raft::state_machine::SnapshotFile;
 use crate::raft::types::{NodeId, NodeInfo, SnapshotMeta, TypeConfig, Vote};
 
@@ -136,15 +137,19 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
 #[derive(Debug, Clone)]
 pub struct Network {
     me: Arc<Identity>,
+    /// Which requests each peer accepted, and when they were sent (for
+    /// `raft::lease`).
+    acks: Arc<Acks>,
     /// `bus-route` overrides: dial these instead of advertised addresses.
     routes: BTreeMap<NodeId, String>,
     dial: Arc<Mutex<BTreeMap<NodeId, DialBackoff>>>,
 }
 
 impl Network {
-    pub fn new(me: Arc<Identity>, routes: BTreeMap<NodeId, String>) -> Network {
+    pub fn new(me: Arc<Identity>, routes: BTreeMap<NodeId, String>, acks: Arc<Acks>) -> Network {
         Network {
             me,
+            acks,
             routes,
             dial: Arc::default(),
         }
@@ -166,6 +171,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
                 .unwrap_or_else(|| node.bus_addr.clone()),
             conn: None,
             dial: self.dial.clone(),
+            acks: self.acks.clone(),
         }
     }
 }
@@ -178,6 +184,7 @@ pub struct PeerClient {
     addr: String,
     conn: Option<BufStream<TcpStream>>,
     dial: Arc<Mutex<BTreeMap<NodeId, DialBackoff>>>,
+    acks: Arc<Acks>,
 }
 
 /// Failed dials to one peer, shared by every client the factory made for
@@ -308,14 +315,19 @@ impl PeerClient {
     }
 }
 
-type LogRange = (
-    Option<crate::raft::types::LogId>,
-    Option<crate::raft::types::LogId>,
-);
+/// A pipelined request written and not yet answered: its log range, its
+/// leader's term and when it was written (`raft::lease`: an answer credits
+/// exactly the request it answers, with that request's own sending time).
+struct Sent {
+    prev: Option<crate::raft::types::LogId>,
+    last: Option<crate::raft::types::LogId>,
+    term: u64,
+    at: std::time::Instant,
+}
 
 struct PipelineState {
     rd: tokio::io::ReadHalf<BufStream<TcpStream>>,
-    ranges: tokio::sync::mpsc::UnboundedReceiver<LogRange>,
+    ranges: tokio::sync::mpsc::UnboundedReceiver<Sent>,
     writer: tokio::task::JoinHandle<()>,
     ttl: Duration,
 }
@@ -329,23 +341,26 @@ impl Drop for PipelineState {
 async fn pipeline_writer<S>(
     mut input: S,
     mut wr: tokio::io::WriteHalf<BufStream<TcpStream>>,
-    ranges: tokio::sync::mpsc::UnboundedSender<LogRange>,
+    ranges: tokio::sync::mpsc::UnboundedSender<Sent>,
 ) where
     S: futures::Stream<Item = AppendEntriesRequest<TypeConfig>> + Unpin,
 {
     use futures::StreamExt;
     while let Some(req) = input.next().await {
-        let range = (
-            req.prev_log_id,
-            req.entries.last().map(|e| e.log_id).or(req.prev_log_id),
-        );
+        let sent = Sent {
+            prev: req.prev_log_id,
+            last: req.entries.last().map(|e| e.log_id).or(req.prev_log_id),
+            term: req.vote.leader_id.term,
+            // Before the write: the peer cannot receive it earlier.
+            at: std::time::Instant::now(),
+        };
         if write_frame(&mut wr, &BusRequest::Append(req))
             .await
             .is_err()
         {
             return;
         }
-        if ranges.send(range).is_err() {
+        if ranges.send(sent).is_err() {
             return;
         }
     }
@@ -434,37 +449,53 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
                 writer,
                 ttl,
             };
-            let strm = futures::stream::unfold(Some(state), |state| async move {
-                let mut st = state?;
-                let (prev, last) = st.ranges.recv().await?;
-                let resp =
-                    tokio::time::timeout(st.ttl, read_frame::<_, BusResponse>(&mut st.rd)).await;
-                let resp = match resp {
-                    Ok(Ok(Some(BusResponse::Append(r)))) => r,
-                    Ok(Ok(Some(BusResponse::Error(e)))) => {
-                        return Some((Err(CallError::Remote(e).into()), None))
+            let (acks, target) = (self.acks.clone(), self.target);
+            let strm = futures::stream::unfold(Some(state), move |state| {
+                let acks = acks.clone();
+                async move {
+                    let mut st = state?;
+                    let Sent {
+                        prev,
+                        last,
+                        term,
+                        at,
+                    } = st.ranges.recv().await?;
+                    let resp =
+                        tokio::time::timeout(st.ttl, read_frame::<_, BusResponse>(&mut st.rd))
+                            .await;
+                    let resp = match resp {
+                        Ok(Ok(Some(BusResponse::Append(r)))) => r,
+                        Ok(Ok(Some(BusResponse::Error(e)))) => {
+                            return Some((Err(CallError::Remote(e).into()), None))
+                        }
+                        Ok(Ok(other)) => {
+                            let e = CallError::Network(format!(
+                                "unexpected pipelined reply: {other:?}"
+                            ));
+                            return Some((Err(e.into()), None));
+                        }
+                        Ok(Err(e)) => {
+                            return Some((Err(CallError::Network(e.to_string()).into()), None))
+                        }
+                        Err(_) => return Some((Err(CallError::Timeout.into()), None)),
+                    };
+                    if !matches!(resp, AppendEntriesResponse::HigherVote(_)) {
+                        // Answered as a follower of this term: it accepted
+                        // this request (a conflict too), sent at `at`.
+                        acks.accepted(target, term, at);
                     }
-                    Ok(Ok(other)) => {
-                        let e =
-                            CallError::Network(format!("unexpected pipelined reply: {other:?}"));
-                        return Some((Err(e.into()), None));
+                    let keep_going = match &resp {
+                        AppendEntriesResponse::Success => true,
+                        AppendEntriesResponse::PartialSuccess(upto) => *upto == last,
+                        _ => false,
+                    };
+                    let result = resp.into_stream_result(prev, last);
+                    let keep_going = keep_going && result.is_ok();
+                    if !keep_going {
+                        st.writer.abort();
                     }
-                    Ok(Err(e)) => {
-                        return Some((Err(CallError::Network(e.to_string()).into()), None))
-                    }
-                    Err(_) => return Some((Err(CallError::Timeout.into()), None)),
-                };
-                let keep_going = match &resp {
-                    AppendEntriesResponse::Success => true,
-                    AppendEntriesResponse::PartialSuccess(upto) => *upto == last,
-                    _ => false,
-                };
-                let result = resp.into_stream_result(prev, last);
-                let keep_going = keep_going && result.is_ok();
-                if !keep_going {
-                    st.writer.abort();
+                    Some((Ok(result), keep_going.then_some(st)))
                 }
-                Some((Ok(result), keep_going.then_some(st)))
             });
             let strm: BoxStream<'s, _> = Box::pin(strm);
             Ok(strm)
@@ -476,11 +507,17 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let (term, at) = (rpc.vote.leader_id.term, std::time::Instant::now());
         match self
             .call(&BusRequest::Append(rpc), option.hard_ttl())
             .await?
         {
-            BusResponse::Append(r) => Ok(r),
+            BusResponse::Append(r) => {
+                if !matches!(r, AppendEntriesResponse::HigherVote(_)) {
+                    self.acks.accepted(self.target, term, at);
+                }
+                Ok(r)
+            }
             other => Err(self.unexpected(other).into()),
         }
     }

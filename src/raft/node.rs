@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use openraft::async_runtime::watch::WatchReceiver;
 use openraft::impls::ProgressResponder;
-use openraft::{ReadPolicy, ServerState};
+use openraft::ServerState;
 use parking_lot::RwLock;
 use tokio::sync::{mpsc, oneshot};
 
@@ -32,6 +32,7 @@ use crate::raft::bounds::{LogBounds, LogBoundsStats, LogLimits};
 pub use crate::raft::clock::unix_ms;
 use crate::raft::clock::Clock;
 use crate::raft::identity::Identity;
+use crate::raft::lease::{ReadConfirm, Refused};
 use crate::raft::log_store::{LogStore, LogStoreOptions};
 use crate::raft::network::{Network, PeerClient};
 use crate::raft::state_machine::{SmData, StateMachine};
@@ -153,6 +154,8 @@ pub struct RaftNode {
     reads: mpsc::UnboundedSender<ReadWaiter>,
     follower_reads: mpsc::UnboundedSender<ReadWaiter>,
     pub read_consistency: ReadConsistency,
+    /// Confirms leadership for reads (ours and followers' read indexes).
+    pub confirm: ReadConfirm,
     clock: Arc<Clock>,
     /// When an append (or heartbeat) from a leader last arrived here.
     leader_contact: Arc<LeaderContact>,
@@ -211,11 +214,21 @@ impl RaftNode {
                 .validate()
                 .map_err(|e| StartError::Config(e.to_string()))?,
         );
-        let network = Network::new(s.identity.clone(), s.bus_route.clone());
+        let acks = Arc::new(crate::raft::lease::Acks::default());
+        let network = Network::new(s.identity.clone(), s.bus_route.clone(), acks.clone());
         let raft = Raft::new(s.node_id, config, network.clone(), log_store, sm)
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;
 
+        let confirm = ReadConfirm {
+            raft: raft.clone(),
+            id: s.node_id,
+            acks,
+            // openraft's leader lease is `election_timeout_max`
+            // (`EngineConfig`): followers refuse votes that long after
+            // the last append they accepted.
+            lease_window: ReadConfirm::window(Duration::from_millis(s.election_timeout_max_ms)),
+        };
         let (ptx, prx) = mpsc::unbounded_channel();
         let (rtx, rrx) = mpsc::unbounded_channel();
         let (ftx, frx) = mpsc::unbounded_channel();
@@ -231,6 +244,7 @@ impl RaftNode {
             reads: rtx,
             follower_reads: ftx,
             read_consistency: s.read_consistency,
+            confirm: confirm.clone(),
             clock: clock.clone(),
             leader_contact: Arc::default(),
             link_timeout: Duration::from_millis((2 * s.election_timeout_max_ms).max(1000)),
@@ -251,11 +265,8 @@ impl RaftNode {
         ));
         tokio::spawn(bounds.run(raft.clone(), node.view.clone()));
         if s.read_consistency != ReadConsistency::Stale {
-            let policy = match s.read_consistency {
-                ReadConsistency::Lease => ReadPolicy::LeaseRead,
-                _ => ReadPolicy::ReadIndex,
-            };
-            tokio::spawn(run_read_barrier(raft.clone(), rrx, policy));
+            let lease = s.read_consistency == ReadConsistency::Lease;
+            tokio::spawn(run_read_barrier(confirm, rrx, lease));
             tokio::spawn(run_follower_reads(
                 FollowerReads {
                     raft: raft.clone(),
@@ -560,10 +571,16 @@ async fn run_proposer(
     }
 }
 
+/// Every read waiting when a confirmation starts shares it; reads arriving
+/// meanwhile wait for the next one. `ReadConfirm::confirm` judges the lease
+/// by the monotonic clock *after* openraft's grant and after the apply wait
+/// (see `raft::lease`), and the waiters read the keyspace only after it
+/// answers, so no read is answered from a lease that had run out when the
+/// read was confirmed, however long the process was stopped before.
 async fn run_read_barrier(
-    raft: Raft,
+    confirm: ReadConfirm,
     mut rx: mpsc::UnboundedReceiver<ReadWaiter>,
-    policy: ReadPolicy,
+    lease: bool,
 ) {
     let mut waiters = Vec::new();
     while let Some(w) = rx.recv().await {
@@ -572,9 +589,10 @@ async fn run_read_barrier(
             waiters.push(w);
         }
         metrics::counter!(crate::metrics::READ_BARRIERS_TOTAL).increment(1);
-        let result = match raft.ensure_linearizable(policy.clone()).await {
+        let result = match confirm.confirm(lease, true).await {
             Ok(_) => Ok(()),
-            Err(e) => Err(match e.api_error() {
+            Err(Refused::Unconfirmed) => Err(RaftError::NoQuorum),
+            Err(Refused::Raft(e)) => Err(match e.api_error() {
                 Some(openraft::error::LinearizableReadError::ForwardToLeader(f)) => forward(f),
                 Some(openraft::error::LinearizableReadError::QuorumNotEnough(_)) => {
                     RaftError::NoQuorum

@@ -12,6 +12,7 @@ use tokio::io::BufStream;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::raft::identity::{AdmitError, Identity};
+use crate::raft::lease::{ReadConfirm, Refused};
 use crate::raft::network::{read_frame, write_frame, BusRequest, BusResponse, BUS_VERSION};
 use crate::raft::node::{LeaderContact, RaftNode};
 use crate::raft::state_machine::SnapshotFile;
@@ -24,6 +25,7 @@ pub async fn serve(
     identity: Arc<Identity>,
 ) {
     let raft = node.raft.clone();
+    let confirm = node.confirm.clone();
     let contact = node.leader_contact();
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -35,11 +37,12 @@ pub async fn serve(
             }
         };
         let raft = raft.clone();
+        let confirm = confirm.clone();
         let contact = contact.clone();
         let dir = snapshot_dir.clone();
         let identity = identity.clone();
         tokio::spawn(async move {
-            if let Err(e) = handle(stream, raft, contact, dir, &identity).await {
+            if let Err(e) = handle(stream, raft, confirm, contact, dir, &identity).await {
                 tracing::warn!(%peer, error = %e, "bus connection closed");
             }
         });
@@ -88,6 +91,7 @@ async fn blocking<T: Send + 'static>(
 async fn handle(
     stream: TcpStream,
     raft: Raft,
+    confirm: ReadConfirm,
     contact: Arc<LeaderContact>,
     dir: PathBuf,
     identity: &Identity,
@@ -150,7 +154,7 @@ async fn handle(
                 Ok(r) => BusResponse::Vote(r),
                 Err(e) => BusResponse::Error(e.to_string()),
             },
-            BusRequest::ReadIndex { lease } => read_index(&raft, lease).await,
+            BusRequest::ReadIndex { lease } => read_index(&confirm, lease).await,
             BusRequest::TransferLeader(r) => match raft.handle_transfer_leader(r).await {
                 Ok(r) => BusResponse::TransferLeader(r),
                 Err(e) => BusResponse::Error(e.to_string()),
@@ -188,17 +192,16 @@ async fn handle(
 }
 
 /// A follower's read-index request: confirm leadership (openraft queues
-/// concurrent requests behind one heartbeat round) and answer the log id
-/// the follower must apply before reading.
-async fn read_index(raft: &Raft, lease: bool) -> BusResponse {
-    let policy = if lease {
-        openraft::ReadPolicy::LeaseRead
-    } else {
-        openraft::ReadPolicy::ReadIndex
-    };
-    match raft.get_read_log_id(policy).await {
-        Ok((read, _)) => BusResponse::ReadIndex(*read.log_id()),
-        Err(e) => BusResponse::Error(format!("read index refused: {e}")),
+/// concurrent requests behind one heartbeat round; `raft::lease` checks the
+/// grant against what the peers really accepted) and answer the log id the
+/// follower must apply before reading.
+async fn read_index(confirm: &ReadConfirm, lease: bool) -> BusResponse {
+    match confirm.confirm(lease, false).await {
+        Ok(log_id) => BusResponse::ReadIndex(log_id),
+        Err(Refused::Raft(e)) => BusResponse::Error(format!("read index refused: {e}")),
+        Err(Refused::Unconfirmed) => {
+            BusResponse::Error("read index refused: leadership not confirmed by a quorum".into())
+        }
     }
 }
 
