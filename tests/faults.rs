@@ -63,6 +63,17 @@ const MAX_UNKNOWN_SHARE: f64 = 0.2;
 /// second; the margin is for a debug build on a busy 2-core machine.
 const CHECK_BUDGET: Duration = Duration::from_secs(60);
 
+/// `--read-index-timeout` of every campaign node (milliseconds).
+const READ_INDEX_TIMEOUT_MS: u64 = 1000;
+/// Read timeout of the workload's connections. Above the read-index timeout,
+/// so a follower read that cannot be confirmed is answered (CLUSTERDOWN)
+/// before the client gives up on it.
+const CLIENT_TIMEOUT: Duration = Duration::from_millis(1500);
+const RO_TIMEOUT: Duration = Duration::from_millis(2500);
+/// Share of the workload's GETs sent as follower reads (`READONLY`
+/// connection, node chosen at random, MOVED not followed).
+const FOLLOWER_READ_SHARE: f64 = 0.5;
+
 type Link = (usize, usize);
 
 /// Every directed link between a node of `a` and a node of `b`.
@@ -136,7 +147,14 @@ impl FaultCluster {
                 .map(|j| format!("{}={}", j + 1, links[&(i, j)].addr()))
                 .collect();
             let node = &mut nodes[i];
-            node.extra = extra.iter().map(|s| s.to_string()).collect();
+            // Follower reads give up after this (CLUSTERDOWN); the clients'
+            // READONLY timeout (`RO_TIMEOUT`) is longer, so a follower that
+            // cannot confirm a read says so instead of looking like a timeout.
+            node.extra = vec![
+                "--read-index-timeout".into(),
+                READ_INDEX_TIMEOUT_MS.to_string(),
+            ];
+            node.extra.extend(extra.iter().map(|s| s.to_string()));
             node.extra.push("--bus-route".into());
             node.extra.push(routes.join(","));
         }
@@ -324,12 +342,25 @@ enum Reply<T> {
 }
 
 /// The one list of errors the campaign expects, and what each means.
-fn classify<T>(r: redis::RedisResult<T>, addrs: &[String], what: &str) -> Reply<T> {
+///
+/// On a `READONLY` connection (`follower_read`) a keyed read is served by
+/// any node after a read index from the leader, so `MOVED` there is a
+/// surprise; `CLUSTERDOWN` (no reachable leader to confirm the read) means
+/// the read was refused.
+fn classify<T>(
+    r: redis::RedisResult<T>,
+    addrs: &[String],
+    what: &str,
+    follower_read: bool,
+) -> Reply<T> {
     let e = match r {
         Ok(v) => return Reply::Ok(v),
         Err(e) => e,
     };
     match e.kind() {
+        redis::ErrorKind::Moved if follower_read => {
+            Reply::Surprise(format!("{what} (follower read): {e}"))
+        }
         redis::ErrorKind::Moved => {
             Reply::Failed(e.redirect_node().and_then(|(a, _)| node_index(addrs, a)))
         }
@@ -373,7 +404,14 @@ struct Client {
     id: usize,
     addrs: Vec<String>,
     conns: HashMap<usize, redis::Connection>,
+    /// A second connection per node, `READONLY` after every (re)connect.
+    ro_conns: HashMap<usize, redis::Connection>,
     target: usize,
+    /// The next request is a follower read on this node's READONLY
+    /// connection (set by [`Client::follower`], used once).
+    ro_target: Option<usize>,
+    /// Follower reads answered with a value, refused, and unknown.
+    ro_outcomes: [u64; 3],
     rng: StdRng,
 }
 
@@ -383,7 +421,10 @@ impl Client {
             id,
             addrs,
             conns: HashMap::new(),
+            ro_conns: HashMap::new(),
             target,
+            ro_target: None,
+            ro_outcomes: [0; 3],
             rng: StdRng::seed_from_u64(seed),
         }
     }
@@ -394,37 +435,68 @@ impl Client {
         self
     }
 
+    /// Send the next request (a keyed read) as a follower read: on node
+    /// `i`'s READONLY connection, without following MOVED.
+    fn follower(&mut self, i: usize) -> &mut Client {
+        self.ro_target = Some(i);
+        self
+    }
+
+    fn open(&self, i: usize, timeout: Duration) -> Option<redis::Connection> {
+        let client = redis::Client::open(format!("redis://{}/", self.addrs[i])).ok()?;
+        let c = client
+            .get_connection_with_timeout(Duration::from_millis(500))
+            .ok()?;
+        c.set_read_timeout(Some(timeout)).ok()?;
+        c.set_write_timeout(Some(timeout)).ok()?;
+        Some(c)
+    }
+
     fn conn(&mut self, i: usize) -> Option<&mut redis::Connection> {
         if !self.conns.contains_key(&i) {
-            let client = redis::Client::open(format!("redis://{}/", self.addrs[i])).ok()?;
-            let c = client
-                .get_connection_with_timeout(Duration::from_millis(500))
-                .ok()?;
-            c.set_read_timeout(Some(Duration::from_millis(1500))).ok()?;
-            c.set_write_timeout(Some(Duration::from_millis(1500)))
-                .ok()?;
+            let c = self.open(i, CLIENT_TIMEOUT)?;
             self.conns.insert(i, c);
         }
         self.conns.get_mut(&i)
     }
 
+    /// Node `i`'s READONLY connection; None if it cannot be (re)opened, in
+    /// which case nothing of the next request is sent.
+    fn ro_conn(&mut self, i: usize) -> Option<&mut redis::Connection> {
+        if !self.ro_conns.contains_key(&i) {
+            let mut c = self.open(i, RO_TIMEOUT)?;
+            redis::cmd("READONLY").query::<()>(&mut c).ok()?;
+            self.ro_conns.insert(i, c);
+        }
+        self.ro_conns.get_mut(&i)
+    }
+
     fn call<T: redis::FromRedisValue>(&mut self, cmd: &redis::Cmd) -> Reply<T> {
-        let target = self.target;
-        let Some(con) = self.conn(target) else {
+        let ro = self.ro_target.take();
+        let target = ro.unwrap_or(self.target);
+        let con = match ro {
+            Some(i) => self.ro_conn(i),
+            None => self.conn(target),
+        };
+        let Some(con) = con else {
             return Reply::Failed(None); // could not connect: nothing was sent
         };
         let r = cmd.query::<T>(con);
         if r.as_ref()
             .is_err_and(|e| e.is_io_error() || e.is_timeout() || e.is_unrecoverable_error())
         {
-            self.conns.remove(&target);
+            match ro {
+                Some(i) => self.ro_conns.remove(&i),
+                None => self.conns.remove(&target),
+            };
         }
         let what = format!(
-            "n{} {:?}",
+            "n{}{} {:?}",
             target + 1,
+            if ro.is_some() { " READONLY" } else { "" },
             String::from_utf8_lossy(&cmd.get_packed_command())
         );
-        classify(r, &self.addrs, &what)
+        classify(r, &self.addrs, &what, ro.is_some())
     }
 
     /// Issue `cmd` on `key` and record its outcome in `rec`, reads as well
@@ -440,11 +512,23 @@ impl Client {
         input: I,
         output: impl FnOnce(T) -> O,
     ) -> bool {
+        let follower_read = self.ro_target.is_some();
         let t0 = rec.now();
         let r: Reply<T> = self.call(cmd);
         let t1 = rec.now();
+        let outcome = match &r {
+            Reply::Ok(_) => 0,
+            Reply::Failed(_) => 1,
+            _ => 2,
+        };
         let (ok, next) = record_reply(rec, surprises, self.id, key, (t0, t1), input, r, output);
-        if !ok {
+        if follower_read {
+            self.ro_outcomes[outcome] += 1;
+        }
+        if !ok && follower_read {
+            // A follower read says nothing about where the leader is.
+            std::thread::sleep(Duration::from_millis(10));
+        } else if !ok {
             self.target = next.unwrap_or_else(|| {
                 // No idea where the leader is (node down, no leader yet):
                 // back off a little, as real clients do, instead of spinning
@@ -583,11 +667,16 @@ impl Histories {
     }
 }
 
-/// Run the workload until `stop`; every op recorded.
-fn run_client(mut c: Client, h: Arc<Histories>, stop: Arc<AtomicBool>) {
+/// Run the workload until `stop`; every op recorded. Returns how the
+/// client's follower reads ended (value, refused, unknown).
+fn run_client(mut c: Client, h: Arc<Histories>, stop: Arc<AtomicBool>) -> [u64; 3] {
     while !stop.load(Ordering::Relaxed) {
         let kind = c.rng.random_range(0..10);
         let read = c.rng.random_bool(0.4);
+        if read && c.rng.random_bool(FOLLOWER_READ_SHARE) {
+            let node = c.rng.random_range(0..c.addrs.len());
+            c.follower(node);
+        }
         if kind < 6 {
             let key = if kind < 4 {
                 format!("r{}", c.rng.random_range(0..REGISTERS))
@@ -608,6 +697,7 @@ fn run_client(mut c: Client, h: Arc<Histories>, stop: Arc<AtomicBool>) {
             }
         }
     }
+    c.ro_outcomes
 }
 
 /// One fault the nemesis can inject; each proves that it happened.
@@ -891,7 +981,7 @@ fn pause_leader(c: &FaultCluster, l: usize, hold: Duration, h: &Histories) -> St
         "the GET sent to paused n{} got no reply within 120 s",
         l + 1
     );
-    let reply = classify(reply, &addrs, "GET on the resumed leader");
+    let reply = classify(reply, &addrs, "GET on the resumed leader", false);
     let s = &h.surprises;
     let input = RegisterInput::Get;
     record_reply(
@@ -978,9 +1068,17 @@ fn campaign(nodes: usize, extra: &[&str], faults: &[Fault], seed: u64, hold: Dur
             .push(format!("{proof}; workload ok again after {back:?}"));
     }
     stop.store(true, Ordering::Relaxed);
+    let mut ro = [0u64; 3];
     for w in workers {
-        w.join().unwrap();
+        for (t, n) in ro.iter_mut().zip(w.join().unwrap()) {
+            *t += n;
+        }
     }
+    summary.faults.push(format!(
+        "follower reads (READONLY, random node): {} answered, {} refused (CLUSTERDOWN or no connection), {} unknown",
+        ro[0], ro[1], ro[2]
+    ));
+    assert!(ro[0] > 0, "no follower read was answered");
     c.heal();
     let (applied, digest) = c.converged_digest();
     summary.faults.push(format!(
@@ -1397,6 +1495,16 @@ fn negative_control_stale_read_is_caught() {
         seen,
         Some(old.clone()),
         "the cut-off old leader did not serve its old value"
+    );
+    // The workload's follower-read path (READONLY connection) is local in
+    // `stale` mode too: the same stale value, recorded the same way.
+    let seen = h
+        .get(client.follower(l), "stale")
+        .expect("the cut-off node answers a stale READONLY read");
+    assert_eq!(
+        seen,
+        Some(old.clone()),
+        "the cut-off old leader's READONLY read"
     );
     let seen = h
         .get(client.at(nl), "fresh")
