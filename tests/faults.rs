@@ -771,6 +771,10 @@ enum Fault {
 
 /// `lmdb-map-size` of campaigns with [`Fault::MapPressure`].
 const PRESSURE_MAP_SIZE: &str = "64mb";
+/// And its `lmdb-map-write-percent`: a write limit (6.4 MB) below the
+/// snapshot byte threshold (map / 8), so the flood reaches the limit and
+/// the -OOM refusal path is exercised, not only compaction.
+const PRESSURE_WRITE_PERCENT: &str = "10";
 
 /// Path of libfaketimeMT.so.1 (`RAFTCACHE_LIBFAKETIME` overrides), as in
 /// tests/clock.rs.
@@ -1218,8 +1222,11 @@ fn map_pressure(c: &mut FaultCluster, hold: Duration) -> String {
             || raft_sum(c, "raft_log_full_refusals") > refusals0
             || raft_max(c, "raft_snapshot_index") > snapshot0
     };
+    // At least the byte threshold of a snapshot (`snapshot-log-bytes-since-last`
+    // defaults to lmdb-map-size / 8): the byte rule must have had to act.
+    const MIN_FLOOD_BYTES: u64 = 8 << 20;
     let mut i = 0;
-    while started.elapsed() < hold || !evidence(c, oom) {
+    while started.elapsed() < hold || bytes < MIN_FLOOD_BYTES || !evidence(c, oom) {
         assert!(
             Instant::now() < deadline,
             "map pressure: no -OOM refusal and no compaction after 60 s of flooding \
@@ -1433,7 +1440,12 @@ fn campaign(nodes: usize, extra: &[&str], faults: &[Fault], seed: u64, hold: Dur
         });
     let mut extra = extra.to_vec();
     if faults.iter().any(|f| matches!(f, Fault::MapPressure)) {
-        extra.extend(["--lmdb-map-size", PRESSURE_MAP_SIZE]);
+        extra.extend([
+            "--lmdb-map-size",
+            PRESSURE_MAP_SIZE,
+            "--lmdb-map-write-percent",
+            PRESSURE_WRITE_PERCENT,
+        ]);
     }
     let mut c = FaultCluster::start_with(nodes, &extra, faketime.as_deref());
     let addrs: Vec<String> = c.nodes.iter().map(|n| n.addr()).collect();
