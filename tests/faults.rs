@@ -126,7 +126,16 @@ struct FaultCluster {
     links: BTreeMap<Link, Proxy>,
     /// Each node's libfaketime offset file, when the campaign moves clocks.
     fake_clocks: Option<Vec<PathBuf>>,
+    kept: bool,
     _root: tempfile::TempDir,
+}
+
+impl Drop for FaultCluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.keep();
+        }
+    }
 }
 
 impl FaultCluster {
@@ -199,6 +208,7 @@ impl FaultCluster {
             nodes,
             links,
             fake_clocks,
+            kept: false,
             _root: root,
         };
         c.wait_voters(n);
@@ -207,6 +217,18 @@ impl FaultCluster {
 
     fn leader(&self) -> Option<usize> {
         common::try_leader_on(&self.nodes)
+    }
+
+    /// Keep the nodes' logs and data dirs after the test (a failed run).
+    fn keep(&mut self) {
+        if !self.kept {
+            self.kept = true;
+            self._root.disable_cleanup(true);
+            eprintln!(
+                "node logs and data dirs of this run kept in {}",
+                self._root.path().display()
+            );
+        }
     }
 
     fn wait_leader(&self) -> usize {
@@ -1336,13 +1358,23 @@ fn pause_leader(c: &FaultCluster, l: usize, hold: Duration, h: &Histories) -> St
         .unwrap();
     let term0 = c.max_term();
     c.nodes[l].signal("STOP");
-    let nl = c.wait_leader_among("a new leader while paused", &c.others(l));
+    let rest = c.others(l);
+    let nl = c.wait_leader_among("a new leader while paused", &rest);
     // A write acknowledged by the new leader while the old one is paused.
+    // Sent to whoever leads among the others at each try: leadership may
+    // move again on a loaded machine (one long-campaign run timed out
+    // writing to a node that had led once).
     let mut nemesis = Client::new(NEMESIS, addrs.clone(), nl, 0);
-    wait_for(
+    let nl = wait_for(
         "a write through the new leader",
         Duration::from_secs(30),
-        || h.set(nemesis.at(nl), key),
+        || {
+            let now = rest
+                .iter()
+                .copied()
+                .find(|i| common::role(&c.nodes[*i]).as_deref() == Some("master"))?;
+            h.set(nemesis.at(now), key).map(|_| now)
+        },
     );
     // Then a read sent to the paused leader: it waits in the socket buffer.
     let (t0, reply) = std::thread::scope(|s| {
@@ -1564,6 +1596,9 @@ fn campaign(nodes: usize, extra: &[&str], faults: &[Fault], seed: u64, hold: Dur
         if let Some(v) = violation_text(&r) {
             summary.violations.push(v);
         }
+    }
+    if !summary.violations.is_empty() {
+        c.keep();
     }
     summary
 }
@@ -2059,7 +2094,12 @@ fn long_campaign() {
         .filter(|f| faketime || !matches!(f, Fault::ClockJump))
         .collect();
     let mut total = Summary::default();
-    let mut seed = 100;
+    // RAFTCACHE_CAMPAIGN_SEED replays a run (each run prints its seed).
+    let first: u64 = std::env::var("RAFTCACHE_CAMPAIGN_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100);
+    let mut seed = first;
     while Instant::now() < deadline {
         let mut rng = StdRng::seed_from_u64(seed);
         let nodes = if rng.random_bool(0.5) { 3 } else { 5 };
@@ -2081,6 +2121,7 @@ fn long_campaign() {
             "--max-in-snapshot-log-to-keep",
             "10",
         ];
+        eprintln!("== seed {seed}: {nodes} nodes, {reads} reads, faults {faults:?}");
         let s = campaign(
             nodes,
             &extra,
@@ -2098,7 +2139,7 @@ fn long_campaign() {
     }
     eprintln!(
         "== LONG CAMPAIGN SUMMARY: {} runs; ops ok={} failed={} unknown={}; faults injected={}; violations={}",
-        seed - 100,
+        seed - first,
         total.ops_ok,
         total.ops_failed,
         total.ops_unknown,
