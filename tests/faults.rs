@@ -1142,7 +1142,7 @@ fn wipe_and_rejoin(c: &mut FaultCluster, l: usize) -> String {
     );
     // It rejoins as a fresh learner and is promoted: n voters, its new name
     // among them, and it applies the leader's commit index.
-    let nodes_after: String = wait_for(
+    wait_for(
         &format!("n{} to be a voter under its new name", f + 1),
         Duration::from_secs(90),
         || {
@@ -1158,14 +1158,13 @@ fn wipe_and_rejoin(c: &mut FaultCluster, l: usize) -> String {
                 && voters.split(',').any(|v| v.trim() == (f + 1).to_string())
                 && nodes.contains(&new)
                 && !nodes.contains(&old))
-            .then_some(nodes)
+            .then_some(())
         },
     );
     c.wait_voters(n);
     let l = c.wait_leader();
     let committed = c.nodes[l].raft_u64("raft_committed_index").unwrap_or(0);
     c.wait_applied(f, committed);
-    let _ = nodes_after;
     format!(
         "wiped follower n{} restarted with --join: JOIN refused ({refusal}); FORGET {}.. then it \
          rejoined as {}.. and was promoted ({n} voters), applied {committed}",
