@@ -1190,7 +1190,8 @@ fn clock_jump(c: &FaultCluster, l: usize, hold: Duration) -> String {
     // Evidence: the nodes' own TIME replies moved.
     let l1 = wait_time_offset(&c.nodes[l], 3600);
     let o1 = wait_time_offset(&c.nodes[other], -5);
-    std::thread::sleep(hold.max(Duration::from_secs(2))); // the fault's duration
+    let hold = hold.max(Duration::from_secs(2));
+    std::thread::sleep(hold); // the fault's duration
     set_clock_offset(&files[l], "+0");
     set_clock_offset(&files[other], "+0");
     wait_time_offset(&c.nodes[l], 0);
