@@ -1052,11 +1052,16 @@ fn inject(c: &mut FaultCluster, fault: Fault, hold: Duration, h: &Histories) -> 
                     .arg("MYID")
                     .query(&mut c.nodes[victim].conn())
                     .unwrap();
+                // With a read timeout: a membership change that never
+                // completes must fail the run, not hang it (a long-campaign
+                // run once waited here for ever).
+                let mut con = c.nodes[leader].conn();
+                con.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
                 let _: () = redis::cmd("CLUSTER")
                     .arg("FORGET")
                     .arg(&name)
-                    .query(&mut c.nodes[leader].conn())
-                    .unwrap();
+                    .query(&mut con)
+                    .unwrap_or_else(|e| panic!("CLUSTER FORGET n{}: {e}", victim + 1));
                 c.wait_voters(n - 1);
                 c.nodes[victim].kill9();
                 std::fs::remove_dir_all(&c.nodes[victim].dir).unwrap();
