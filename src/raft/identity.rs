@@ -14,12 +14,24 @@
 //! Every bus connection starts with a [`Hello`] carrying the sender's raft
 //! id, node name and cluster id, and the id and name the sender has on
 //! record for the receiver. The receiver ([`Identity::admit`]) refuses a
-//! peer of another cluster, a peer claiming a member's raft id under
-//! another name, and a peer that knows the receiver under another name (the
+//! peer of another cluster (or of none), and — until its own log lists it
+//! under its current name — a peer that knows it under another name (the
 //! receiver was wiped). A node with no cluster id accepts only a peer whose
 //! membership already lists it under its own, freshly generated name — that
 //! is, a node is never talked to as a voter before it has been added — and
 //! adopts that peer's cluster id then.
+//!
+//! Once a re-added node's log holds the membership entry that lists it under
+//! its new name, a peer that still knows it under the old name is merely
+//! behind: its log lacks that entry (and the FORGET before it), so raft's
+//! up-to-date check already denies it this node's vote, and refusing it
+//! would keep it from ever catching up. For the same reason a node does not
+//! refuse a peer of its own cluster whose name differs from the one its
+//! (possibly older) membership holds for that id: the peer was re-added in
+//! a membership this node has not seen yet, and a vote request from it is
+//! judged by raft's log check like any other. (The first version refused
+//! both; a 5-node campaign then deadlocked after a wiped node was re-added
+//! and became leader while two followers still held its old name.)
 
 use std::collections::HashMap;
 use std::io;
@@ -96,12 +108,6 @@ pub enum Refusal {
         theirs: String,
         ours: String,
     },
-    #[error("peer claims to be node {from} as {claimed}, but node {from} is a member as {member}")]
-    Impostor {
-        from: NodeId,
-        claimed: String,
-        member: String,
-    },
 }
 
 /// What admitting a hello asks of this node.
@@ -112,14 +118,15 @@ enum Verdict {
     Adopt(String),
 }
 
-/// Decide on a hello. `member_name` is the name this node's membership
-/// holds for `hello.from`, if it lists that id.
+/// Decide on a hello. `listed` says whether this node's own (latest)
+/// membership lists it under its current name, i.e. whether its log
+/// already holds the entry that added this data dir.
 fn judge(
     me: NodeId,
     my_name: &str,
     my_cluster: Option<&str>,
     hello: &Hello,
-    member_name: Option<&str>,
+    listed: bool,
     version: u32,
 ) -> Result<Verdict, Refusal> {
     if hello.version != version {
@@ -148,22 +155,13 @@ fn judge(
             me,
         });
     }
-    if hello.to_name != my_name {
+    if hello.to_name != my_name && !listed {
         return Err(Refusal::NotThatMember {
             from,
             me,
             theirs: hello.to_name.clone(),
             ours: my_name.to_string(),
         });
-    }
-    if let Some(member) = member_name {
-        if member != hello.from_name {
-            return Err(Refusal::Impostor {
-                from,
-                claimed: hello.from_name.clone(),
-                member: member.to_string(),
-            });
-        }
     }
     Ok(match my_cluster {
         Some(_) => Verdict::Accept,
@@ -285,12 +283,7 @@ impl Identity {
     /// Admit or refuse a peer's hello (see the module doc). Adopting a
     /// cluster id is persisted before this returns, so it happens before
     /// any RPC of that peer is served.
-    pub fn admit(
-        &self,
-        hello: &Hello,
-        member_name: Option<&str>,
-        version: u32,
-    ) -> Result<(), AdmitError> {
+    pub fn admit(&self, hello: &Hello, listed: bool, version: u32) -> Result<(), AdmitError> {
         let verdict = {
             let cluster = self.cluster.read();
             judge(
@@ -298,7 +291,7 @@ impl Identity {
                 &self.name,
                 cluster.as_deref(),
                 hello,
-                member_name,
+                listed,
                 version,
             )?
         };
@@ -366,29 +359,25 @@ mod tests {
         }
     }
 
-    fn judge1(
-        my_cluster: Option<&str>,
-        h: &Hello,
-        member: Option<&str>,
-    ) -> Result<Verdict, Refusal> {
-        judge(1, &hex('a'), my_cluster, h, member, V)
+    fn judge1(my_cluster: Option<&str>, h: &Hello, listed: bool) -> Result<Verdict, Refusal> {
+        judge(1, &hex('a'), my_cluster, h, listed, V)
     }
 
     #[test]
     fn member_of_the_same_cluster_is_accepted() {
         let c = hex('c');
         let h = hello(Some(&c), &hex('a'));
-        assert_eq!(judge1(Some(&c), &h, Some(&hex('b'))), Ok(Verdict::Accept));
+        assert_eq!(judge1(Some(&c), &h, false), Ok(Verdict::Accept));
         // A peer this node does not know yet (a membership change it has
         // not applied) is judged by cluster and target alone.
-        assert_eq!(judge1(Some(&c), &h, None), Ok(Verdict::Accept));
+        assert_eq!(judge1(Some(&c), &h, false), Ok(Verdict::Accept));
     }
 
     #[test]
     fn other_cluster_is_refused() {
         let h = hello(Some(&hex('d')), &hex('a'));
         assert!(matches!(
-            judge1(Some(&hex('c')), &h, None),
+            judge1(Some(&hex('c')), &h, false),
             Err(Refusal::OtherCluster { .. })
         ));
     }
@@ -397,11 +386,11 @@ mod tests {
     fn peer_without_cluster_is_refused() {
         let h = hello(None, &hex('a'));
         assert_eq!(
-            judge1(Some(&hex('c')), &h, None),
+            judge1(Some(&hex('c')), &h, false),
             Err(Refusal::PeerNotMember { from: 2 })
         );
         assert_eq!(
-            judge1(None, &h, None),
+            judge1(None, &h, false),
             Err(Refusal::PeerNotMember { from: 2 })
         );
     }
@@ -412,11 +401,11 @@ mod tests {
         // node, empty, is 'a…': no vote, no append, no adoption.
         let h = hello(Some(&hex('c')), &hex('e'));
         assert!(matches!(
-            judge1(None, &h, None),
+            judge1(None, &h, false),
             Err(Refusal::NotThatMember { .. })
         ));
         assert!(matches!(
-            judge1(Some(&hex('c')), &h, None),
+            judge1(Some(&hex('c')), &h, false),
             Err(Refusal::NotThatMember { .. })
         ));
     }
@@ -424,17 +413,17 @@ mod tests {
     #[test]
     fn empty_node_adopts_the_cluster_that_added_it() {
         let h = hello(Some(&hex('c')), &hex('a'));
-        assert_eq!(judge1(None, &h, None), Ok(Verdict::Adopt(hex('c'))));
+        assert_eq!(judge1(None, &h, false), Ok(Verdict::Adopt(hex('c'))));
     }
 
     #[test]
-    fn impostor_of_a_member_id_is_refused() {
-        let c = hex('c');
-        let h = hello(Some(&c), &hex('a'));
-        assert!(matches!(
-            judge1(Some(&c), &h, Some(&hex('f'))),
-            Err(Refusal::Impostor { from: 2, .. })
-        ));
+    fn readded_node_accepts_peers_still_holding_its_old_name() {
+        // Node 1 was wiped, re-added as 'a…' and its log lists it so: a peer
+        // whose membership still says 'e…' is behind, not a danger (raft's
+        // log check denies it this node's vote); refusing it would keep it
+        // from ever catching up.
+        let h = hello(Some(&hex('c')), &hex('e'));
+        assert_eq!(judge1(Some(&hex('c')), &h, true), Ok(Verdict::Accept));
     }
 
     #[test]
@@ -443,13 +432,13 @@ mod tests {
         let mut h = hello(Some(&c), &hex('a'));
         h.to = 3;
         assert!(matches!(
-            judge1(Some(&c), &h, None),
+            judge1(Some(&c), &h, false),
             Err(Refusal::WrongTarget { .. })
         ));
         h.to = 1;
         h.version = V + 1;
         assert!(matches!(
-            judge1(Some(&c), &h, None),
+            judge1(Some(&c), &h, false),
             Err(Refusal::Version { .. })
         ));
     }
@@ -483,7 +472,7 @@ mod tests {
             to: 1,
             to_name: id.name.clone(),
         };
-        id.admit(&h, None, V).unwrap();
+        id.admit(&h, false, V).unwrap();
         assert_eq!(id.cluster_id(), Some(hex('c')));
         // Reloaded: same name, same cluster.
         let again = Identity::load(dir.path(), 1).unwrap();

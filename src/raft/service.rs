@@ -100,15 +100,17 @@ async fn handle(
     let mut conn = BufStream::new(stream);
     match read_frame::<_, BusRequest>(&mut conn).await? {
         Some(BusRequest::Hello(hello)) => {
-            let member_name = {
+            // Does this node's latest membership (its log, committed or
+            // not) list it under its current name? See `raft::identity`.
+            let listed = {
                 let metrics = raft.metrics();
                 let m = metrics.borrow_watched();
                 m.membership_config
                     .membership()
-                    .get_node(&hello.from)
-                    .map(|n| n.name.clone())
+                    .get_node(&identity.node_id)
+                    .is_some_and(|n| n.name == identity.name)
             };
-            if let Err(e) = identity.admit(&hello, member_name.as_deref(), BUS_VERSION) {
+            if let Err(e) = identity.admit(&hello, listed, BUS_VERSION) {
                 if let AdmitError::Refused(_) = e {
                     metrics::counter!(crate::metrics::BUS_REFUSED_TOTAL).increment(1);
                 }
