@@ -11,10 +11,12 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{converged_digest, role, wait_for, Cluster, Node};
+use common::{
+    converged_digest, libfaketime_or_skip, role, set_clock_offset, wait_for, Cluster, Node,
+};
 
 /// Lifetimes may be shortened by at most the skew bound (1 s by default)
 /// plus read latency; keys must be visible until then.
@@ -26,31 +28,11 @@ const LATE_MARGIN: Duration = Duration::from_secs(4);
 const SETTLE: Duration = Duration::from_secs(30);
 use common::CALM_ELECTIONS as CALM;
 
-fn libfaketime() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("RAFTCACHE_LIBFAKETIME") {
-        return Some(PathBuf::from(p));
-    }
-    std::fs::read_dir("/usr/lib")
-        .ok()?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path().join("faketime/libfaketimeMT.so.1"))
-        .chain([PathBuf::from("/usr/lib/faketime/libfaketimeMT.so.1")])
-        .find(|p| p.exists())
-}
-
 fn fake_file(node: &Node) -> PathBuf {
     node.dir
         .parent()
         .unwrap()
         .join(format!("faketime-{}", node.id))
-}
-
-/// Move `node`'s wall clock to real time + `offset` (libfaketime syntax,
-/// e.g. "+3600" or "-5"); renamed into place so it is never read half-written.
-fn set_offset(file: &Path, offset: &str) {
-    let tmp = file.with_extension("tmp");
-    std::fs::write(&tmp, format!("{offset}\n")).unwrap();
-    std::fs::rename(&tmp, file).unwrap();
 }
 
 fn real_secs() -> i64 {
@@ -215,24 +197,11 @@ fn hand_over(cluster: &Cluster, want: usize) {
 
 /// Three nodes, each with libfaketime preloaded and its clock file at +0;
 /// None (skip) when the library is missing outside CI.
-fn faked_cluster() -> Option<Cluster> {
-    let Some(lib) = libfaketime() else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "libfaketimeMT.so.1 missing in CI (apt-get install faketime)"
-        );
-        eprintln!("SKIPPED: libfaketimeMT.so.1 not found (apt-get install faketime)");
-        return None;
-    };
+fn faked_cluster(test: &str) -> Option<Cluster> {
+    let lib = libfaketime_or_skip(test)?;
     let cluster = Cluster::start_with(3, CALM, |n| {
         let file = fake_file(n);
-        set_offset(&file, "+0");
-        n.env.extend([
-            ("LD_PRELOAD".to_string(), lib.display().to_string()),
-            ("FAKETIME_TIMESTAMP_FILE".into(), file.display().to_string()),
-            ("FAKETIME_NO_CACHE".into(), "1".into()),
-            ("FAKETIME_DONT_FAKE_MONOTONIC".into(), "1".into()),
-        ]);
+        n.fake_wall_clock(&lib, &file);
     });
     wait_time_offset(&cluster.nodes[cluster.leader()], 0);
     Some(cluster)
@@ -248,7 +217,7 @@ fn assert_logged(node: &Node, what: &str) {
 
 #[test]
 fn leader_clock_jump_expires_nothing_early() {
-    let Some(cluster) = faked_cluster() else {
+    let Some(cluster) = faked_cluster("leader_clock_jump_expires_nothing_early") else {
         return;
     };
     let first = cluster.leader();
@@ -256,7 +225,7 @@ fn leader_clock_jump_expires_nothing_early() {
     let mut keys = Keys::default();
     keys.write_batch(leader, "before");
     // +1 h on the leader: its wall clock must not move the replicated one.
-    set_offset(&fake_file(leader), "+3600");
+    set_clock_offset(&fake_file(leader), "+3600");
     wait_time_offset(leader, 3600);
     keys.write_batch(leader, "jumped");
     keys.check(leader);
@@ -273,13 +242,13 @@ fn leader_clock_jump_expires_nothing_early() {
 
 #[test]
 fn failover_to_a_slow_clock_loses_and_revives_nothing() {
-    let Some(cluster) = faked_cluster() else {
+    let Some(cluster) = faked_cluster("failover_to_a_slow_clock_loses_and_revives_nothing") else {
         return;
     };
     let first = cluster.leader();
     let next = (first + 1) % 3;
     let (leader, successor) = (&cluster.nodes[first], &cluster.nodes[next]);
-    set_offset(&fake_file(successor), "-5");
+    set_clock_offset(&fake_file(successor), "-5");
     wait_time_offset(successor, -5);
     let mut keys = Keys::default();
     keys.write_batch(leader, "before");

@@ -34,7 +34,7 @@ use checker::{
     check_counter, check_counter_final, check_register, CheckResult, CounterInput, CounterOp,
     CounterOutput, Op, Outcome, RegisterInput, RegisterOp, RegisterOutput,
 };
-use common::{wait_for, Node};
+use common::{libfaketime, libfaketime_or_skip, set_clock_offset, wait_for, Node};
 use proxy::{Proxy, ProxyStats};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -155,13 +155,7 @@ impl FaultCluster {
                 .iter_mut()
                 .map(|node| {
                     let file = root.path().join(format!("faketime-{}", node.id));
-                    set_clock_offset(&file, "+0");
-                    node.env.extend([
-                        ("LD_PRELOAD".to_string(), lib.display().to_string()),
-                        ("FAKETIME_TIMESTAMP_FILE".into(), file.display().to_string()),
-                        ("FAKETIME_NO_CACHE".into(), "1".into()),
-                        ("FAKETIME_DONT_FAKE_MONOTONIC".into(), "1".into()),
-                    ]);
+                    node.fake_wall_clock(lib, &file);
                     file
                 })
                 .collect()
@@ -797,55 +791,6 @@ const PRESSURE_MAP_SIZE: &str = "64mb";
 /// snapshot byte threshold (map / 8), so the flood reaches the limit and
 /// the -OOM refusal path is exercised, not only compaction.
 const PRESSURE_WRITE_PERCENT: &str = "10";
-
-/// Path of libfaketimeMT.so.1 (`RAFTCACHE_LIBFAKETIME` overrides), as in
-/// tests/clock.rs.
-fn libfaketime() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("RAFTCACHE_LIBFAKETIME") {
-        return Some(PathBuf::from(p));
-    }
-    std::fs::read_dir("/usr/lib")
-        .ok()?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path().join("faketime/libfaketimeMT.so.1"))
-        .chain([PathBuf::from("/usr/lib/faketime/libfaketimeMT.so.1")])
-        .find(|p| p.exists())
-}
-
-/// libfaketime, or None (skip, recorded) when it is missing locally; a
-/// missing library fails the test in CI, as `common::tool_available` does.
-fn libfaketime_or_skip(test: &str) -> Option<PathBuf> {
-    if let Some(lib) = libfaketime() {
-        return Some(lib);
-    }
-    let required = std::env::var("RAFTCACHE_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
-        || std::env::var("CI").is_ok_and(|v| !v.is_empty());
-    assert!(
-        !required,
-        "{test}: libfaketimeMT.so.1 is required here (RAFTCACHE_REQUIRE_TOOLS/CI is set); \
-         .ci/run installs it (Debian package faketime)"
-    );
-    let line = format!("{test}: libfaketimeMT.so.1 not installed (apt-get install faketime)");
-    eprintln!("SKIP {line}");
-    if let Ok(log) = std::env::var("RAFTCACHE_SKIP_LOG") {
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-        {
-            let _ = writeln!(f, "{line}");
-        }
-    }
-    None
-}
-
-/// Set a node's wall clock to real time + `offset` (libfaketime syntax,
-/// "+3600", "-5"); renamed into place so it is never read half-written.
-fn set_clock_offset(file: &Path, offset: &str) {
-    let tmp = file.with_extension("tmp");
-    std::fs::write(&tmp, format!("{offset}\n")).unwrap();
-    std::fs::rename(&tmp, file).unwrap();
-}
 
 /// Node `node`'s `TIME` minus real time, in seconds.
 fn time_offset(node: &Node) -> Option<i64> {

@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -55,14 +55,22 @@ pub fn tool_available(tool: &str, test: &str) -> bool {
     {
         return true;
     }
+    skip_missing(test, &format!("`{tool}`"), "redis-tools");
+    false
+}
+
+/// `test` cannot run because `what` (Debian package `package`) is missing:
+/// fail where tools are required (CI), else print the skip and add it to
+/// the list `scripts/test` shows at the end.
+fn skip_missing(test: &str, what: &str, package: &str) {
     let required = std::env::var("RAFTCACHE_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
         || std::env::var("CI").is_ok_and(|v| !v.is_empty());
     assert!(
         !required,
-        "{test}: `{tool}` is required here (RAFTCACHE_REQUIRE_TOOLS/CI is set); \
-         .ci/run installs it (Debian package redis-tools)"
+        "{test}: {what} is required here (RAFTCACHE_REQUIRE_TOOLS/CI is set); \
+         .ci/run installs it (Debian package {package})"
     );
-    let line = format!("{test}: `{tool}` not installed (apt-get install redis-tools)");
+    let line = format!("{test}: {what} not installed (apt-get install {package})");
     eprintln!("SKIP {line}");
     if let Ok(log) = std::env::var("RAFTCACHE_SKIP_LOG") {
         if let Ok(mut f) = std::fs::OpenOptions::new()
@@ -73,7 +81,38 @@ pub fn tool_available(tool: &str, test: &str) -> bool {
             let _ = writeln!(f, "{line}");
         }
     }
-    false
+}
+
+/// Debian's multi-threaded libfaketime (package `faketime`), wherever the
+/// architecture puts it; `RAFTCACHE_LIBFAKETIME` overrides the path.
+pub fn libfaketime() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("RAFTCACHE_LIBFAKETIME") {
+        return Some(PathBuf::from(p));
+    }
+    std::fs::read_dir("/usr/lib")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("faketime/libfaketimeMT.so.1"))
+        .chain([PathBuf::from("/usr/lib/faketime/libfaketimeMT.so.1")])
+        .find(|p| p.exists())
+}
+
+/// libfaketime, or None after recording a skip (fatal where tools are
+/// required, as for [`tool_available`]).
+pub fn libfaketime_or_skip(test: &str) -> Option<PathBuf> {
+    let lib = libfaketime();
+    if lib.is_none() {
+        skip_missing(test, "libfaketimeMT.so.1", "faketime");
+    }
+    lib
+}
+
+/// Set a libfaketime offset file to real time + `offset` ("+3600", "-5");
+/// renamed into place so the node never reads it half-written.
+pub fn set_clock_offset(file: &Path, offset: &str) {
+    let tmp = file.with_extension("tmp");
+    std::fs::write(&tmp, format!("{offset}\n")).unwrap();
+    std::fs::rename(&tmp, file).unwrap();
 }
 
 /// Poll `f` until it returns Some or the deadline passes.
@@ -104,6 +143,19 @@ pub struct Node {
 }
 
 impl Node {
+    /// Preload libfaketime (`lib`) with its offset in `file`, set to +0:
+    /// writing another offset there steps this node's wall clock while its
+    /// monotonic clock runs on, as an NTP step does.
+    pub fn fake_wall_clock(&mut self, lib: &Path, file: &Path) {
+        set_clock_offset(file, "+0");
+        self.env.extend([
+            ("LD_PRELOAD".to_string(), lib.display().to_string()),
+            ("FAKETIME_TIMESTAMP_FILE".into(), file.display().to_string()),
+            ("FAKETIME_NO_CACHE".into(), "1".into()),
+            ("FAKETIME_DONT_FAKE_MONOTONIC".into(), "1".into()),
+        ]);
+    }
+
     pub fn new(id: u64, root: &std::path::Path) -> Node {
         let dir = root.join(format!("node{id}"));
         Node {
