@@ -17,11 +17,7 @@ use redis::{ConnectionLike, Value};
 
 /// Every numeric field of `INFO raft`, if the node answers.
 fn raft_stats(node: &Node) -> Option<BTreeMap<String, u64>> {
-    let mut c = redis::Client::open(node.url())
-        .ok()?
-        .get_connection_with_timeout(Duration::from_secs(2))
-        .ok()?;
-    c.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut c = node.try_conn_within(Duration::from_secs(5))?;
     let info: String = redis::cmd("INFO").arg("raft").query(&mut c).ok()?;
     Some(
         info.lines()

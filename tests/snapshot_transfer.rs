@@ -16,14 +16,10 @@ use std::time::{Duration, Instant};
 use common::{wait_for, Cluster, Node};
 
 fn raft_info(node: &Node, field: &str) -> Option<String> {
-    let mut c = redis::Client::open(node.url())
-        .ok()?
-        .get_connection_with_timeout(Duration::from_secs(2))
-        .ok()?;
-    c.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut c = node.try_conn_within(Duration::from_secs(5))?;
     let info: String = redis::cmd("INFO").arg("raft").query(&mut c).ok()?;
     info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .map(|v| v.trim().to_string())
 }
 

@@ -304,15 +304,21 @@ impl Node {
     /// A connection with short timeouts, or None: for polling loops, where
     /// a node that is down, paused or busy must mean "try again", not panic.
     pub fn try_conn(&self) -> Option<redis::Connection> {
+        self.try_conn_within(Duration::from_secs(1))
+    }
+
+    /// Like [`Node::try_conn`], with `timeout` for connecting, reading and
+    /// writing (a node busy with a flood or a big snapshot answers slowly).
+    pub fn try_conn_within(&self, timeout: Duration) -> Option<redis::Connection> {
         if !self.is_running() {
             return None;
         }
         let c = redis::Client::open(self.url())
             .ok()?
-            .get_connection_with_timeout(Duration::from_secs(1))
+            .get_connection_with_timeout(timeout)
             .ok()?;
-        c.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
-        c.set_write_timeout(Some(Duration::from_secs(1))).ok()?;
+        c.set_read_timeout(Some(timeout)).ok()?;
+        c.set_write_timeout(Some(timeout)).ok()?;
         Some(c)
     }
 
