@@ -125,7 +125,7 @@ impl MaxmemoryPolicy {
     }
 }
 
-/// How reads are served (see DESIGN.md "reads").
+/// How reads are served (see docs/reads.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadConsistency {
     /// ReadIndex: one quorum round (batched) before reading. Never stale.

@@ -1,4 +1,4 @@
-//! Crash points inside storage (TESTING.md: "crash points inside storage via
+//! Crash points inside storage (docs/testing.md: "crash points inside storage via
 //! failpoints").
 //!
 //! With the cargo feature `failpoints` on, [`crash_point!`] marks a place in

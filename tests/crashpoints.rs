@@ -1,4 +1,4 @@
-//! Crash points inside storage (TESTING.md): a real `raftcache` built with
+//! Crash points inside storage (docs/testing.md): a real `raftcache` built with
 //! `--features failpoints` is started with `FAILPOINTS=<point>=...` so it
 //! `abort()`s at one exact place in the log store or the state machine while
 //! clients write to it. It is then restarted without the fail point, and must

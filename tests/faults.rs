@@ -1,4 +1,4 @@
-//! Fault campaigns over real processes (TESTING.md layer 6): nodes talk to
+//! Fault campaigns over real processes (docs/testing.md): nodes talk to
 //! each other only through per-link TCP proxies (`--bus-route`), so a test
 //! can cut links one way or both without root; clients record every
 //! operation with invoke/return times and an outcome, and a per-key

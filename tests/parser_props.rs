@@ -1,4 +1,4 @@
-//! Property tests on the command layer (TESTING.md layer 7): any argument
+//! Property tests on the command layer (docs/testing.md): any argument
 //! vector, for any command in the table, parses to a plan or a Redis error
 //! reply; it never panics, and key extraction never panics either.
 

@@ -1,6 +1,6 @@
 //! Raw RESP bytes in, raw bytes out, against a real single-node server.
 //! Covers RESP2/RESP3 shapes, inline commands, pipelining and every row of
-//! PROTOCOL.md's hostile-input table.
+//! docs/protocol.md's hostile-input table.
 
 mod common;
 

@@ -58,7 +58,7 @@ pub enum ServerCmd {
         setname: Option<Bytes>,
     },
     /// AUTH [username] password: OK, `WRONGPASS ...`, or the "called
-    /// without any password configured" error (PROTOCOL.md).
+    /// without any password configured" error (docs/protocol.md).
     Auth {
         username: Option<Bytes>,
         password: Bytes,
@@ -108,7 +108,7 @@ pub enum ServerCmd {
     /// CONFIG RESETSTAT: OK.
     ConfigResetStat,
 
-    // ---- cluster topology (PROTOCOL.md has the shapes) ----
+    // ---- cluster topology (Redis Cluster reply shapes) ----
     ClusterSlots,
     ClusterShards,
     ClusterNodes,

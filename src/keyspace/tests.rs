@@ -1089,7 +1089,7 @@ fn randomkey_and_slots() {
     }
     assert!(distinct.len() > 20, "{}", distinct.len());
 
-    // somekey -> 11058, foo{hash_tag} -> 2515 (PROTOCOL.md facts).
+    // somekey -> 11058, foo{hash_tag} -> 2515 (Redis Cluster key-slot facts).
     assert_eq!(key_slot(b"somekey"), 11058);
     assert_eq!(key_slot(b"foo{hash_tag}"), 2515);
     set(&mut ks, "somekey", "v", 0);

@@ -33,7 +33,7 @@
 //!
 //! # Where this differs from Redis (on purpose)
 //!
-//! * `*-2` and below are `invalid multibulk length` (PROTOCOL.md); Redis
+//! * `*-2` and below are `invalid multibulk length` (docs/protocol.md); Redis
 //!   treats every count `<= 0` as an empty request.
 //! * `POST`/`Host:` as the first argument (inline or multibulk; Redis matches
 //!   them as commands, so both) become [`ParseError::Http`] instead of a

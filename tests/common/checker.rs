@@ -1,4 +1,4 @@
-//! Per-key linearizability checker for the fault tests (TESTING.md, layer 6).
+//! Per-key linearizability checker for the fault tests (docs/testing.md).
 //!
 //! The algorithm is the Wing–Gong backtracking search with Lowe's memoisation
 //! (the approach porcupine popularised; this is an independent implementation):

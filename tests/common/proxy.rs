@@ -1,4 +1,4 @@
-//! A TCP fault proxy for the fault tests (TESTING.md, layer 6): put one in
+//! A TCP fault proxy for the fault tests (docs/testing.md): put one in
 //! front of each node's port (as etcd's robustness tests do) and partition,
 //! slow down or break links at runtime, without root or network namespaces.
 //!
