@@ -698,6 +698,11 @@ impl Config {
         let invalid = |field: &str, value: String, reason: &str| {
             ConfigError::Conflict(format!("{} = {value}: {reason}", knob_name(field)))
         };
+        // One knob's own bound: `bad` refuses `value` with `reason`.
+        let refuse_if = |bad: bool, field: &str, value: String, reason: &str| match bad {
+            true => Err(invalid(field, value, reason)),
+            false => Ok(()),
+        };
         let node_id_configured = m.node_id.is_some();
         let bind = m.bind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
         let port = m.port.unwrap_or(6379);
@@ -726,38 +731,33 @@ impl Config {
             None if bind.is_unspecified() => "127.0.0.1".to_owned(),
             None => bind.to_string(),
         };
-        if cluster_announce_ip.contains(char::is_whitespace) {
-            return Err(invalid(
-                "cluster_announce_ip",
-                cluster_announce_ip,
-                "must not contain spaces",
-            ));
-        }
+        refuse_if(
+            cluster_announce_ip.contains(char::is_whitespace),
+            "cluster_announce_ip",
+            cluster_announce_ip.clone(),
+            "must not contain spaces",
+        )?;
         let join = m.join.filter(|s| !s.is_empty());
         if let Some(j) = &join {
             let ok = j.rsplit_once(':').is_some_and(|(host, p)| {
                 !host.is_empty() && p.parse::<u16>().is_ok_and(|p| p != 0)
             });
-            if !ok {
-                return Err(invalid("join", j.clone(), "expected host:port"));
-            }
+            refuse_if(!ok, "join", j.clone(), "expected host:port")?;
         }
         let proto_max_bulk_len = m.proto_max_bulk_len.map_or(512 * 1024 * 1024, |m| m.0);
         let client_query_buffer_limit = m.client_query_buffer_limit.map_or(1 << 30, |m| m.0);
-        if proto_max_bulk_len < MIN_BUFFER_LIMIT {
-            return Err(invalid(
-                "proto_max_bulk_len",
-                proto_max_bulk_len.to_string(),
-                "must be at least 1mb",
-            ));
-        }
-        if client_query_buffer_limit < MIN_BUFFER_LIMIT {
-            return Err(invalid(
-                "client_query_buffer_limit",
-                client_query_buffer_limit.to_string(),
-                "must be at least 1mb",
-            ));
-        }
+        refuse_if(
+            proto_max_bulk_len < MIN_BUFFER_LIMIT,
+            "proto_max_bulk_len",
+            proto_max_bulk_len.to_string(),
+            "must be at least 1mb",
+        )?;
+        refuse_if(
+            client_query_buffer_limit < MIN_BUFFER_LIMIT,
+            "client_query_buffer_limit",
+            client_query_buffer_limit.to_string(),
+            "must be at least 1mb",
+        )?;
         if proto_max_bulk_len > client_query_buffer_limit {
             return Err(ConfigError::Conflict(format!(
                 "proto-max-bulk-len ({proto_max_bulk_len}) is larger than client-query-buffer-limit \
@@ -781,75 +781,70 @@ impl Config {
             )));
         }
         let read_index_timeout = m.read_index_timeout.unwrap_or(2000);
-        if read_index_timeout == 0 {
-            return Err(invalid(
-                "read_index_timeout",
-                "0".into(),
-                "must be at least 1",
-            ));
-        }
+        refuse_if(
+            read_index_timeout == 0,
+            "read_index_timeout",
+            "0".into(),
+            "must be at least 1",
+        )?;
         let maxclients = m.maxclients.unwrap_or(10000);
-        if maxclients == 0 {
-            return Err(invalid("maxclients", "0".into(), "must be at least 1"));
-        }
+        refuse_if(
+            maxclients == 0,
+            "maxclients",
+            "0".into(),
+            "must be at least 1",
+        )?;
         let active_expire_hz = m.active_expire_hz.unwrap_or(10);
-        if !(1..=500).contains(&active_expire_hz) {
-            return Err(invalid(
-                "active_expire_hz",
-                active_expire_hz.to_string(),
-                "must be 1..=500",
-            ));
-        }
+        refuse_if(
+            !(1..=500).contains(&active_expire_hz),
+            "active_expire_hz",
+            active_expire_hz.to_string(),
+            "must be 1..=500",
+        )?;
         let max_payload_entries = m.max_payload_entries.unwrap_or(300);
-        if max_payload_entries == 0 {
-            return Err(invalid(
-                "max_payload_entries",
-                "0".into(),
-                "must be at least 1",
-            ));
-        }
+        refuse_if(
+            max_payload_entries == 0,
+            "max_payload_entries",
+            "0".into(),
+            "must be at least 1",
+        )?;
         let snapshot_logs_since_last = m.snapshot_logs_since_last.unwrap_or(10000);
-        if snapshot_logs_since_last == 0 {
-            return Err(invalid(
-                "snapshot_logs_since_last",
-                "0".into(),
-                "must be at least 1",
-            ));
-        }
+        refuse_if(
+            snapshot_logs_since_last == 0,
+            "snapshot_logs_since_last",
+            "0".into(),
+            "must be at least 1",
+        )?;
         let lmdb_map_size = m.lmdb_map_size.map_or(8 << 30, |m| m.0);
-        if lmdb_map_size < MIN_BUFFER_LIMIT {
-            return Err(invalid(
-                "lmdb_map_size",
-                lmdb_map_size.to_string(),
-                "must be at least 1mb",
-            ));
-        }
+        refuse_if(
+            lmdb_map_size < MIN_BUFFER_LIMIT,
+            "lmdb_map_size",
+            lmdb_map_size.to_string(),
+            "must be at least 1mb",
+        )?;
         let raft_max_entry_bytes = m.raft_max_entry_bytes.map_or(512 << 20, |m| m.0);
-        if !(MIN_ENTRY_BYTES..=MAX_ENTRY_BYTES).contains(&raft_max_entry_bytes) {
-            return Err(invalid(
-                "raft_max_entry_bytes",
-                raft_max_entry_bytes.to_string(),
-                "must be from 64kb to 1023mb (a raft bus frame is at most 1gb)",
-            ));
-        }
+        refuse_if(
+            !(MIN_ENTRY_BYTES..=MAX_ENTRY_BYTES).contains(&raft_max_entry_bytes),
+            "raft_max_entry_bytes",
+            raft_max_entry_bytes.to_string(),
+            "must be from 64kb to 1023mb (a raft bus frame is at most 1gb)",
+        )?;
         let snapshot_log_bytes_since_last = m
             .snapshot_log_bytes_since_last
             .map_or(lmdb_map_size / 8, |m| m.0);
-        if snapshot_log_bytes_since_last == 0 {
-            return Err(invalid(
-                "snapshot_log_bytes_since_last",
-                "0".into(),
-                "must be at least 1",
-            ));
-        }
+        refuse_if(
+            snapshot_log_bytes_since_last == 0,
+            "snapshot_log_bytes_since_last",
+            "0".into(),
+            "must be at least 1",
+        )?;
         let lmdb_map_write_percent = m.lmdb_map_write_percent.unwrap_or(50);
-        if !(1..=90).contains(&lmdb_map_write_percent) {
-            return Err(invalid(
-                "lmdb_map_write_percent",
-                lmdb_map_write_percent.to_string(),
-                "must be 1..=90",
-            ));
-        }
+        refuse_if(
+            !(1..=90).contains(&lmdb_map_write_percent),
+            "lmdb_map_write_percent",
+            lmdb_map_write_percent.to_string(),
+            "must be 1..=90",
+        )?;
         let mut bus_route = std::collections::BTreeMap::new();
         for part in m
             .bus_route
