@@ -351,7 +351,7 @@ async fn execute(server: &Arc<Server>, session: &mut Session, batch: &mut Batch,
         }
         Plan::Server(cmd) => {
             batch.resolve_writes(resp3).await;
-            let reply = crate::server::admin::execute(server, session, cmd).await;
+            let reply = crate::server::commands::execute(server, session, cmd).await;
             // HELLO 3 answers in the protocol it switched to.
             batch.push(reply, session.resp3);
         }

@@ -1,8 +1,8 @@
 //! The client side of a node: the listener, connections, sessions, and the
 //! commands that need server state (INFO, CLIENT, CONFIG, CLUSTER, ...).
 
-pub mod admin;
 pub mod clients;
+pub mod commands;
 pub mod connection;
 
 use std::net::SocketAddr;

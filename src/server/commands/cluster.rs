@@ -1,0 +1,316 @@
+//! CLUSTER topology replies (Redis Cluster shapes, built from the raft
+//! `ClusterView` so every node tells the same story about who leads),
+//! cluster membership verbs, and RAFTCACHE (parsed in `command/cluster.rs`).
+
+use std::fmt::Write as _;
+
+use super::{bulk, host_port, ok_or_err};
+use crate::command::FailoverMode;
+use crate::protocol::Reply;
+use crate::raft::types::NodeInfo;
+use crate::raft::ClusterView;
+use crate::server::Server;
+
+/// Nodes in reply order: leader first, then voters, then learners.
+pub(super) fn ordered_nodes(view: &ClusterView) -> Vec<(u64, NodeInfo, &'static str)> {
+    let mut out = Vec::new();
+    if let Some((id, info)) = view.leader_info() {
+        out.push((id, info, "master"));
+    }
+    for (id, info) in &view.nodes {
+        if Some(*id) != view.leader {
+            out.push((*id, info.clone(), "replica"));
+        }
+    }
+    out
+}
+
+/// `CLUSTER SLOTS`: one range, leader first.
+pub(super) fn slots(server: &Server, resp3: bool) -> Reply {
+    let view = server.router.group_for_slot(None).view();
+    if view.leader_info().is_none() {
+        return Reply::Array(vec![]);
+    }
+    let mut range = vec![Reply::Int(0), Reply::Int(16383)];
+    for (_, info, _) in ordered_nodes(&view) {
+        let (host, port) = host_port(&info.addr);
+        let meta = if resp3 {
+            Reply::Map(vec![])
+        } else {
+            Reply::Array(vec![])
+        };
+        range.push(Reply::Array(vec![
+            bulk(host),
+            Reply::Int(i64::from(port)),
+            bulk(info.name),
+            meta,
+        ]));
+    }
+    Reply::Array(vec![Reply::Array(range)])
+}
+
+/// `CLUSTER SHARDS`.
+pub(super) fn shards(server: &Server) -> Reply {
+    let node = server.router.group_for_slot(None);
+    let view = node.view();
+    let nodes = ordered_nodes(&view)
+        .into_iter()
+        .map(|(id, info, role)| {
+            let (ip, port) = host_port(&info.addr);
+            let offset = if id == node.id {
+                view.last_applied
+            } else {
+                view.replication.get(&id).copied().unwrap_or(0)
+            };
+            Reply::Map(vec![
+                (bulk("id"), bulk(info.name.clone())),
+                (bulk("port"), Reply::Int(i64::from(port))),
+                (bulk("ip"), bulk(ip.clone())),
+                (bulk("endpoint"), bulk(ip)),
+                (bulk("role"), bulk(role)),
+                (bulk("replication-offset"), Reply::Int(offset as i64)),
+                (bulk("health"), bulk("online")),
+            ])
+        })
+        .collect();
+    Reply::Array(vec![Reply::Map(vec![
+        (
+            bulk("slots"),
+            Reply::Array(vec![Reply::Int(0), Reply::Int(16383)]),
+        ),
+        (bulk("nodes"), Reply::Array(nodes)),
+    ])])
+}
+
+/// `CLUSTER NODES` text.
+pub(super) fn nodes(server: &Server) -> String {
+    let node = server.router.group_for_slot(None);
+    let view = node.view();
+    let leader_name = view.leader_info().map(|(_, i)| i.name);
+    let mut out = String::new();
+    let mut listed: Vec<(u64, NodeInfo)> =
+        view.nodes.iter().map(|(i, n)| (*i, n.clone())).collect();
+    if !view.nodes.contains_key(&node.id) {
+        listed.push((node.id, node.me.clone()));
+    }
+    for (id, info) in listed {
+        let bus_port = host_port(&info.bus_addr).1;
+        let is_leader = Some(id) == view.leader;
+        let mut flags = Vec::new();
+        if id == node.id {
+            flags.push("myself");
+        }
+        flags.push(if is_leader { "master" } else { "slave" });
+        let master = if is_leader {
+            "-".to_string()
+        } else {
+            leader_name.clone().unwrap_or_else(|| "-".into())
+        };
+        let slots = if is_leader { " 0-16383" } else { "" };
+        let _ = writeln!(
+            out,
+            "{} {}@{} {} {} 0 0 {} connected{}",
+            info.name,
+            info.addr,
+            bus_port,
+            flags.join(","),
+            master,
+            view.term,
+            slots
+        );
+    }
+    out
+}
+
+/// `CLUSTER INFO` text.
+pub(super) fn info(server: &Server) -> String {
+    let view = server.router.group_for_slot(None).view();
+    let ok = view.leader.is_some();
+    format!(
+        "cluster_state:{}\r\ncluster_slots_assigned:16384\r\ncluster_slots_ok:{}\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:{}\r\ncluster_known_nodes:{}\r\ncluster_size:{}\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:{}\r\ncluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\n",
+        if ok { "ok" } else { "fail" },
+        if ok { 16384 } else { 0 },
+        if ok { 0 } else { 16384 },
+        view.nodes.len().max(1),
+        view.voters.len(),
+        view.term,
+        view.term,
+    )
+}
+
+pub(super) fn raft_status(server: &Server) -> Reply {
+    let node = server.router.group_for_slot(None);
+    let v = node.view();
+    let ids = |ids: &[u64]| Reply::Array(ids.iter().map(|i| Reply::Int(*i as i64)).collect());
+    Reply::Map(vec![
+        (bulk("id"), Reply::Int(node.id as i64)),
+        (bulk("name"), bulk(node.me.name.clone())),
+        (
+            bulk("cluster-id"),
+            node.identity.cluster_id().map(bulk).unwrap_or(Reply::Nil),
+        ),
+        (
+            bulk("state"),
+            bulk(format!(
+                "{:?}",
+                v.state.unwrap_or(openraft::ServerState::Learner)
+            )),
+        ),
+        (bulk("term"), Reply::Int(v.term as i64)),
+        (
+            bulk("leader"),
+            v.leader.map(|l| Reply::Int(l as i64)).unwrap_or(Reply::Nil),
+        ),
+        (bulk("last-log-index"), Reply::Int(v.last_log_index as i64)),
+        (bulk("committed"), Reply::Int(v.committed as i64)),
+        (bulk("last-applied"), Reply::Int(v.last_applied as i64)),
+        (bulk("snapshot-index"), Reply::Int(v.snapshot_index as i64)),
+        (bulk("purged-index"), Reply::Int(v.purged_index as i64)),
+        (bulk("voters"), ids(&v.voters)),
+        (bulk("learners"), ids(&v.learners)),
+        (
+            bulk("read-consistency"),
+            bulk(node.read_consistency.as_str()),
+        ),
+    ])
+}
+
+/// CLUSTER MYID / MYSHARDID: this node's 40-hex name.
+pub(super) fn myid(server: &Server) -> Reply {
+    bulk(server.settings.me.name.clone())
+}
+
+/// CLUSTER MEET ip port [bus-port]: learn the node's identity from its
+/// client port, then add it (learner, catch up, voter).
+pub(super) async fn meet(
+    server: &Server,
+    ip: std::net::IpAddr,
+    port: u16,
+    _bus_port: Option<u16>,
+) -> Reply {
+    let node = server.router.group_for_slot(None).clone();
+    let addr = std::net::SocketAddr::new(ip, port).to_string();
+    let added = async {
+        let (id, info) = crate::boot::learn_identity(&addr, None).await?;
+        crate::boot::add_member(&node, id, info, true).await
+    };
+    ok_or_err(added.await)
+}
+
+/// CLUSTER FORGET node-name.
+pub(super) async fn forget(server: &Server, node_id: &[u8]) -> Reply {
+    let node = server.router.group_for_slot(None).clone();
+    let view = node.view();
+    let wanted = String::from_utf8_lossy(node_id).into_owned();
+    let Some((&id, _)) = view.nodes.iter().find(|(_, n)| n.name == wanted) else {
+        return Reply::Error(format!("ERR Unknown node {wanted}"));
+    };
+    ok_or_err(crate::boot::remove_member(&node, id).await)
+}
+
+/// CLUSTER FAILOVER [FORCE|TAKEOVER], sent to a follower.
+pub(super) async fn failover(server: &Server, mode: FailoverMode) -> Reply {
+    let node = server.router.group_for_slot(None).clone();
+    if node.is_leader() {
+        return Reply::error("ERR You should send CLUSTER FAILOVER to a replica");
+    }
+    let result = match (mode, node.view().leader) {
+        (FailoverMode::Default, Some(leader)) if leader != node.id => {
+            crate::boot::ask_leader_to_transfer(&node, node.id).await
+        }
+        _ => node
+            .raft
+            .trigger()
+            .elect(false)
+            .await
+            .map_err(|e| e.to_string()),
+    };
+    ok_or_err(result)
+}
+
+/// RAFTCACHE ADD-LEARNER id host port: the address is the node's client
+/// port; ask it who it is, so the member record has its client address,
+/// bus address and name (a learner that later leads must be redirectable
+/// to).
+pub(super) async fn add_learner(server: &Server, node_id: u64, host: &str, port: u16) -> Reply {
+    let node = server.router.group_for_slot(None).clone();
+    let addr = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let added = async {
+        let (id, info) = crate::boot::learn_identity(&addr, Some(node_id)).await?;
+        crate::boot::add_member(&node, id, info, false).await
+    };
+    ok_or_err(added.await)
+}
+
+/// RAFTCACHE PROMOTE id.
+pub(super) async fn promote(server: &Server, node_id: u64) -> Reply {
+    let node = server.router.group_for_slot(None).clone();
+    let ids = std::collections::BTreeSet::from([node_id]);
+    let r = node
+        .raft
+        .change_membership(openraft::ChangeMembers::AddVoterIds(ids), false)
+        .await;
+    ok_or_err(r.map(|_| ()))
+}
+
+/// RAFTCACHE SNAPSHOT.
+pub(super) async fn snapshot(server: &Server) -> Reply {
+    let node = server.router.group_for_slot(None);
+    ok_or_err(node.raft.trigger().snapshot().await)
+}
+
+/// RAFTCACHE TRANSFER id.
+pub(super) async fn transfer(server: &Server, node_id: u64) -> Reply {
+    let node = server.router.group_for_slot(None);
+    ok_or_err(node.raft.trigger().transfer_leader(node_id).await)
+}
+
+/// RAFTCACHE WHOAMI.
+pub(super) fn whoami(server: &Server) -> Reply {
+    Reply::Status(crate::boot::whoami_line(
+        server.settings.node_id,
+        &server.settings.me,
+    ))
+}
+
+/// RAFTCACHE JOIN id addr bus-addr name (sent by a joining node).
+pub(super) async fn join(
+    server: &Server,
+    node_id: u64,
+    addr: String,
+    bus_addr: String,
+    name: String,
+) -> Reply {
+    let node = server.router.group_for_slot(None).clone();
+    if !node.is_leader() {
+        return match node.view().leader_info() {
+            Some((_, leader)) => Reply::Error(format!("MOVED 0 {}", leader.addr)),
+            None => Reply::error("CLUSTERDOWN The cluster is down"),
+        };
+    }
+    let view = node.view();
+    if view.voters.contains(&node_id) && view.nodes.get(&node_id).is_some_and(|n| n.name == name) {
+        return Reply::ok();
+    }
+    let info = NodeInfo {
+        addr,
+        bus_addr,
+        name,
+    };
+    ok_or_err(crate::boot::add_member(&node, node_id, info, true).await)
+}
+
+/// RAFTCACHE DIGEST: `[applied-index, digest]`.
+pub(super) fn digest(server: &Server) -> Reply {
+    let node = server.router.group_for_slot(None);
+    let d = node.data().read();
+    let applied = d.last_applied.map(|l| l.index).unwrap_or(0);
+    Reply::Array(vec![
+        Reply::Int(applied as i64),
+        bulk(format!("{:016x}", d.keyspace.digest())),
+    ])
+}

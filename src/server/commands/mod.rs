@@ -1,0 +1,108 @@
+//! The server side of the commands that need node or session state
+//! (`Plan::Server`). One file per command family, mirroring
+//! `command/{connection,server,cluster}.rs`, which parse them:
+//!
+//! * `connection` — HELLO, AUTH, QUIT, RESET, CLIENT, READONLY/READWRITE/ASKING;
+//! * `info` — INFO and CONFIG;
+//! * `cluster` — CLUSTER topology and membership, RAFTCACHE.
+//!
+//! `execute` is the dispatch table: one line per `ServerCmd` variant.
+
+mod cluster;
+mod connection;
+mod info;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::command::ServerCmd;
+use crate::protocol::Reply;
+use crate::server::connection::Session;
+use crate::server::Server;
+
+pub use info::REDIS_VERSION;
+
+/// Execute a server-layer command for `session`.
+pub async fn execute(server: &Arc<Server>, session: &mut Session, cmd: ServerCmd) -> Reply {
+    match cmd {
+        ServerCmd::Hello {
+            protover,
+            auth,
+            setname,
+        } => connection::hello(server, session, protover, auth, setname),
+        ServerCmd::Auth { username, password } => {
+            connection::auth(server, session, username.as_deref(), &password)
+        }
+        ServerCmd::Quit => connection::quit(session),
+        ServerCmd::Reset => connection::reset(server, session),
+        ServerCmd::ClientId => connection::client_id(session),
+        ServerCmd::ClientSetName(name) => connection::client_setname(session, &name),
+        ServerCmd::ClientGetName => connection::client_getname(session),
+        ServerCmd::ClientSetInfo { attr, value } => {
+            connection::client_setinfo(session, attr, &value)
+        }
+        ServerCmd::ClientList(filter) => connection::client_list(server, &filter),
+        ServerCmd::ClientInfo => connection::client_info(session),
+        ServerCmd::ReadOnly => connection::readonly(session, true),
+        ServerCmd::ReadWrite => connection::readonly(session, false),
+        ServerCmd::Asking => Reply::ok(),
+        ServerCmd::Info { sections } => text(info::info(server, &sections)),
+        ServerCmd::ConfigGet { patterns } => info::config_get(server, &patterns),
+        ServerCmd::ConfigSet { pairs } => info::config_set(&pairs),
+        ServerCmd::ConfigResetStat => info::config_resetstat(server),
+        ServerCmd::ClusterSlots => cluster::slots(server, session.resp3),
+        ServerCmd::ClusterShards => cluster::shards(server),
+        ServerCmd::ClusterNodes => text(cluster::nodes(server)),
+        ServerCmd::ClusterInfo => text(cluster::info(server)),
+        ServerCmd::ClusterMyId | ServerCmd::ClusterMyShardId => cluster::myid(server),
+        ServerCmd::ClusterMeet { ip, port, bus_port } => {
+            cluster::meet(server, ip, port, bus_port).await
+        }
+        ServerCmd::ClusterForget { node_id } => cluster::forget(server, &node_id).await,
+        ServerCmd::ClusterFailover(mode) => cluster::failover(server, mode).await,
+        ServerCmd::RaftStatus => cluster::raft_status(server),
+        ServerCmd::RaftAddLearner {
+            node_id,
+            host,
+            port,
+        } => cluster::add_learner(server, node_id, &host, port).await,
+        ServerCmd::RaftPromote { node_id } => cluster::promote(server, node_id).await,
+        ServerCmd::RaftSnapshot => cluster::snapshot(server).await,
+        ServerCmd::RaftTransfer { node_id } => cluster::transfer(server, node_id).await,
+        ServerCmd::RaftWhoami => cluster::whoami(server),
+        ServerCmd::RaftJoin {
+            node_id,
+            addr,
+            bus_addr,
+            name,
+        } => cluster::join(server, node_id, addr, bus_addr, name).await,
+        ServerCmd::RaftDigest => cluster::digest(server),
+    }
+}
+
+/// `Ok` as `+OK`, an error text as `-ERR <text>`.
+fn ok_or_err<E: std::fmt::Display>(r: Result<(), E>) -> Reply {
+    match r {
+        Ok(()) => Reply::ok(),
+        Err(e) => Reply::Error(format!("ERR {e}")),
+    }
+}
+
+pub(crate) fn bulk(s: impl Into<String>) -> Reply {
+    Reply::Bulk(Bytes::from(s.into()))
+}
+
+/// A text reply: verbatim `txt` in RESP3, bulk in RESP2 (the encoder
+/// downgrades).
+pub(crate) fn text(s: String) -> Reply {
+    Reply::Verbatim("txt", Bytes::from(s))
+}
+
+/// Split `host:port` (host may be empty).
+fn host_port(addr: &str) -> (String, u16) {
+    match addr.rsplit_once(':') {
+        Some((h, p)) => (h.to_string(), p.parse().unwrap_or(0)),
+        None => (addr.to_string(), 0),
+    }
+}
