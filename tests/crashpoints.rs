@@ -467,7 +467,7 @@ fn wait_file(what: &str, path: &std::path::Path) {
     });
 }
 
-/// Issue 8 item 1: while the log store's forced sync is held, a SET on a
+/// Acknowledged means synced: while the log store's forced sync is held, a SET on a
 /// single node gets no reply at all (its entry is committed to LMDB but not
 /// synced, so it is not acknowledged); once the sync runs, `+OK`.
 #[test]
@@ -579,7 +579,7 @@ fn power_loss_negative_control_unsafe_no_fsync_loses_acknowledged_writes() {
     );
 }
 
-/// Issue 7 item 1: a follower's snapshot build that finishes after a newer
+/// A follower's snapshot build that finishes after a newer
 /// snapshot was installed from the leader (and the log purged past it) is
 /// discarded: the node keeps the newer snapshot and restarts cleanly.
 ///

@@ -1688,7 +1688,7 @@ fn membership_one_way_flaky_and_snapshots_3_nodes() {
     assert_clean("membership_one_way_flaky_and_snapshots_3_nodes", &s);
 }
 
-/// Issue 7's new faults on 3 nodes: a wiped follower refused until its old
+/// The identity, clock and log-bound faults on 3 nodes: a wiped follower refused until its old
 /// member is forgotten, wall-clock steps under TTL keys, and a flood that
 /// fills a small LMDB map. Skipped locally without libfaketime (fails in CI).
 #[test]

@@ -389,7 +389,7 @@ fn cut_off_follower_answers_clusterdown_not_stale_data() {
     wait_info(&c.nodes[l], "connected_slaves", "2");
 }
 
-// ---- issue 8 item 9: INFO replication and RESP3 shapes ---------------------
+// ---- INFO replication and RESP3 shapes --------------------------------------
 
 /// A follower killed with `kill -9` stops counting as a connected replica
 /// on the leader, and counts again once it is back.

@@ -1,4 +1,4 @@
-//! Snapshot transfer of a big keyspace to a new node (issue 7 item 8): the
+//! Snapshot transfer of a big keyspace to a new node (docs/storage.md): the
 //! leader streams its snapshot file in chunks, the new node writes them to a
 //! temp file and installs it, and through all of it no election happens
 //! (every node keeps its term and the leader stays the leader). The chunk

@@ -28,7 +28,7 @@ fn index(c: &CurrentSnapshot) -> u64 {
     c.lock().as_ref().unwrap().0.last_log_id.unwrap().index
 }
 
-/// The race of issue 7 item 1: a build (index 50) finishes after a newer
+/// A snapshot build racing an install: a build (index 50) finishes after a newer
 /// snapshot (index 100) was installed. The newer one stays current and on
 /// disk; the older file goes.
 #[test]
