@@ -334,6 +334,30 @@ fn hex_val(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }
 
+/// An escape sequence starting at `b[0]` inside quotes `q`: the byte it
+/// stands for and how many bytes it takes. `"..."` understands `\xHH`,
+/// `\n \r \t \b \a` and `\<any>`; `'...'` only `\'`.
+fn unescape(q: u8, b: [u8; 4]) -> Option<(u8, usize)> {
+    match (q, b) {
+        (b'"', [b'\\', b'x', h, l]) if hex_val(h).is_some() && hex_val(l).is_some() => {
+            Some((hex_val(h)? * 16 + hex_val(l)?, 4))
+        }
+        (b'"', [b'\\', e, _, _]) if e != 0 => Some((
+            match e {
+                b'n' => b'\n',
+                b'r' => b'\r',
+                b't' => b'\t',
+                b'b' => 0x08,
+                b'a' => 0x07,
+                other => other,
+            },
+            2,
+        )),
+        (b'\'', [b'\\', b'\'', _, _]) => Some((b'\'', 2)),
+        _ => None,
+    }
+}
+
 /// Split an inline request into arguments with the quoting rules of Redis's
 /// `sdssplitargs` (the rules redis-cli users type against):
 /// `"..."` understands `\n \r \t \b \a \xHH` and `\<any>`; `'...'` only `\'`;
@@ -357,80 +381,44 @@ fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
             return Some(args);
         }
         let mut cur = Vec::new();
-        let (mut in_dq, mut in_sq) = (false, false);
+        // The quote character we are inside of, if any.
+        let mut quote: Option<u8> = None;
         loop {
             let c = at(p);
-            if in_dq {
-                match (c, at(p + 1)) {
-                    (b'\\', b'x')
-                        if hex_val(at(p + 2)).is_some() && hex_val(at(p + 3)).is_some() =>
-                    {
-                        cur.push(hex_val(at(p + 2))? * 16 + hex_val(at(p + 3))?);
-                        p += 4;
-                    }
-                    (b'\\', e) if e != 0 => {
-                        cur.push(match e {
-                            b'n' => b'\n',
-                            b'r' => b'\r',
-                            b't' => b'\t',
-                            b'b' => 0x08,
-                            b'a' => 0x07,
-                            other => other,
-                        });
-                        p += 2;
-                    }
-                    (b'"', next) => {
+            match quote {
+                Some(q) => {
+                    if let Some((byte, len)) = unescape(q, [c, at(p + 1), at(p + 2), at(p + 3)]) {
+                        cur.push(byte);
+                        p += len;
+                    } else if c == q {
+                        let next = at(p + 1);
                         if next != 0 && !is_c_space(next) {
                             return None;
                         }
                         p += 1;
                         break;
-                    }
-                    (0, _) => return None,
-                    _ => {
+                    } else if c == 0 {
+                        return None;
+                    } else {
                         cur.push(c);
                         p += 1;
                     }
                 }
-            } else if in_sq {
-                match (c, at(p + 1)) {
-                    (b'\\', b'\'') => {
-                        cur.push(b'\'');
-                        p += 2;
-                    }
-                    (b'\'', next) => {
-                        if next != 0 && !is_c_space(next) {
-                            return None;
-                        }
-                        p += 1;
-                        break;
-                    }
-                    (0, _) => return None,
-                    _ => {
-                        cur.push(c);
-                        p += 1;
-                    }
-                }
-            } else {
-                match c {
+                None => match c {
                     b' ' | b'\n' | b'\r' | b'\t' => {
                         p += 1;
                         break;
                     }
                     0 => break,
-                    b'"' => {
-                        in_dq = true;
-                        p += 1;
-                    }
-                    b'\'' => {
-                        in_sq = true;
+                    b'"' | b'\'' => {
+                        quote = Some(c);
                         p += 1;
                     }
                     _ => {
                         cur.push(c);
                         p += 1;
                     }
-                }
+                },
             }
         }
         args.push(Bytes::from(cur));
