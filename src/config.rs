@@ -13,13 +13,21 @@
 //! `port 70000` is rejected the same way everywhere, and every error names
 //! the knob, the bad value and where it came from.
 //!
+//! Each knob is declared once, as one row of `knobs!`: its name, type,
+//! default, help, whether `CONFIG GET` lists it and `CONFIG SET` may
+//! change it, and its own bound. Flag, env variable, TOML key, `--help`
+//! default, [`Config`] field and `CONFIG GET` answer all come from that row;
+//! adding a knob is adding a row (and using the field).
+//!
 //! The environment is passed in as a lookup function
 //! ([`Config::load_with_env`]) so tests never touch the process-global
 //! environment (no `set_var` races between parallel tests).
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -153,6 +161,15 @@ pub enum LogFormat {
     Json,
 }
 
+impl LogFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
 /// `client-output-buffer-limit` for normal clients, as in redis.conf:
 /// close the client when its pending output exceeds `hard_bytes`, or stays
 /// above `soft_bytes` for `soft_seconds`. 0 disables a limit.
@@ -162,166 +179,160 @@ pub struct OutputBufferLimit {
     pub soft_bytes: u64,
     pub soft_seconds: u64,
 }
-
-/// The resolved configuration: every knob has its final value.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Config {
-    /// Where the config came from (`--config`), if a file was read.
-    pub config_file: Option<PathBuf>,
-    pub bind: IpAddr,
-    pub port: u16,
-    pub dir: PathBuf,
-    pub node_id: u64,
-    pub bus_port: u16,
-    /// Client address (`host:port`) of any existing member to join through.
-    pub join: Option<String>,
-    /// Host this node advertises in MOVED / CLUSTER replies.
-    pub cluster_announce_ip: String,
-    pub cluster_announce_port: u16,
-    pub cluster_announce_bus_port: u16,
-    pub maxclients: u32,
-    /// Idle client timeout; `None` = never.
-    pub timeout: Option<Duration>,
-    /// TCP keepalive interval; `None` = off.
-    pub tcp_keepalive: Option<Duration>,
-    pub proto_max_bulk_len: u64,
-    pub client_query_buffer_limit: u64,
-    pub client_output_buffer_limit: OutputBufferLimit,
-    pub requirepass: Option<String>,
-    /// Bytes; 0 = no limit.
-    pub maxmemory: u64,
-    pub maxmemory_policy: MaxmemoryPolicy,
-    pub read_consistency: ReadConsistency,
-    /// Milliseconds (at least 1).
-    pub read_index_timeout: u64,
-    /// Prometheus `/metrics` port; `None` = disabled.
-    pub metrics_port: Option<u16>,
-    pub log_format: LogFormat,
-    /// A `tracing` filter directive (`info`, `raftcache=debug,openraft=info`).
-    pub log_level: String,
-    /// Milliseconds.
-    pub election_timeout_min: u64,
-    /// Milliseconds.
-    pub election_timeout_max: u64,
-    /// Milliseconds.
-    pub heartbeat_interval: u64,
-    pub snapshot_logs_since_last: u64,
-    pub max_in_snapshot_log_to_keep: u64,
-    pub max_payload_entries: u64,
-    pub active_expire_hz: u32,
-    /// Milliseconds a leader's wall clock may be ahead of the replicated
-    /// clock and still move it forward; see docs/time.md.
-    pub clock_max_skew: u64,
-    /// Test-only negative control: acknowledge log appends without fsync.
-    pub unsafe_no_fsync: bool,
-    pub lmdb_map_size: u64,
-    /// Largest encoded log entry; one write larger than this is refused.
-    pub raft_max_entry_bytes: u64,
-    /// Take a snapshot once the log holds this many bytes past the last one.
-    pub snapshot_log_bytes_since_last: u64,
-    /// Bytes of log kept behind a snapshot at most.
-    pub max_in_snapshot_log_bytes_to_keep: u64,
-    /// Share of `lmdb_map_size` (percent) the log may use before the leader
-    /// refuses writes.
-    pub lmdb_map_write_percent: u32,
-    /// Per-peer bus address overrides: node id -> `host:port` to dial
-    /// instead of the peer's advertised bus address.
-    pub bus_route: std::collections::BTreeMap<u64, String>,
-    /// On an empty data dir without `join`: bootstrap a new one-node
-    /// cluster (true) or wait to be added by CLUSTER MEET / RAFTCACHE
-    /// ADD-LEARNER. Resolved from the `cluster-bootstrap` knob: `auto`
-    /// bootstraps only the single-node default, i.e. when no node id was
-    /// configured (a node given an id is a cluster member, and a wiped
-    /// member must not silently found a new cluster).
-    pub cluster_bootstrap: bool,
+/// `cluster-bootstrap`: what a node does on an empty data dir without
+/// `join`. `Config::resolve` turns `Auto` into `Yes` or `No`: `auto`
+/// bootstraps only the single-node default, i.e. when no node id was
+/// configured (a node given an id is a cluster member, and a wiped member
+/// must not silently found a new cluster).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bootstrap {
+    Auto,
+    /// Bootstrap a new one-node cluster.
+    Yes,
+    /// Wait to be added by CLUSTER MEET / RAFTCACHE ADD-LEARNER.
+    No,
 }
 
-/// A parsed knob value. One parser per type serves flags, env and file.
-trait Knob: Sized + Clone + Send + Sync + 'static {
-    fn parse_knob(s: &str) -> Result<Self, String>;
+/// One kind of knob value: how it is read and how it is written back.
+///
+/// One parser per kind serves flags, env and file. `render` is the
+/// redis.conf spelling `CONFIG GET` shows (sizes in plain bytes, booleans
+/// `yes`/`no`, enums by name) and parses back to the same value.
+trait Knob {
+    /// The type of the knob's field in [`Config`].
+    type Value: Clone + fmt::Debug + PartialEq + Send + Sync + 'static;
+    fn parse(s: &str) -> Result<Self::Value, String>;
+    fn render(v: &Self::Value) -> String;
+    /// The default as `--help` shows it (sizes in redis.conf units).
+    fn render_help(v: &Self::Value) -> String {
+        Self::render(v)
+    }
+    /// A given value that stands for "the default" (an empty host name).
+    fn means_default(_v: &Self::Value) -> bool {
+        false
+    }
 }
 
-fn parse_knob<T: Knob>(s: &str) -> Result<T, String> {
-    T::parse_knob(s)
+/// The value parser clap calls for a knob of kind `K`.
+fn parse_value<K: Knob>(s: &str) -> Result<K::Value, String> {
+    K::parse(s)
 }
 
 macro_rules! knob_int {
     ($($t:ty),*) => {$(
         impl Knob for $t {
-            fn parse_knob(s: &str) -> Result<Self, String> {
+            type Value = $t;
+            fn parse(s: &str) -> Result<$t, String> {
                 s.trim().parse::<$t>().map_err(|_| {
                     format!("expected an integer from {} to {}", <$t>::MIN, <$t>::MAX)
                 })
+            }
+            fn render(v: &$t) -> String {
+                v.to_string()
             }
         }
     )*};
 }
 knob_int!(u16, u32, u64);
 
+/// Text; an empty string means the knob's default.
 impl Knob for String {
-    fn parse_knob(s: &str) -> Result<Self, String> {
+    type Value = String;
+    fn parse(s: &str) -> Result<String, String> {
         Ok(s.to_owned())
+    }
+    fn render(v: &String) -> String {
+        v.clone()
+    }
+    fn means_default(v: &String) -> bool {
+        v.is_empty()
+    }
+}
+
+/// Optional text: empty = none.
+enum OptString {}
+
+impl Knob for OptString {
+    type Value = Option<String>;
+    fn parse(s: &str) -> Result<Option<String>, String> {
+        Ok(Some(s.to_owned()).filter(|s| !s.is_empty()))
+    }
+    fn render(v: &Option<String>) -> String {
+        v.clone().unwrap_or_default()
     }
 }
 
 impl Knob for PathBuf {
-    fn parse_knob(s: &str) -> Result<Self, String> {
+    type Value = PathBuf;
+    fn parse(s: &str) -> Result<PathBuf, String> {
         if s.is_empty() {
             return Err("expected a path".into());
         }
         Ok(PathBuf::from(s))
     }
+    fn render(v: &PathBuf) -> String {
+        v.display().to_string()
+    }
 }
 
 impl Knob for IpAddr {
-    fn parse_knob(s: &str) -> Result<Self, String> {
+    type Value = IpAddr;
+    fn parse(s: &str) -> Result<IpAddr, String> {
         s.trim()
             .parse()
             .map_err(|_| "expected an IPv4 or IPv6 address".into())
+    }
+    fn render(v: &IpAddr) -> String {
+        v.to_string()
     }
 }
 
 /// redis.conf spells booleans `yes`/`no`; `true`/`false`/`1`/`0` are accepted too.
 impl Knob for bool {
-    fn parse_knob(s: &str) -> Result<Self, String> {
+    type Value = bool;
+    fn parse(s: &str) -> Result<bool, String> {
         match s.trim().to_ascii_lowercase().as_str() {
             "yes" | "true" | "1" | "on" => Ok(true),
             "no" | "false" | "0" | "off" => Ok(false),
             _ => Err("expected yes or no".into()),
         }
     }
-}
-
-/// `cluster-bootstrap`: `yes`, `no`, or `auto` (see `Config::cluster_bootstrap`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Bootstrap {
-    Auto,
-    Yes,
-    No,
+    fn render(v: &bool) -> String {
+        if *v { "yes" } else { "no" }.into()
+    }
 }
 
 impl Knob for Bootstrap {
-    fn parse_knob(s: &str) -> Result<Self, String> {
+    type Value = Bootstrap;
+    fn parse(s: &str) -> Result<Bootstrap, String> {
         if s.trim().eq_ignore_ascii_case("auto") {
             return Ok(Bootstrap::Auto);
         }
-        match bool::parse_knob(s) {
+        match bool::parse(s) {
             Ok(true) => Ok(Bootstrap::Yes),
             Ok(false) => Ok(Bootstrap::No),
             Err(_) => Err("expected yes, no or auto".into()),
         }
     }
+    fn render(v: &Bootstrap) -> String {
+        match v {
+            Bootstrap::Auto => "auto",
+            Bootstrap::Yes => "yes",
+            Bootstrap::No => "no",
+        }
+        .into()
+    }
 }
 
 /// A byte count with redis.conf memory units.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Memory(u64);
+enum Memory {}
 
 /// redis.conf rules: a plain number is bytes; `k`/`m`/`g` are powers of 1000
 /// and `kb`/`mb`/`gb` powers of 1024; `b` is bytes; case-insensitive; no
-/// fractions, no sign.
+/// fractions, no sign. Rendered as plain bytes, as Redis's CONFIG GET does.
 impl Knob for Memory {
-    fn parse_knob(s: &str) -> Result<Self, String> {
+    type Value = u64;
+    fn parse(s: &str) -> Result<u64, String> {
         const HELP: &str = "expected a byte count like 1048576, 100k, 512mb or 1gb";
         let s = s.trim();
         let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -342,13 +353,53 @@ impl Knob for Memory {
         num.parse::<u64>()
             .ok()
             .and_then(|n| n.checked_mul(mul))
-            .map(Memory)
             .ok_or_else(|| "byte count too large".into())
+    }
+    fn render(v: &u64) -> String {
+        v.to_string()
+    }
+    /// The largest binary unit that divides the value: `512mb`, `8gb`.
+    fn render_help(v: &u64) -> String {
+        for (unit, size) in [("gb", 1u64 << 30), ("mb", 1 << 20), ("kb", 1 << 10)] {
+            if *v != 0 && v % size == 0 {
+                return format!("{}{unit}", v / size);
+            }
+        }
+        v.to_string()
+    }
+}
+
+/// Whole seconds; 0 = off.
+enum Seconds {}
+
+impl Knob for Seconds {
+    type Value = Option<Duration>;
+    fn parse(s: &str) -> Result<Option<Duration>, String> {
+        Ok(Some(u64::parse(s)?)
+            .filter(|&s| s > 0)
+            .map(Duration::from_secs))
+    }
+    fn render(v: &Option<Duration>) -> String {
+        v.map_or(0, |d| d.as_secs()).to_string()
+    }
+}
+
+/// A port; 0 = disabled.
+enum OptionalPort {}
+
+impl Knob for OptionalPort {
+    type Value = Option<u16>;
+    fn parse(s: &str) -> Result<Option<u16>, String> {
+        Ok(Some(u16::parse(s)?).filter(|&p| p != 0))
+    }
+    fn render(v: &Option<u16>) -> String {
+        v.unwrap_or(0).to_string()
     }
 }
 
 impl Knob for MaxmemoryPolicy {
-    fn parse_knob(s: &str) -> Result<Self, String> {
+    type Value = MaxmemoryPolicy;
+    fn parse(s: &str) -> Result<MaxmemoryPolicy, String> {
         let lower = s.trim().to_ascii_lowercase();
         MaxmemoryPolicy::ALL
             .into_iter()
@@ -358,10 +409,14 @@ impl Knob for MaxmemoryPolicy {
                 format!("expected one of {}", names.join(", "))
             })
     }
+    fn render(v: &MaxmemoryPolicy) -> String {
+        v.as_str().into()
+    }
 }
 
 impl Knob for ReadConsistency {
-    fn parse_knob(s: &str) -> Result<Self, String> {
+    type Value = ReadConsistency;
+    fn parse(s: &str) -> Result<ReadConsistency, String> {
         match s.trim().to_ascii_lowercase().as_str() {
             "linearizable" => Ok(ReadConsistency::Linearizable),
             "lease" => Ok(ReadConsistency::Lease),
@@ -369,21 +424,29 @@ impl Knob for ReadConsistency {
             _ => Err("expected linearizable, lease or stale".into()),
         }
     }
+    fn render(v: &ReadConsistency) -> String {
+        v.as_str().into()
+    }
 }
 
 impl Knob for LogFormat {
-    fn parse_knob(s: &str) -> Result<Self, String> {
+    type Value = LogFormat;
+    fn parse(s: &str) -> Result<LogFormat, String> {
         match s.trim().to_ascii_lowercase().as_str() {
             "text" => Ok(LogFormat::Text),
             "json" => Ok(LogFormat::Json),
             _ => Err("expected text or json".into()),
         }
     }
+    fn render(v: &LogFormat) -> String {
+        v.as_str().into()
+    }
 }
 
 /// `hard soft seconds` as in redis.conf (`normal` class name optional).
 impl Knob for OutputBufferLimit {
-    fn parse_knob(s: &str) -> Result<Self, String> {
+    type Value = OutputBufferLimit;
+    fn parse(s: &str) -> Result<OutputBufferLimit, String> {
         const HELP: &str = "expected '<hard> <soft> <soft-seconds>', e.g. '256mb 64mb 60'";
         let mut words: Vec<&str> = s.split_whitespace().collect();
         if words
@@ -395,18 +458,56 @@ impl Knob for OutputBufferLimit {
         let [hard, soft, secs] = words[..] else {
             return Err(HELP.into());
         };
-        let hard = Memory::parse_knob(hard)
-            .map_err(|e| format!("hard limit: {e}"))?
-            .0;
-        let soft = Memory::parse_knob(soft)
-            .map_err(|e| format!("soft limit: {e}"))?
-            .0;
+        let hard = Memory::parse(hard).map_err(|e| format!("hard limit: {e}"))?;
+        let soft = Memory::parse(soft).map_err(|e| format!("soft limit: {e}"))?;
         let soft_seconds = secs.parse().map_err(|_| format!("soft seconds: {HELP}"))?;
         Ok(OutputBufferLimit {
             hard_bytes: hard,
             soft_bytes: soft,
             soft_seconds,
         })
+    }
+    /// As Redis shows it: `normal <hard bytes> <soft bytes> <seconds>`.
+    fn render(v: &OutputBufferLimit) -> String {
+        format!(
+            "normal {} {} {}",
+            v.hard_bytes, v.soft_bytes, v.soft_seconds
+        )
+    }
+    fn render_help(v: &OutputBufferLimit) -> String {
+        format!(
+            "{} {} {}",
+            Memory::render_help(&v.hard_bytes),
+            Memory::render_help(&v.soft_bytes),
+            v.soft_seconds
+        )
+    }
+}
+
+/// `bus-route`: `id=host:port,...`; empty = none.
+enum BusRoutes {}
+
+impl Knob for BusRoutes {
+    type Value = BTreeMap<u64, String>;
+    fn parse(s: &str) -> Result<BTreeMap<u64, String>, String> {
+        let mut routes = BTreeMap::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let parsed = part.split_once('=').and_then(|(id, addr)| {
+                let ok = addr
+                    .rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+                Some((id.trim().parse::<u64>().ok()?, addr.trim().to_string())).filter(|_| ok)
+            });
+            let Some((id, addr)) = parsed else {
+                return Err(format!("expected id=host:port, not '{part}'"));
+            };
+            routes.insert(id, addr);
+        }
+        Ok(routes)
+    }
+    fn render(v: &BTreeMap<u64, String>) -> String {
+        let routes: Vec<String> = v.iter().map(|(id, addr)| format!("{id}={addr}")).collect();
+        routes.join(",")
     }
 }
 
@@ -432,16 +533,128 @@ impl FileValue {
     }
 }
 
-/// Declares every knob once: the clap flag (doc comment = `--help` text),
-/// the TOML key, the env variable, and the default shown in `--help`.
-/// Types are the *parse* types; [`Config::resolve`] turns them into the
-/// public field types and applies defaults.
+/// One knob as declared in `knobs!`; [`KNOBS`] lists them all.
+pub struct KnobSpec {
+    /// Field of [`Config`] (and clap id), e.g. `proto_max_bulk_len`.
+    pub field: &'static str,
+    /// Listed by `CONFIG GET`.
+    pub config_get: bool,
+    /// `CONFIG SET` may change it at run time (none may yet: CONFIG SET is
+    /// refused).
+    pub config_set: bool,
+    /// The default is computed from other knobs; `default_text` describes
+    /// the rule instead of showing a value.
+    pub derived: bool,
+    default_text: fn() -> String,
+    render: fn(&Config) -> String,
+}
+
+impl KnobSpec {
+    /// As users write it: `proto-max-bulk-len` (flag, TOML key, CONFIG GET).
+    pub fn name(&self) -> String {
+        knob_name(self.field)
+    }
+
+    /// `RAFTCACHE_PROTO_MAX_BULK_LEN`.
+    pub fn env(&self) -> String {
+        env_var_name(self.field)
+    }
+
+    /// The default as `--help` shows it: the built-in value in redis.conf
+    /// spelling, or the rule of a derived default; `none` when empty.
+    pub fn default_text(&self) -> String {
+        let text = (self.default_text)();
+        if text.is_empty() {
+            "none".into()
+        } else {
+            text
+        }
+    }
+
+    /// The knob's value in `c`, as `CONFIG GET` shows it.
+    pub fn value(&self, c: &Config) -> String {
+        (self.render)(c)
+    }
+}
+
+/// The kind of a knob declared `field: Type` or `field: Type as Kind`.
+macro_rules! kind {
+    ($ty:ty) => {
+        $ty
+    };
+    ($ty:ty, $kind:ty) => {
+        $kind
+    };
+}
+
+/// The `--help` default of a knob: its value rendered, or for a derived
+/// default (`= expr => "rule"`) the rule (the expression needs other knobs).
+macro_rules! default_text {
+    ($kind:ty, $default:expr) => {
+        <$kind as Knob>::render_help(&$default)
+    };
+    ($kind:ty, $default:expr, $rule:literal) => {
+        String::from($rule)
+    };
+}
+
+/// A knob's check, or none.
+macro_rules! check {
+    () => {
+        |_| Ok(())
+    };
+    ($check:expr) => {
+        $check
+    };
+}
+
+macro_rules! is_present {
+    () => {
+        false
+    };
+    ($x:literal) => {
+        true
+    };
+}
+
+/// Declares every knob once. A row is
+///
+/// ```text
+/// /// Help text (--help, and the doc of the Config field).
+/// name: Type [as Kind] = default [=> "rule"], get: bool, set: bool [, check: f];
+/// ```
+///
+/// * `Type` is the field's type in [`Config`]; `Kind` (a [`Knob`]) parses
+///   and renders it when that is not the type itself (`u64 as Memory`
+///   reads `512mb`).
+/// * `default` is the real default value. It may use knobs declared above
+///   it and `?`; such a derived default adds `=> "rule"`, the text `--help`
+///   shows in place of a value.
+/// * `get`: listed by `CONFIG GET`; `set`: `CONFIG SET` may change it.
+/// * `check` is the knob's own bound: `Fn(&Type) -> Result<(), String>`
+///   ([`within`], [`refuse`]), applied to the final value.
+///
+/// From the rows come the [`Config`] fields, the clap flags, the TOML keys,
+/// the `RAFTCACHE_*` variables, [`KNOBS`] and the resolution of defaults;
+/// rules involving several knobs are in [`Config::resolve`].
 macro_rules! knobs {
     ($(
         $(#[doc = $doc:literal])*
         $(#[arg($($extra:tt)*)])?
-        $field:ident : $ty:ty = $default:literal;
+        $field:ident : $ty:ty $(as $kind:ty)? = $default:expr $(=> $rule:literal)?,
+            get: $get:literal, set: $set:literal $(, check: $check:expr)?;
     )*) => {
+        /// The resolved configuration: every knob has its final value.
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct Config {
+            /// Where the config came from (`--config`), if a file was read.
+            pub config_file: Option<PathBuf>,
+            $(
+                $(#[doc = $doc])*
+                pub $field: $ty,
+            )*
+        }
+
         /// Command line. Every field is optional so "not given" is visible.
         #[derive(clap::Parser, Debug, Default)]
         #[command(
@@ -460,8 +673,10 @@ macro_rules! knobs {
             config: Option<PathBuf>,
             $(
                 $(#[doc = $doc])*
-                #[arg(long, value_parser = parse_knob::<$ty> $(, $($extra)*)?)]
-                $field: Option<$ty>,
+                #[arg(long, value_parser = parse_value::<kind!($ty $(, $kind)?)> $(, $($extra)*)?)]
+                // The value type spelled as a projection: clap reads a
+                // literal `Option<Option<T>>` as "flag with optional value".
+                $field: Option<<kind!($ty $(, $kind)?) as Knob>::Value>,
             )*
         }
 
@@ -478,8 +693,17 @@ macro_rules! knobs {
             $($field: Option<$ty>,)*
         }
 
-        /// (clap id, default as shown in --help) for every knob.
-        const KNOBS: &[(&str, &str)] = &[$((stringify!($field), $default),)*];
+        /// Every knob, in declaration (and `--help`) order.
+        pub static KNOBS: &[KnobSpec] = &[$(
+            KnobSpec {
+                field: stringify!($field),
+                config_get: $get,
+                config_set: $set,
+                derived: is_present!($($rule)?),
+                default_text: || default_text!(kind!($ty $(, $kind)?), $default $(, $rule)?),
+                render: |c| <kind!($ty $(, $kind)?) as Knob>::render(&c.$field),
+            },
+        )*];
 
         fn merge(
             cli: Cli,
@@ -493,100 +717,140 @@ macro_rules! knobs {
             Ok(Merged {$(
                 $field: match cli.$field {
                     Some(v) => Some(v),
-                    None => match from_env::<$ty>(stringify!($field), env)? {
+                    None => match from_env::<kind!($ty $(, $kind)?)>(stringify!($field), env)? {
                         Some(v) => Some(v),
                         None => match &file.$field {
-                            Some(v) => Some(from_file::<$ty>(stringify!($field), v, path)?),
+                            Some(v) => Some(from_file::<kind!($ty $(, $kind)?)>(
+                                stringify!($field), v, path,
+                            )?),
                             None => None,
                         },
                     },
                 },
             )*})
         }
+
+        /// Each knob in declaration order: the merged value, else its
+        /// default (which may use the knobs above it); then its own check.
+        fn resolve_knobs(m: Merged, config_file: Option<PathBuf>) -> Result<Config, ConfigError> {
+            $(
+                let $field: $ty = match m
+                    .$field
+                    .filter(|v| !<kind!($ty $(, $kind)?) as Knob>::means_default(v))
+                {
+                    Some(v) => v,
+                    None => $default,
+                };
+                check_knob::<kind!($ty $(, $kind)?)>(stringify!($field), &$field, check!($($check)?))?;
+            )*
+            Ok(Config { config_file, $($field,)* })
+        }
     };
 }
 
 knobs! {
     /// Address to listen on for clients (one IP; 0.0.0.0 or :: = all interfaces).
-    bind: IpAddr = "127.0.0.1";
+    bind: IpAddr = Ipv4Addr::LOCALHOST.into(), get: true, set: false;
     /// Client (RESP) port.
-    port: u16 = "6379";
+    port: u16 = 6379, get: true, set: false, check: within(1.., "must be 1..=65535");
     /// Data directory: raft log (LMDB), snapshots, node id file.
-    dir: PathBuf = "./data";
+    dir: PathBuf = "./data".into(), get: true, set: false;
     /// Raft node id; unique in the cluster.
-    node_id: u64 = "1";
+    node_id: u64 = 1, get: true, set: false;
     /// Raft bus port (node-to-node RPCs).
-    bus_port: u16 = "port + 10000";
+    bus_port: u16 = bus_port_default(port)? => "port + 10000", get: true, set: false,
+        check: within(1.., "must be 1..=65535");
     /// Client address (host:port) of any cluster member to join; empty = start or restart on my own.
-    join: String = "none";
+    join: Option<String> as OptString = None, get: true, set: false,
+        check: |j| refuse(j.as_deref().is_some_and(|j| !is_host_port(j)), "expected host:port");
     /// Host advertised to clients in MOVED and CLUSTER replies.
-    cluster_announce_ip: String = "bind address, or 127.0.0.1 if bind is 0.0.0.0/::";
+    cluster_announce_ip: String = announce_ip_default(bind)
+        => "bind address, or 127.0.0.1 if bind is 0.0.0.0/::", get: true, set: false,
+        check: |ip| refuse(ip.contains(char::is_whitespace), "must not contain spaces");
     /// Client port advertised to clients (e.g. behind NAT or docker port mapping).
-    cluster_announce_port: u16 = "port";
+    cluster_announce_port: u16 = port => "port", get: true, set: false,
+        check: within(1.., "must be 1..=65535");
     /// Bus port advertised to other nodes.
-    cluster_announce_bus_port: u16 = "bus-port";
+    cluster_announce_bus_port: u16 = bus_port => "bus-port", get: true, set: false,
+        check: within(1.., "must be 1..=65535");
     /// Most simultaneous client connections; more are answered '-ERR max number of clients reached'.
-    maxclients: u32 = "10000";
+    maxclients: u32 = 10000, get: true, set: false, check: within(1.., "must be at least 1");
     /// Close clients idle for this many seconds; 0 = never.
-    timeout: u64 = "0";
+    timeout: Option<Duration> as Seconds = None, get: true, set: false;
     /// TCP keepalive interval in seconds for client connections; 0 = off.
-    tcp_keepalive: u64 = "300";
+    tcp_keepalive: Option<Duration> as Seconds = Some(Duration::from_secs(300)), get: true, set: false;
     /// Largest single argument (bulk string) a client may send; at least 1mb.
-    proto_max_bulk_len: Memory = "512mb";
+    proto_max_bulk_len: u64 as Memory = 512 << 20, get: true, set: false,
+        check: within(MIN_BUFFER_LIMIT.., "must be at least 1mb");
     /// Largest pending request data per client (1 MB before AUTH); at least 1mb.
-    client_query_buffer_limit: Memory = "1gb";
+    client_query_buffer_limit: u64 as Memory = 1 << 30, get: true, set: false,
+        check: within(MIN_BUFFER_LIMIT.., "must be at least 1mb");
     /// Output buffer limit for normal clients: '<hard> <soft> <soft-seconds>'; 0 = no limit.
-    client_output_buffer_limit: OutputBufferLimit = "256mb 64mb 60";
+    client_output_buffer_limit: OutputBufferLimit = OutputBufferLimit {
+        hard_bytes: 256 << 20,
+        soft_bytes: 64 << 20,
+        soft_seconds: 60,
+    }, get: true, set: false;
     /// Password clients must AUTH with; empty = no password.
-    requirepass: String = "none";
+    // Not listed by CONFIG GET (it never was; Redis shows it in clear).
+    requirepass: Option<String> as OptString = None, get: false, set: false;
     /// Memory limit for the data set, in bytes or units; 0 = no limit.
-    maxmemory: Memory = "0";
+    maxmemory: u64 as Memory = 0, get: true, set: false;
     /// What to do at maxmemory: noeviction, allkeys-lru/-lfu/-random, volatile-lru/-lfu/-random/-ttl.
-    maxmemory_policy: MaxmemoryPolicy = "noeviction";
+    maxmemory_policy: MaxmemoryPolicy = MaxmemoryPolicy::NoEviction, get: true, set: false;
     /// Read guarantee: linearizable (quorum check), lease (leader lease) or stale (local state on any node, unsafe).
-    read_consistency: ReadConsistency = "linearizable";
+    read_consistency: ReadConsistency = ReadConsistency::Linearizable, get: true, set: false;
     /// Milliseconds a follower read may wait for the leader's read index and local apply; then CLUSTERDOWN.
-    read_index_timeout: u64 = "2000";
+    read_index_timeout: u64 = 2000, get: true, set: false, check: within(1.., "must be at least 1");
     /// Port for the Prometheus /metrics HTTP endpoint; 0 = disabled.
-    metrics_port: u16 = "0";
+    metrics_port: Option<u16> as OptionalPort = None, get: true, set: false;
     /// Log output format: text or json.
-    log_format: LogFormat = "text";
+    log_format: LogFormat = LogFormat::Text, get: true, set: false;
     /// Log filter: a level (error, warn, info, debug, trace) or tracing directives.
-    log_level: String = "info";
+    log_level: String = "info".into(), get: true, set: false,
+        check: |f| tracing_subscriber::EnvFilter::try_new(f).map(drop).map_err(|e| e.to_string());
     /// Raft: least election timeout, milliseconds.
-    election_timeout_min: u64 = "200";
+    election_timeout_min: u64 = 200, get: true, set: false;
     /// Raft: greatest election timeout, milliseconds.
-    election_timeout_max: u64 = "400";
+    election_timeout_max: u64 = 400, get: true, set: false;
     /// Raft: leader heartbeat interval, milliseconds.
-    heartbeat_interval: u64 = "50";
+    heartbeat_interval: u64 = 50, get: true, set: false;
     /// Raft: take a snapshot after this many log entries since the last one.
-    snapshot_logs_since_last: u64 = "10000";
+    snapshot_logs_since_last: u64 = 10000, get: true, set: false,
+        check: within(1.., "must be at least 1");
     /// Raft: log entries kept behind a snapshot (lets slightly lagging followers catch up without one).
-    max_in_snapshot_log_to_keep: u64 = "1000";
+    max_in_snapshot_log_to_keep: u64 = 1000, get: true, set: false;
     /// Raft: most entries per AppendEntries RPC.
-    max_payload_entries: u64 = "300";
+    max_payload_entries: u64 = 300, get: true, set: false, check: within(1.., "must be at least 1");
     /// Active expiry cycles per second (Redis's hz), 1..=500.
-    active_expire_hz: u32 = "10";
+    active_expire_hz: u32 = 10, get: true, set: false, check: within(1..=500, "must be 1..=500");
     /// Milliseconds a leader's wall clock may run ahead of the replicated clock and still advance it; further (or behind) is logged and ignored.
-    clock_max_skew: u64 = "1000";
+    clock_max_skew: u64 = 1000, get: true, set: false;
     /// TEST ONLY: acknowledge writes without fsync (loses acknowledged writes on crash).
     #[arg(num_args = 0..=1, default_missing_value = "yes", value_name = "yes|no")]
-    unsafe_no_fsync: bool = "no";
+    unsafe_no_fsync: bool = false, get: true, set: false;
     /// LMDB map size (address space reserved for the raft log), bytes or units.
-    lmdb_map_size: Memory = "8gb";
+    lmdb_map_size: u64 as Memory = 8 << 30, get: true, set: false,
+        check: within(MIN_BUFFER_LIMIT.., "must be at least 1mb");
     /// Largest raft log entry (encoded); writes are batched up to it and a single larger write is refused.
-    raft_max_entry_bytes: Memory = "512mb";
+    raft_max_entry_bytes: u64 as Memory = 512 << 20, get: true, set: false,
+        check: within(
+            MIN_ENTRY_BYTES..=MAX_ENTRY_BYTES,
+            "must be from 64kb to 1023mb (a raft bus frame is at most 1gb)",
+        );
     /// Raft: also take a snapshot once the log has grown by this many bytes since the last one.
-    snapshot_log_bytes_since_last: Memory = "lmdb-map-size / 8";
+    snapshot_log_bytes_since_last: u64 as Memory = lmdb_map_size / 8 => "lmdb-map-size / 8",
+        get: true, set: false, check: within(1.., "must be at least 1");
     /// Raft: bytes of log kept behind a snapshot at most (on top of the entry-count bound).
-    max_in_snapshot_log_bytes_to_keep: Memory = "lmdb-map-size / 32";
+    max_in_snapshot_log_bytes_to_keep: u64 as Memory = lmdb_map_size / 32 => "lmdb-map-size / 32",
+        get: true, set: false;
     /// Percent of lmdb-map-size the raft log may use; above it the leader refuses writes with -OOM (1..=90).
-    lmdb_map_write_percent: u32 = "50";
+    lmdb_map_write_percent: u32 = 50, get: true, set: false, check: within(1..=90, "must be 1..=90");
     /// Dial these addresses instead of peers' advertised bus addresses: 'id=host:port,...' (NAT, test proxies).
-    bus_route: String = "none";
+    bus_route: BTreeMap<u64, String> as BusRoutes = BTreeMap::new(), get: true, set: false;
     /// On an empty dir without --join: create a new one-node cluster (yes), wait to be added (no), or auto: yes only when no node-id is configured.
     #[arg(num_args = 0..=1, default_missing_value = "yes", value_name = "yes|no|auto")]
-    cluster_bootstrap: Bootstrap = "auto";
+    cluster_bootstrap: Bootstrap = Bootstrap::Auto, get: true, set: false;
 }
 
 /// Knob name as users write it (`proto-max-bulk-len`) from its field name.
@@ -598,10 +862,10 @@ fn env_var_name(field: &str) -> String {
     format!("{ENV_PREFIX}{}", field.to_ascii_uppercase())
 }
 
-fn from_env<T: Knob>(
+fn from_env<K: Knob>(
     field: &str,
     env: &dyn Fn(&str) -> Option<OsString>,
-) -> Result<Option<T>, ConfigError> {
+) -> Result<Option<K::Value>, ConfigError> {
     let var = env_var_name(field);
     let Some(raw) = env(&var) else {
         return Ok(None);
@@ -615,16 +879,16 @@ fn from_env<T: Knob>(
     let text = raw
         .into_string()
         .map_err(|v| invalid(v.to_string_lossy().into_owned(), "not valid UTF-8".into()))?;
-    T::parse_knob(&text).map(Some).map_err(|r| invalid(text, r))
+    K::parse(&text).map(Some).map_err(|r| invalid(text, r))
 }
 
-fn from_file<T: Knob>(
+fn from_file<K: Knob>(
     field: &str,
     value: &FileValue,
     path: Option<&Path>,
-) -> Result<T, ConfigError> {
+) -> Result<K::Value, ConfigError> {
     let text = value.text();
-    T::parse_knob(&text).map_err(|reason| ConfigError::Invalid {
+    K::parse(&text).map_err(|reason| ConfigError::Invalid {
         knob: knob_name(field),
         value: text,
         origin: Source::File(path.map(Path::to_path_buf).unwrap_or_default()),
@@ -632,17 +896,75 @@ fn from_file<T: Knob>(
     })
 }
 
+/// A knob's own bound, refusing its final value as
+/// `invalid configuration: <knob> = <value>: <reason>`.
+fn check_knob<K: Knob>(
+    field: &str,
+    value: &K::Value,
+    check: impl Fn(&K::Value) -> Result<(), String>,
+) -> Result<(), ConfigError> {
+    check(value).map_err(|reason| {
+        ConfigError::Conflict(format!(
+            "{} = {}: {reason}",
+            knob_name(field),
+            K::render(value)
+        ))
+    })
+}
+
+/// A check: the value must lie in `range`.
+fn within<T: PartialOrd>(
+    range: impl RangeBounds<T>,
+    reason: &'static str,
+) -> impl Fn(&T) -> Result<(), String> {
+    move |v| refuse(!range.contains(v), reason)
+}
+
+/// `Err(reason)` if `bad`.
+fn refuse(bad: bool, reason: &str) -> Result<(), String> {
+    match bad {
+        true => Err(reason.into()),
+        false => Ok(()),
+    }
+}
+
+/// `host:port` with a host and a port from 1 to 65535.
+fn is_host_port(s: &str) -> bool {
+    s.rsplit_once(':')
+        .is_some_and(|(host, p)| !host.is_empty() && p.parse::<u16>().is_ok_and(|p| p != 0))
+}
+
+/// Default of `bus-port`: port + 10000.
+fn bus_port_default(port: u16) -> Result<u16, ConfigError> {
+    port.checked_add(10000).ok_or_else(|| {
+        ConfigError::Conflict(format!(
+            "bus-port defaults to port + 10000, which is above 65535 for port {port}; set bus-port"
+        ))
+    })
+}
+
+/// Default of `cluster-announce-ip`: the bind address, unless that is
+/// 0.0.0.0 or ::.
+fn announce_ip_default(bind: IpAddr) -> String {
+    if bind.is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        bind.to_string()
+    }
+}
+
 /// `clap::Command` with the default and env variable appended to every
 /// knob's long help (kept out of the doc comments so they cannot drift from
-/// [`KNOBS`] and [`env_var_name`]).
+/// [`KNOBS`]).
 fn command() -> clap::Command {
     let mut cmd = Cli::command();
-    for (field, default) in KNOBS {
-        cmd = cmd.mut_arg(*field, |arg| {
+    for knob in KNOBS {
+        cmd = cmd.mut_arg(knob.field, |arg| {
             let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
             arg.long_help(format!(
-                "{help}\n[default: {default}] [env: {}]",
-                env_var_name(field)
+                "{help}\n[default: {}] [env: {}]",
+                knob.default_text(),
+                knob.env()
             ))
         });
     }
@@ -692,235 +1014,66 @@ impl Config {
         Config::resolve(merged, config_file)
     }
 
-    /// Apply defaults (including the ones derived from other knobs) and
-    /// the rules that involve more than one knob.
+    /// Every knob's value or default and own check (`knobs!`), then the
+    /// rules that involve more than one knob.
     fn resolve(m: Merged, config_file: Option<PathBuf>) -> Result<Config, ConfigError> {
-        let invalid = |field: &str, value: String, reason: &str| {
-            ConfigError::Conflict(format!("{} = {value}: {reason}", knob_name(field)))
-        };
-        // One knob's own bound: `bad` refuses `value` with `reason`.
-        let refuse_if = |bad: bool, field: &str, value: String, reason: &str| match bad {
-            true => Err(invalid(field, value, reason)),
-            false => Ok(()),
-        };
         let node_id_configured = m.node_id.is_some();
-        let bind = m.bind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        let port = m.port.unwrap_or(6379);
-        let bus_port = match m.bus_port {
-            Some(p) => p,
-            None => port.checked_add(10000).ok_or_else(|| {
-                ConfigError::Conflict(format!(
-                    "bus-port defaults to port + 10000, which is above 65535 for port {port}; set bus-port"
-                ))
-            })?,
-        };
-        let cluster_announce_port = m.cluster_announce_port.unwrap_or(port);
-        let cluster_announce_bus_port = m.cluster_announce_bus_port.unwrap_or(bus_port);
-        for (field, p) in [
-            ("port", port),
-            ("bus_port", bus_port),
-            ("cluster_announce_port", cluster_announce_port),
-            ("cluster_announce_bus_port", cluster_announce_bus_port),
-        ] {
-            if p == 0 {
-                return Err(invalid(field, "0".into(), "must be 1..=65535"));
-            }
-        }
-        let cluster_announce_ip = match m.cluster_announce_ip.filter(|s| !s.is_empty()) {
-            Some(ip) => ip,
-            None if bind.is_unspecified() => "127.0.0.1".to_owned(),
-            None => bind.to_string(),
-        };
-        refuse_if(
-            cluster_announce_ip.contains(char::is_whitespace),
-            "cluster_announce_ip",
-            cluster_announce_ip.clone(),
-            "must not contain spaces",
-        )?;
-        let join = m.join.filter(|s| !s.is_empty());
-        if let Some(j) = &join {
-            let ok = j.rsplit_once(':').is_some_and(|(host, p)| {
-                !host.is_empty() && p.parse::<u16>().is_ok_and(|p| p != 0)
-            });
-            refuse_if(!ok, "join", j.clone(), "expected host:port")?;
-        }
-        let proto_max_bulk_len = m.proto_max_bulk_len.map_or(512 * 1024 * 1024, |m| m.0);
-        let client_query_buffer_limit = m.client_query_buffer_limit.map_or(1 << 30, |m| m.0);
-        refuse_if(
-            proto_max_bulk_len < MIN_BUFFER_LIMIT,
-            "proto_max_bulk_len",
-            proto_max_bulk_len.to_string(),
-            "must be at least 1mb",
-        )?;
-        refuse_if(
-            client_query_buffer_limit < MIN_BUFFER_LIMIT,
-            "client_query_buffer_limit",
-            client_query_buffer_limit.to_string(),
-            "must be at least 1mb",
-        )?;
-        if proto_max_bulk_len > client_query_buffer_limit {
+        let mut c = resolve_knobs(m, config_file)?;
+        if c.proto_max_bulk_len > c.client_query_buffer_limit {
             return Err(ConfigError::Conflict(format!(
-                "proto-max-bulk-len ({proto_max_bulk_len}) is larger than client-query-buffer-limit \
-                 ({client_query_buffer_limit}): such a bulk could never be received"
+                "proto-max-bulk-len ({}) is larger than client-query-buffer-limit \
+                 ({}): such a bulk could never be received",
+                c.proto_max_bulk_len, c.client_query_buffer_limit
             )));
         }
-        let log_level = m.log_level.unwrap_or_else(|| "info".into());
-        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_level) {
-            return Err(invalid("log_level", log_level, &e.to_string()));
-        }
-        let heartbeat_interval = m.heartbeat_interval.unwrap_or(50);
-        let election_timeout_min = m.election_timeout_min.unwrap_or(200);
-        let election_timeout_max = m.election_timeout_max.unwrap_or(400);
-        if !(heartbeat_interval > 0
-            && heartbeat_interval < election_timeout_min
-            && election_timeout_min < election_timeout_max)
+        if !(c.heartbeat_interval > 0
+            && c.heartbeat_interval < c.election_timeout_min
+            && c.election_timeout_min < c.election_timeout_max)
         {
             return Err(ConfigError::Conflict(format!(
-                "need 0 < heartbeat-interval ({heartbeat_interval}) < election-timeout-min \
-                 ({election_timeout_min}) < election-timeout-max ({election_timeout_max})"
+                "need 0 < heartbeat-interval ({}) < election-timeout-min \
+                 ({}) < election-timeout-max ({})",
+                c.heartbeat_interval, c.election_timeout_min, c.election_timeout_max
             )));
         }
-        let read_index_timeout = m.read_index_timeout.unwrap_or(2000);
-        refuse_if(
-            read_index_timeout == 0,
-            "read_index_timeout",
-            "0".into(),
-            "must be at least 1",
-        )?;
-        let maxclients = m.maxclients.unwrap_or(10000);
-        refuse_if(
-            maxclients == 0,
-            "maxclients",
-            "0".into(),
-            "must be at least 1",
-        )?;
-        let active_expire_hz = m.active_expire_hz.unwrap_or(10);
-        refuse_if(
-            !(1..=500).contains(&active_expire_hz),
-            "active_expire_hz",
-            active_expire_hz.to_string(),
-            "must be 1..=500",
-        )?;
-        let max_payload_entries = m.max_payload_entries.unwrap_or(300);
-        refuse_if(
-            max_payload_entries == 0,
-            "max_payload_entries",
-            "0".into(),
-            "must be at least 1",
-        )?;
-        let snapshot_logs_since_last = m.snapshot_logs_since_last.unwrap_or(10000);
-        refuse_if(
-            snapshot_logs_since_last == 0,
-            "snapshot_logs_since_last",
-            "0".into(),
-            "must be at least 1",
-        )?;
-        let lmdb_map_size = m.lmdb_map_size.map_or(8 << 30, |m| m.0);
-        refuse_if(
-            lmdb_map_size < MIN_BUFFER_LIMIT,
-            "lmdb_map_size",
-            lmdb_map_size.to_string(),
-            "must be at least 1mb",
-        )?;
-        let raft_max_entry_bytes = m.raft_max_entry_bytes.map_or(512 << 20, |m| m.0);
-        refuse_if(
-            !(MIN_ENTRY_BYTES..=MAX_ENTRY_BYTES).contains(&raft_max_entry_bytes),
-            "raft_max_entry_bytes",
-            raft_max_entry_bytes.to_string(),
-            "must be from 64kb to 1023mb (a raft bus frame is at most 1gb)",
-        )?;
-        let snapshot_log_bytes_since_last = m
-            .snapshot_log_bytes_since_last
-            .map_or(lmdb_map_size / 8, |m| m.0);
-        refuse_if(
-            snapshot_log_bytes_since_last == 0,
-            "snapshot_log_bytes_since_last",
-            "0".into(),
-            "must be at least 1",
-        )?;
-        let lmdb_map_write_percent = m.lmdb_map_write_percent.unwrap_or(50);
-        refuse_if(
-            !(1..=90).contains(&lmdb_map_write_percent),
-            "lmdb_map_write_percent",
-            lmdb_map_write_percent.to_string(),
-            "must be 1..=90",
-        )?;
-        let mut bus_route = std::collections::BTreeMap::new();
-        for part in m
-            .bus_route
-            .iter()
-            .flat_map(|r| r.split(','))
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-        {
-            let parsed = part.split_once('=').and_then(|(id, addr)| {
-                let ok = addr
-                    .rsplit_once(':')
-                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
-                Some((id.trim().parse::<u64>().ok()?, addr.trim().to_string())).filter(|_| ok)
-            });
-            let Some((id, addr)) = parsed else {
-                return Err(invalid(
-                    "bus_route",
-                    part.to_string(),
-                    "expected id=host:port",
-                ));
+        if c.cluster_bootstrap == Bootstrap::Auto {
+            c.cluster_bootstrap = match node_id_configured {
+                true => Bootstrap::No,
+                false => Bootstrap::Yes,
             };
-            bus_route.insert(id, addr);
         }
-        let secs = |s: u64| (s > 0).then(|| Duration::from_secs(s));
-        Ok(Config {
-            config_file,
-            bind,
-            port,
-            dir: m.dir.unwrap_or_else(|| PathBuf::from("./data")),
-            node_id: m.node_id.unwrap_or(1),
-            bus_port,
-            join,
-            cluster_announce_ip,
-            cluster_announce_port,
-            cluster_announce_bus_port,
-            maxclients,
-            timeout: secs(m.timeout.unwrap_or(0)),
-            tcp_keepalive: secs(m.tcp_keepalive.unwrap_or(300)),
-            proto_max_bulk_len,
-            client_query_buffer_limit,
-            client_output_buffer_limit: m.client_output_buffer_limit.unwrap_or(OutputBufferLimit {
-                hard_bytes: 256 << 20,
-                soft_bytes: 64 << 20,
-                soft_seconds: 60,
-            }),
-            requirepass: m.requirepass.filter(|s| !s.is_empty()),
-            maxmemory: m.maxmemory.map_or(0, |m| m.0),
-            maxmemory_policy: m.maxmemory_policy.unwrap_or(MaxmemoryPolicy::NoEviction),
-            read_consistency: m.read_consistency.unwrap_or(ReadConsistency::Linearizable),
-            read_index_timeout,
-            metrics_port: m.metrics_port.filter(|&p| p != 0),
-            log_format: m.log_format.unwrap_or(LogFormat::Text),
-            log_level,
-            election_timeout_min,
-            election_timeout_max,
-            heartbeat_interval,
-            snapshot_logs_since_last,
-            max_in_snapshot_log_to_keep: m.max_in_snapshot_log_to_keep.unwrap_or(1000),
-            max_payload_entries,
-            active_expire_hz,
-            clock_max_skew: m.clock_max_skew.unwrap_or(1000),
-            unsafe_no_fsync: m.unsafe_no_fsync.unwrap_or(false),
-            lmdb_map_size,
-            raft_max_entry_bytes,
-            snapshot_log_bytes_since_last,
-            max_in_snapshot_log_bytes_to_keep: m
-                .max_in_snapshot_log_bytes_to_keep
-                .map_or(lmdb_map_size / 32, |m| m.0),
-            lmdb_map_write_percent,
-            bus_route,
-            cluster_bootstrap: match m.cluster_bootstrap.unwrap_or(Bootstrap::Auto) {
-                Bootstrap::Yes => true,
-                Bootstrap::No => false,
-                Bootstrap::Auto => !node_id_configured,
-            },
-        })
+        Ok(c)
+    }
+
+    /// On an empty data dir without `join`: bootstrap a new one-node
+    /// cluster (true) or wait to be added (false); see [`Bootstrap`].
+    pub fn bootstraps(&self) -> bool {
+        self.cluster_bootstrap == Bootstrap::Yes
+    }
+
+    /// What `CONFIG GET` reports, in redis.conf spelling: the fixed answers
+    /// Redis tools ask for (redis-benchmark asks for `save` and
+    /// `appendonly`), then every knob declared `get: true`.
+    pub fn config_get_pairs(&self) -> Vec<(String, String)> {
+        let fsync = if self.unsafe_no_fsync { "no" } else { "always" };
+        let compat = [
+            ("save", String::new()),
+            ("appendonly", "yes".into()),
+            ("appendfsync", fsync.into()),
+            ("databases", "1".into()),
+            ("cluster-enabled", "yes".into()),
+            ("hz", self.active_expire_hz.to_string()),
+        ];
+        compat
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .chain(
+                KNOBS
+                    .iter()
+                    .filter(|k| k.config_get)
+                    .map(|k| (k.name(), k.value(self))),
+            )
+            .collect()
     }
 
     /// Where clients connect.
@@ -1056,23 +1209,13 @@ mod tests {
     #[test]
     fn help_defaults_match_built_in_defaults() {
         let defaults = load_ok(&[], &[]);
-        for (field, shown) in KNOBS {
-            let derived = [
-                "bus_port",
-                "cluster_announce_ip",
-                "cluster_announce_port",
-                "cluster_announce_bus_port",
-                "snapshot_log_bytes_since_last",
-                "max_in_snapshot_log_bytes_to_keep",
-            ];
-            if derived.contains(field) {
-                continue;
-            }
-            let value = if *shown == "none" { "" } else { shown };
-            let flag = format!("--{}={value}", knob_name(field));
+        for knob in KNOBS.iter().filter(|k| !k.derived) {
+            let shown = knob.default_text();
+            let value = if shown == "none" { "" } else { &shown };
+            let flag = format!("--{}={value}", knob.name());
             assert_eq!(
                 load_ok(&[&flag], &[]),
-                configured(&defaults, field),
+                configured(&defaults, knob.field),
                 "{flag}"
             );
         }
@@ -1171,7 +1314,7 @@ mod tests {
 
     #[test]
     fn memory_units() {
-        let m = |s: &str| Memory::parse_knob(s).map(|m| m.0);
+        let m = Memory::parse;
         assert_eq!(m("123"), Ok(123));
         assert_eq!(m("100k"), Ok(100_000));
         assert_eq!(m("100kb"), Ok(102_400));
@@ -1299,16 +1442,17 @@ mod tests {
             }
             other => panic!("{other:?}"),
         };
-        for (field, default) in KNOBS {
+        for knob in KNOBS {
+            let field = knob.field;
             assert!(
-                help.contains(&format!("--{}", knob_name(field))),
+                help.contains(&format!("--{}", knob.name())),
                 "{field} missing from --help"
             );
             assert!(
-                help.contains(&format!("[default: {default}]")),
+                help.contains(&format!("[default: {}]", knob.default_text())),
                 "{field} default missing"
             );
-            assert!(help.contains(&env_var_name(field)), "{field} env missing");
+            assert!(help.contains(&knob.env()), "{field} env missing");
         }
         match load(&["--version"], &[]) {
             Err(ConfigError::Cli(e)) => {
@@ -1318,26 +1462,141 @@ mod tests {
         }
     }
 
+    /// `CONFIG GET` lists the compat pairs and every knob declared `get`,
+    /// once, in redis.conf spelling; never the password.
+    #[test]
+    fn config_get_pairs_come_from_the_declarations() {
+        let c = load_ok(
+            &[
+                "--maxmemory",
+                "100mb",
+                "--unsafe-no-fsync",
+                "--maxmemory-policy",
+                "allkeys-lru",
+                "--timeout",
+                "30",
+                "--read-index-timeout",
+                "1234",
+                "--lmdb-map-size",
+                "64mb",
+                "--requirepass",
+                "s3cret",
+                "--bus-route",
+                "2=10.0.0.2:16379,3=h3:1",
+            ],
+            &[],
+        );
+        let pairs = c.config_get_pairs();
+        let get = |name: &str| {
+            let found: Vec<&String> = pairs
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, v)| v)
+                .collect();
+            assert_eq!(found.len(), 1, "{name} in {pairs:?}");
+            found[0].clone()
+        };
+        for knob in KNOBS {
+            let listed = pairs.iter().any(|(n, _)| *n == knob.name());
+            assert_eq!(listed, knob.config_get, "{}", knob.field);
+            if knob.config_get {
+                assert_eq!(get(&knob.name()), knob.value(&c));
+            }
+            assert!(!knob.config_set, "{}: CONFIG SET is refused", knob.field);
+        }
+        assert!(
+            !pairs.iter().any(|(_, v)| v.contains("s3cret")),
+            "{pairs:?}"
+        );
+        // bytes, bool, enum, seconds, plain and derived numbers
+        assert_eq!(get("maxmemory"), "104857600");
+        assert_eq!(get("unsafe-no-fsync"), "yes");
+        assert_eq!(get("maxmemory-policy"), "allkeys-lru");
+        assert_eq!(get("timeout"), "30");
+        assert_eq!(get("tcp-keepalive"), "300");
+        assert_eq!(get("read-index-timeout"), "1234");
+        assert_eq!(get("lmdb-map-size"), (64u64 << 20).to_string());
+        assert_eq!(
+            get("snapshot-log-bytes-since-last"),
+            (8u64 << 20).to_string()
+        );
+        assert_eq!(get("clock-max-skew"), "1000");
+        assert_eq!(get("bus-port"), "16379");
+        assert_eq!(get("metrics-port"), "0");
+        assert_eq!(get("join"), "");
+        assert_eq!(get("cluster-bootstrap"), "yes");
+        assert_eq!(get("bus-route"), "2=10.0.0.2:16379,3=h3:1");
+        assert_eq!(
+            get("client-output-buffer-limit"),
+            "normal 268435456 67108864 60"
+        );
+        // the fixed Redis-compat answers
+        assert_eq!(get("save"), "");
+        assert_eq!(get("appendonly"), "yes");
+        assert_eq!(get("appendfsync"), "no");
+        assert_eq!(get("databases"), "1");
+        assert_eq!(get("cluster-enabled"), "yes");
+        assert_eq!(get("hz"), "10");
+        let defaults = load_ok(&[], &[]).config_get_pairs();
+        assert!(defaults.contains(&("appendfsync".into(), "always".into())));
+        assert!(defaults.contains(&("unsafe-no-fsync".into(), "no".into())));
+    }
+
+    /// What `CONFIG GET` shows is valid configuration: given back as flags
+    /// it configures the same node.
+    #[test]
+    fn config_get_values_parse_back() {
+        let c = load_ok(
+            &[
+                "--bind",
+                "0.0.0.0",
+                "--maxmemory",
+                "3gb",
+                "--timeout",
+                "7",
+                "--log-format",
+                "json",
+                "--join",
+                "h:1",
+                "--metrics-port",
+                "9121",
+                "--client-output-buffer-limit",
+                "1mb 0 0",
+                "--bus-route",
+                "1=a:1",
+            ],
+            &[],
+        );
+        let shown: Vec<String> = c
+            .config_get_pairs()
+            .into_iter()
+            .filter(|(name, _)| KNOBS.iter().any(|k| k.name() == *name))
+            .map(|(name, value)| format!("--{name}={value}"))
+            .collect();
+        let args: Vec<&str> = shown.iter().map(String::as_str).collect();
+        assert_eq!(load_ok(&args, &[]), c, "{args:?}");
+    }
+
     /// `defaults` as they resolve once knob `field` is set to its default
     /// value: only a configured node id changes anything (`cluster-bootstrap
     /// auto` then no longer bootstraps).
     fn configured(defaults: &Config, field: &str) -> Config {
         let mut c = defaults.clone();
         if field == "node_id" {
-            c.cluster_bootstrap = false;
+            c.cluster_bootstrap = Bootstrap::No;
         }
         c
     }
 
     #[test]
     fn bootstrap_auto_only_for_the_single_node_default() {
-        assert!(load_ok(&[], &[]).cluster_bootstrap);
-        assert!(!load_ok(&["--node-id", "1"], &[]).cluster_bootstrap);
-        assert!(!load_ok(&[], &[("RAFTCACHE_NODE_ID", "3")]).cluster_bootstrap);
-        assert!(load_ok(&["--node-id", "1", "--cluster-bootstrap"], &[]).cluster_bootstrap);
-        assert!(load_ok(&["--node-id", "1", "--cluster-bootstrap", "yes"], &[]).cluster_bootstrap);
-        assert!(!load_ok(&["--cluster-bootstrap", "no"], &[]).cluster_bootstrap);
-        assert!(load_ok(&["--cluster-bootstrap", "auto"], &[]).cluster_bootstrap);
+        assert!(load_ok(&[], &[]).bootstraps());
+        assert!(!load_ok(&["--node-id", "1"], &[]).bootstraps());
+        assert!(!load_ok(&[], &[("RAFTCACHE_NODE_ID", "3")]).bootstraps());
+        assert!(load_ok(&["--node-id", "1", "--cluster-bootstrap"], &[]).bootstraps());
+        assert!(load_ok(&["--node-id", "1", "--cluster-bootstrap", "yes"], &[]).bootstraps());
+        assert!(!load_ok(&["--cluster-bootstrap", "no"], &[]).bootstraps());
+        assert!(load_ok(&["--cluster-bootstrap", "auto"], &[]).bootstraps());
         let e = load_err(&["--cluster-bootstrap", "maybe"], &[]);
         assert!(e.contains("cluster-bootstrap") && e.contains("auto"), "{e}");
     }
@@ -1358,11 +1617,12 @@ mod tests {
             .map(|l| format!("{l}\n"))
             .collect();
         let file: FileConfig = parse_file(&uncommented).unwrap_or_else(|e| panic!("{e}"));
-        for (field, _) in KNOBS {
-            let key = format!("{} = ", knob_name(field));
+        for knob in KNOBS {
+            let key = format!("{} = ", knob.name());
             assert!(
                 uncommented.lines().any(|l| l.starts_with(&key)),
-                "{field} missing from raftcache.toml"
+                "{} missing from raftcache.toml",
+                knob.field
             );
         }
         let merged = merge(

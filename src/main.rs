@@ -1,7 +1,6 @@
 //! `raftcache`: parse the configuration, set up logging and start the node.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use raftcache::boot::{self, BootSettings};
 use raftcache::config::{Config, LogFormat};
@@ -99,7 +98,7 @@ async fn start(c: Config) -> anyhow::Result<()> {
             })
         },
         requirepass: c.requirepass.clone(),
-        config_pairs: config_pairs(&c),
+        config_pairs: c.config_get_pairs(),
         node_id: c.node_id,
         me,
         bus_port: c.bus_port,
@@ -109,60 +108,11 @@ async fn start(c: Config) -> anyhow::Result<()> {
         client_listen: c.client_addr().to_string(),
         bus_listen: c.bus_addr().to_string(),
         join: c.join.clone(),
-        bootstrap: c.cluster_bootstrap,
+        bootstrap: c.bootstraps(),
         metrics_listen: c
             .metrics_port
             .map(|p| std::net::SocketAddr::new(c.bind, p).to_string()),
     };
     boot::run(boot, raft, server).await?;
     Ok(())
-}
-
-/// What `CONFIG GET` reports, in redis.conf spelling. redis-benchmark asks
-/// for `save` and `appendonly`; other tools ask for the memory knobs.
-fn config_pairs(c: &Config) -> Vec<(String, String)> {
-    let secs = |d: Option<Duration>| d.map(|d| d.as_secs()).unwrap_or(0).to_string();
-    vec![
-        ("bind".into(), c.bind.to_string()),
-        ("port".into(), c.port.to_string()),
-        ("dir".into(), c.dir.display().to_string()),
-        ("save".into(), String::new()),
-        ("appendonly".into(), "yes".into()),
-        (
-            "appendfsync".into(),
-            if c.unsafe_no_fsync { "no" } else { "always" }.into(),
-        ),
-        ("databases".into(), "1".into()),
-        ("maxclients".into(), c.maxclients.to_string()),
-        ("timeout".into(), secs(c.timeout)),
-        ("tcp-keepalive".into(), secs(c.tcp_keepalive)),
-        (
-            "proto-max-bulk-len".into(),
-            c.proto_max_bulk_len.to_string(),
-        ),
-        (
-            "client-query-buffer-limit".into(),
-            c.client_query_buffer_limit.to_string(),
-        ),
-        ("maxmemory".into(), c.maxmemory.to_string()),
-        (
-            "maxmemory-policy".into(),
-            c.maxmemory_policy.as_str().into(),
-        ),
-        ("cluster-enabled".into(), "yes".into()),
-        ("cluster-announce-ip".into(), c.cluster_announce_ip.clone()),
-        (
-            "cluster-announce-port".into(),
-            c.cluster_announce_port.to_string(),
-        ),
-        (
-            "cluster-announce-bus-port".into(),
-            c.cluster_announce_bus_port.to_string(),
-        ),
-        (
-            "read-consistency".into(),
-            c.read_consistency.as_str().into(),
-        ),
-        ("hz".into(), c.active_expire_hz.to_string()),
-    ]
 }

@@ -324,3 +324,60 @@ fn prometheus_metrics_endpoint() {
     assert!(body.contains("raftcache_raft_is_leader 1"), "{body}");
     assert!(body.contains("raftcache_connections_total"), "{body}");
 }
+
+/// `CONFIG GET *` over a real socket lists the knobs with the values the
+/// node was started with (sizes in plain bytes, as Redis shows them).
+#[test]
+fn config_get_shows_the_configured_knobs() {
+    let c = Cluster::single(&[
+        "--read-index-timeout",
+        "1234",
+        "--lmdb-map-size",
+        "64mb",
+        "--clock-max-skew",
+        "777",
+        "--maxmemory-policy",
+        "allkeys-lru",
+        "--timeout",
+        "60",
+    ]);
+    let mut con = c.nodes[0].conn();
+    let all: std::collections::HashMap<String, String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("*")
+        .query(&mut con)
+        .unwrap();
+    let expected = [
+        ("read-index-timeout", "1234".to_string()),
+        ("lmdb-map-size", (64u64 << 20).to_string()),
+        ("snapshot-log-bytes-since-last", (8u64 << 20).to_string()),
+        ("clock-max-skew", "777".to_string()),
+        ("maxmemory-policy", "allkeys-lru".to_string()),
+        ("timeout", "60".to_string()),
+        ("port", c.nodes[0].port.to_string()),
+        ("bus-port", c.nodes[0].bus_port.to_string()),
+        ("raft-max-entry-bytes", (512u64 << 20).to_string()),
+        ("heartbeat-interval", "50".to_string()),
+        ("save", String::new()),
+        ("appendonly", "yes".to_string()),
+    ];
+    for (name, value) in expected {
+        assert_eq!(all.get(name), Some(&value), "{name} in {all:?}");
+    }
+    assert!(!all.contains_key("requirepass"), "{all:?}");
+    // A pattern picks knobs out, as redis-cli users do.
+    let one: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("lmdb-map-*")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(
+        one,
+        [
+            "lmdb-map-size".to_string(),
+            (64u64 << 20).to_string(),
+            "lmdb-map-write-percent".to_string(),
+            "50".to_string()
+        ]
+    );
+}
