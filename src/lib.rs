@@ -13,7 +13,12 @@
 //!        -> reply   (protocol::reply, one flush per pipeline batch)
 //! ```
 //!
-//! Nothing lower imports anything higher.
+//! Nothing lower imports anything higher. Beside the layers, at the crate
+//! root and importing nothing from the crate, sit the helpers every layer
+//! shares: `num` (Redis number syntax: integers, floats, float formatting),
+//! `glob` (Redis glob patterns: KEYS/SCAN, CONFIG GET, COMMAND LIST) and
+//! `slot` (the slot count and a key's slot: keyspace maps, CLUSTER KEYSLOT,
+//! routing).
 
 pub mod boot;
 pub mod command;
