@@ -13,12 +13,18 @@
 //!        -> reply   (protocol::reply, one flush per pipeline batch)
 //! ```
 //!
-//! Nothing lower imports anything higher.
+//! Nothing lower imports anything higher. Beside the layers, at the crate
+//! root and importing nothing from the crate, sit the helpers every layer
+//! shares: `num` (Redis number syntax: integers, floats, float formatting),
+//! `glob` (Redis glob patterns: KEYS/SCAN, CONFIG GET, COMMAND LIST) and
+//! `slot` (the slot count and a key's slot: keyspace maps, CLUSTER KEYSLOT,
+//! routing).
 
 pub mod boot;
 pub mod command;
 pub mod config;
 pub mod failpoints;
+pub mod glob;
 pub mod keyspace;
 pub mod metrics;
 pub mod num;
@@ -26,3 +32,4 @@ pub mod protocol;
 pub mod raft;
 pub mod router;
 pub mod server;
+pub mod slot;

@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use super::table::CommandSpec;
 use super::{Plan, ServerCmd};
+use crate::num::{parse_f64, parse_i64};
 use crate::protocol::Reply;
 
 pub(crate) fn syntax_error() -> Reply {
@@ -36,39 +37,6 @@ pub(crate) fn arity_error(full_name: &str) -> Reply {
 pub(crate) fn printable(b: &[u8], max: usize) -> String {
     let cut = &b[..b.len().min(max)];
     String::from_utf8_lossy(cut).replace(['\r', '\n'], " ")
-}
-
-pub(crate) use crate::num::parse_i64;
-
-/// Unsigned decimal, digits only (SCAN cursors, raft node ids).
-pub(crate) fn parse_u64(b: &[u8]) -> Option<u64> {
-    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    b.iter().try_fold(0u64, |acc, &c| {
-        acc.checked_mul(10)?.checked_add(u64::from(c - b'0'))
-    })
-}
-
-/// A float as Redis accepts it (`strtold` over the whole string): no
-/// surrounding spaces, no NaN, and no overflow to infinity unless the text
-/// itself says "inf"/"infinity".
-pub(crate) fn parse_f64(b: &[u8]) -> Option<f64> {
-    let s = std::str::from_utf8(b).ok()?;
-    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_whitespace()) {
-        return None;
-    }
-    let v: f64 = s.parse().ok()?;
-    if v.is_nan() {
-        return None;
-    }
-    if v.is_infinite() {
-        let t = s.trim_start_matches(['+', '-']);
-        if !(t.eq_ignore_ascii_case("inf") || t.eq_ignore_ascii_case("infinity")) {
-            return None;
-        }
-    }
-    Some(v)
 }
 
 /// The plan of a server command that takes no arguments (READONLY, CLIENT
@@ -186,26 +154,6 @@ impl<'a> Args<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn unsigned() {
-        assert_eq!(parse_u64(b"18446744073709551615"), Some(u64::MAX));
-        assert_eq!(parse_u64(b"18446744073709551616"), None);
-        assert_eq!(parse_u64(b"-1"), None);
-        assert_eq!(parse_u64(b""), None);
-    }
-
-    #[test]
-    fn floats() {
-        assert_eq!(parse_f64(b"1.5"), Some(1.5));
-        assert_eq!(parse_f64(b"-1e3"), Some(-1000.0));
-        assert_eq!(parse_f64(b"5"), Some(5.0));
-        assert_eq!(parse_f64(b"inf"), Some(f64::INFINITY));
-        assert_eq!(parse_f64(b"-Infinity"), Some(f64::NEG_INFINITY));
-        for bad in [&b""[..], b"nan", b" 1", b"1 ", b"abc", b"1e400", b"1.2.3"] {
-            assert_eq!(parse_f64(bad), None, "{:?}", String::from_utf8_lossy(bad));
-        }
-    }
 
     #[test]
     fn printable_truncates_and_flattens() {

@@ -3,13 +3,12 @@
 //! group). Topology answers need node state, so they are `ServerCmd`s;
 //! KEYSLOT is pure and slot counts are keyspace reads.
 
-use super::args::{no_args, not_integer, parse_i64, parse_u64, printable, syntax_error, Args};
+use super::args::{no_args, not_integer, printable, syntax_error, Args};
 use super::{FailoverMode, Plan, ServerCmd};
 use crate::keyspace::ReadOp;
+use crate::num::{parse_i64, parse_u64};
 use crate::protocol::Reply;
-
-/// Number of hash slots in a Redis Cluster.
-pub const SLOTS: i64 = 16384;
+use crate::slot::{key_slot, SLOTS};
 
 /// READONLY
 pub(super) fn readonly(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
@@ -61,14 +60,12 @@ pub(super) fn myshardid(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
 pub(super) fn keyslot(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
     let key = a.next_bytes()?;
     a.finish()?;
-    Ok(Plan::Reply(Reply::Int(i64::from(
-        redis_protocol::redis_keyslot(&key),
-    ))))
+    Ok(Plan::Reply(Reply::Int(i64::from(key_slot(&key)))))
 }
 
 fn slot_arg(raw: &[u8]) -> Result<Option<u16>, Reply> {
     let slot = parse_i64(raw).ok_or_else(not_integer)?;
-    Ok(u16::try_from(slot).ok().filter(|&s| i64::from(s) < SLOTS))
+    Ok(u16::try_from(slot).ok().filter(|&s| s < SLOTS))
 }
 
 /// CLUSTER COUNTKEYSINSLOT slot

@@ -4,8 +4,9 @@
 
 use bytes::Bytes;
 
-use super::args::{arity_error, no_args, not_integer, parse_i64, printable, syntax_error, Args};
+use super::args::{arity_error, no_args, not_integer, printable, syntax_error, Args};
 use super::{ClientAttr, ClientFilter, ClientType, Plan, ServerCmd};
+use crate::num::parse_i64;
 use crate::protocol::Reply;
 
 /// PING [message]

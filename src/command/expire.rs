@@ -8,9 +8,10 @@
 //! stay relative in the log (`WriteOp::ExpireIn`, resolved at apply from
 //! the entry's replicated clock); EXPIREAT/PEXPIREAT are absolute.
 
-use super::args::{not_integer, parse_i64, printable, Args};
+use super::args::{not_integer, printable, Args};
 use super::Plan;
 use crate::keyspace::{ExpireCond, ReadOp, TtlQuery, WriteOp};
+use crate::num::parse_i64;
 use crate::protocol::Reply;
 
 /// `base_ms`: `Some(now)` for a time relative to now, `None` for a unix time.

@@ -130,7 +130,7 @@ pub(super) fn list(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
                 .acl_categories()
                 .any(|c| c.name().as_bytes().eq_ignore_ascii_case(cat)),
             Filter::Pattern(p) => {
-                crate::keyspace::glob_match(&p.to_ascii_lowercase(), s.name.as_bytes())
+                crate::glob::glob_match(&p.to_ascii_lowercase(), s.name.as_bytes())
             }
         })
         .map(|s| bulk(s.name))

@@ -1,9 +1,10 @@
 //! Generic key commands: DEL UNLINK EXISTS TOUCH TYPE KEYS SCAN RENAME
 //! RENAMENX RANDOMKEY.
 
-use super::args::{not_integer, parse_i64, parse_u64, syntax_error, Args};
+use super::args::{not_integer, syntax_error, Args};
 use super::Plan;
 use crate::keyspace::{ReadOp, WriteOp};
+use crate::num::{parse_i64, parse_u64};
 use crate::protocol::Reply;
 
 /// DEL key [key ...] / UNLINK key [key ...] (UNLINK frees lazily in Redis;

@@ -97,7 +97,7 @@ pub enum ServerCmd {
         sections: Vec<String>,
     },
     /// CONFIG GET pattern ... (lowercase globs; match with
-    /// `keyspace::glob_match`): Map of name -> value.
+    /// `glob::glob_match`): Map of name -> value.
     ConfigGet {
         patterns: Vec<String>,
     },

@@ -9,9 +9,10 @@
 
 use bytes::Bytes;
 
-use super::args::{arity_error, not_integer, parse_i64, syntax_error, Args};
+use super::args::{arity_error, not_integer, syntax_error, Args};
 use super::Plan;
 use crate::keyspace::{ReadOp, SetCond, Ttl, WriteOp};
+use crate::num::parse_i64;
 use crate::protocol::Reply;
 
 /// How an expiry argument is to be read.

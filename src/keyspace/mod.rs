@@ -13,8 +13,6 @@
 //! randomly seeded hasher: keys are client-chosen, and a fixed seed would let
 //! a client craft collisions.
 
-mod glob;
-mod num;
 mod ops;
 mod snapshot;
 mod value;
@@ -22,7 +20,8 @@ mod value;
 #[cfg(test)]
 mod tests;
 
-pub use glob::{glob_match, Pattern};
+/// Re-exported: server code matches CONFIG GET patterns through it.
+pub use crate::glob::glob_match;
 pub use ops::{ExpireCond, KeyspaceError, Outcome, ReadOp, SetCond, Ttl, TtlQuery, WriteOp};
 
 use std::io;
@@ -33,17 +32,11 @@ use hashbrown::HashMap;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::glob::{self, Pattern};
+use crate::slot::{key_slot, SLOTS};
 use value::{Compact, Entry, Key, Value, NO_EXP};
 
-/// Number of cluster slots.
-pub const SLOTS: usize = 16384;
-
 type SlotMap = HashMap<Key, Entry, foldhash::fast::RandomState>;
-
-/// The cluster slot of a key (CRC16-XMODEM with hash tags).
-pub fn key_slot(key: &[u8]) -> u16 {
-    redis_protocol::redis_keyslot(key)
-}
 
 /// Limits a write is applied under. They travel in each raft log entry
 /// (chosen by the leader that proposed it), never from the applying node's
@@ -111,8 +104,9 @@ impl Default for Keyspace {
     }
 }
 
+/// Index of `key`'s map in `Keyspace::slots`.
 fn slot_of(key: &[u8]) -> usize {
-    key_slot(key) as usize
+    usize::from(key_slot(key))
 }
 
 fn entry_cost(k: &Key, e: &Entry) -> usize {
@@ -415,7 +409,7 @@ impl Keyspace {
                 let old = match self.live_mut(key, now) {
                     None => None,
                     Some(e) => Some(
-                        num::parse_f64_redis(str_or_wrongtype(&e.value)?)
+                        crate::num::parse_f64(str_or_wrongtype(&e.value)?)
                             .ok_or(KeyspaceError::NotFloat)?,
                     ),
                 };
@@ -423,7 +417,7 @@ impl Keyspace {
                 if !new.is_finite() {
                     return Err(KeyspaceError::NanOrInfinity);
                 }
-                let text = Bytes::from(num::format_float(new).into_bytes());
+                let text = Bytes::from(crate::num::format_float(new).into_bytes());
                 let v = Value::str_from(&text);
                 if old.is_some() {
                     self.replace_value(key, v);
@@ -799,16 +793,17 @@ impl Keyspace {
     ) -> Result<Outcome, KeyspaceError> {
         let pat = pattern.map(Pattern::new).filter(|p| !p.matches_all());
         let count = count.max(1);
-        let mut slot = usize::try_from(cursor).unwrap_or(SLOTS);
-        if let (Some(prefix), true) = (pattern.and_then(glob::pattern_hash_prefix), slot < SLOTS) {
+        let end = self.slots.len(); // one map per slot
+        let mut slot = usize::try_from(cursor).unwrap_or(end);
+        if let (Some(prefix), true) = (pattern.and_then(glob::pattern_hash_prefix), slot < end) {
             // Only one slot can match: visit it if the cursor hasn't passed it.
             let only = slot_of(prefix);
-            slot = if slot <= only { only } else { SLOTS };
+            slot = if slot <= only { only } else { end };
         }
         let single = pattern.and_then(glob::pattern_hash_prefix).is_some();
         let mut seen = 0usize;
         let mut keys = Vec::new();
-        while slot < SLOTS {
+        while slot < end {
             let m = &self.slots[slot];
             seen += m.len();
             for (k, e) in m.iter() {
@@ -830,13 +825,13 @@ impl Keyspace {
             }
             slot += 1;
             if single {
-                slot = SLOTS;
+                slot = end;
             }
             if seen >= count {
                 break;
             }
         }
-        let next = if slot >= SLOTS { 0 } else { slot };
+        let next = if slot >= end { 0 } else { slot };
         Ok(Outcome::Array(vec![
             Outcome::Bulk(Bytes::from(next.to_string())),
             Outcome::Array(keys),
@@ -851,9 +846,9 @@ impl Keyspace {
         for _ in 0..RANDOM_TRIES {
             // Start at a random slot and walk to the next non-empty one;
             // terminates because len > 0.
-            let mut s = rng.random_range(0..SLOTS);
+            let mut s = rng.random_range(0..self.slots.len());
             while self.slots[s].is_empty() {
-                s = (s + 1) % SLOTS;
+                s = (s + 1) % self.slots.len();
             }
             let m = &self.slots[s];
             let i = rng.random_range(0..m.len().min(RANDOM_WINDOW));

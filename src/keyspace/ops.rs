@@ -1,7 +1,7 @@
 //! The operations the keyspace understands, and what they return.
 //!
 //! `WriteOp` is what travels through the raft log (postcard-encoded inside a
-//! `raft::types::Proposal`), so it must be deterministic: every time-dependent
+//! versioned `raft::types::Proposal`), so it must be deterministic: every time-dependent
 //! decision is made from the proposal's `now_ms` (the replicated clock),
 //! from relative TTLs resolved against it at apply, and from absolute times
 //! the client gave (EXAT/PXAT/EXPIREAT), never from the applying node's clock.
@@ -65,6 +65,11 @@ pub enum ExpireCond {
 }
 
 /// A replicated write. Relative TTLs have already been made absolute.
+///
+/// Log format: postcard writes a variant as its position here, so add new
+/// variants at the end and never reorder, remove or retype one (nor in the
+/// enums above); every variant's bytes are pinned in `raft::formats_tests`,
+/// and a real format change bumps `raft::types::PROPOSAL_VERSION`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum WriteOp {
     /// SET / SETNX / SETEX / PSETEX / GETSET. `get` returns the old value

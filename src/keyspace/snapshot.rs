@@ -18,6 +18,8 @@
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
 
+use crc32fast::Hasher as Crc32;
+
 use super::value::{Compact, Entry, Key, Value};
 use super::Keyspace;
 
@@ -35,75 +37,6 @@ const IO_BUF: usize = 256 * 1024;
 /// it are still read in `READ_CHUNK` pieces, so a corrupt one costs no more
 /// memory than the input really has.
 const MAX_STRING_LEN: u64 = 1 << 40;
-
-// ---- CRC-32 (IEEE, reflected, poly 0xEDB88320), slicing-by-8 -----------------
-
-const fn crc_tables() -> [[u32; 256]; 8] {
-    let mut t = [[0u32; 256]; 8];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        t[0][i] = c;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 256 {
-        let mut s = 1;
-        while s < 8 {
-            let prev = t[s - 1][i];
-            t[s][i] = (prev >> 8) ^ t[0][(prev & 0xff) as usize];
-            s += 1;
-        }
-        i += 1;
-    }
-    t
-}
-
-static CRC: [[u32; 256]; 8] = crc_tables();
-
-/// Running CRC-32; `value()` is the finished checksum of everything so far.
-#[derive(Clone, Copy)]
-pub(crate) struct Crc32(u32);
-
-impl Crc32 {
-    pub(crate) fn new() -> Self {
-        Crc32(!0)
-    }
-
-    pub(crate) fn update(&mut self, mut data: &[u8]) {
-        let t = &CRC;
-        let mut c = self.0;
-        while data.len() >= 8 {
-            let lo = c ^ u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
-            c = t[7][(lo & 0xff) as usize]
-                ^ t[6][((lo >> 8) & 0xff) as usize]
-                ^ t[5][((lo >> 16) & 0xff) as usize]
-                ^ t[4][(lo >> 24) as usize]
-                ^ t[3][data[4] as usize]
-                ^ t[2][data[5] as usize]
-                ^ t[1][data[6] as usize]
-                ^ t[0][data[7] as usize];
-            data = &data[8..];
-        }
-        for &b in data {
-            c = (c >> 8) ^ t[0][((c ^ b as u32) & 0xff) as usize];
-        }
-        self.0 = c;
-    }
-
-    pub(crate) fn value(&self) -> u32 {
-        !self.0
-    }
-}
 
 // ---- fixed 64-bit hash for digests -----------------------------------------
 
@@ -206,7 +139,7 @@ pub(super) fn write<W: Write>(ks: &Keyspace, w: W) -> io::Result<()> {
     }
     w.put(&[TAG_END])?;
     w.put(&count.to_le_bytes())?;
-    let crc = w.crc.value();
+    let crc = w.crc.finalize();
     w.inner.write_all(&crc.to_le_bytes())?;
     w.inner.flush()
 }
@@ -348,7 +281,7 @@ pub(super) fn read<R: Read>(r: R) -> io::Result<Keyspace> {
     if r.u64()? != count {
         return Err(bad("entry count mismatch"));
     }
-    let expect = r.crc.value();
+    let expect = r.crc.clone().finalize();
     let mut crc = [0u8; 4];
     r.take(&mut crc)?;
     if u32::from_le_bytes(crc) != expect {
@@ -367,19 +300,16 @@ mod tests {
 
     #[test]
     fn crc32_known_values() {
+        // CRC-32/IEEE (ISO-HDLC), the check value of the CRC catalogue.
         let mut c = Crc32::new();
         c.update(b"123456789");
-        assert_eq!(c.value(), 0xCBF4_3926);
-        // Same result fed in pieces that straddle the 8-byte fast path.
-        let data: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
-        let mut whole = Crc32::new();
-        whole.update(&data);
-        let mut parts = Crc32::new();
-        for ch in data.chunks(3) {
-            parts.update(ch);
-        }
-        assert_eq!(whole.value(), parts.value());
-        assert_eq!(Crc32::new().value(), 0);
+        assert_eq!(c.finalize(), 0xCBF4_3926);
+        assert_eq!(Crc32::new().finalize(), 0);
+        // The trailer is the CRC of every byte before it.
+        let mut out = Vec::new();
+        write(&Keyspace::new(), &mut out).unwrap();
+        let (body, trailer) = out.split_at(out.len() - 4);
+        assert_eq!(trailer, crc32fast::hash(body).to_le_bytes());
     }
 
     #[test]

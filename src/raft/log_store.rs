@@ -383,12 +383,14 @@ fn lmdb_err(e: heed::Error, map_size: usize) -> io::Error {
     }
 }
 
-fn encode<T: Serialize + ?Sized>(v: &T) -> io::Result<Vec<u8>> {
+/// How the store encodes what it keeps (entries, vote, meta values).
+pub(crate) fn encode<T: Serialize + ?Sized>(v: &T) -> io::Result<Vec<u8>> {
     postcard::to_stdvec(v).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
 }
 
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
-    postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+/// An entry of an unknown format version fails here, naming it.
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
+    crate::raft::types::decode(bytes)
 }
 
 /// `io::Error` is not `Clone`; one failure is reported to many waiters.

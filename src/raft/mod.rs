@@ -12,4 +12,7 @@ pub mod service;
 pub mod state_machine;
 pub mod types;
 
+#[cfg(test)]
+mod formats_tests;
+
 pub use node::{ClusterView, RaftError, RaftNode, RaftSettings, ReadConsistency};

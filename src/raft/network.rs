@@ -37,8 +37,9 @@ pub const MAX_FRAME: u32 = 1 << 30;
 /// Snapshot chunk size on the wire.
 pub const SNAPSHOT_CHUNK: usize = 1 << 20;
 /// Bus protocol version, checked on every connection's first frame
-/// (2: the hello carries cluster id and node names).
-pub const BUS_VERSION: u32 = 2;
+/// (2: the hello carries cluster id and node names; 3: log entries carry
+/// their format version, `types::PROPOSAL_VERSION`).
+pub const BUS_VERSION: u32 = 3;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub enum BusRequest {
@@ -125,7 +126,7 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
             "truncated bus frame",
         ));
     }
-    postcard::from_bytes(&body).map(Some).map_err(|e| {
+    crate::raft::types::decode(&body).map(Some).map_err(|e| {
         io::Error::new(
             io::ErrorKind::InvalidData,
             format!("undecodable bus frame: {e}"),

@@ -278,6 +278,21 @@ pub struct SnapshotHeaderView {
     pub clock_ms: u64,
 }
 
+/// What a snapshot file holds before the keyspace: magic, header length
+/// (u32 little-endian), postcard header.
+pub(crate) fn snapshot_prefix(meta: &SnapshotMeta, clock_ms: u64) -> io::Result<Vec<u8>> {
+    let header = postcard::to_stdvec(&SnapshotHeader {
+        meta: meta.clone(),
+        clock_ms,
+    })
+    .map_err(|e| invalid(format!("encode snapshot header: {e}")))?;
+    let mut out = Vec::with_capacity(SNAPSHOT_MAGIC.len() + 4 + header.len());
+    out.extend_from_slice(SNAPSHOT_MAGIC);
+    out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    out.extend_from_slice(&header);
+    Ok(out)
+}
+
 /// Write `keyspace` as a snapshot into `dir` durably; returns the file.
 fn write_snapshot(
     dir: &Path,
@@ -290,14 +305,7 @@ fn write_snapshot(
     {
         let file = File::create(&tmp_path)?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
-        let header = postcard::to_stdvec(&SnapshotHeader {
-            meta: meta.clone(),
-            clock_ms,
-        })
-        .map_err(|e| invalid(format!("encode snapshot header: {e}")))?;
-        w.write_all(SNAPSHOT_MAGIC)?;
-        w.write_all(&(header.len() as u32).to_le_bytes())?;
-        w.write_all(&header)?;
+        w.write_all(&snapshot_prefix(meta, clock_ms)?)?;
         keyspace.write_snapshot(&mut w)?;
         let file = w.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;

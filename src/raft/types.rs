@@ -1,20 +1,32 @@
 //! The raft type configuration: what a log entry carries and what applying
 //! it answers. Everything else in `raft` is generic over `TypeConfig`.
 
-use std::fmt;
+use std::cell::Cell;
+use std::{fmt, io};
 
-use serde::{Deserialize, Serialize};
+use serde::de::{self, DeserializeOwned, SeqAccess, Visitor};
+use serde::ser::SerializeTuple;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use openraft::type_config::alias;
 
 use crate::keyspace::{Limits, Outcome, WriteOp};
+
+/// Format version of a log entry's payload (`Proposal` and the `WriteOp`s
+/// in it), written as its first byte. Bump it, and say so in CHANGELOG.md
+/// and docs/storage.md, whenever their encoding changes (a field, a variant,
+/// an order); `raft::formats_tests` fails until you do something about it.
+pub const PROPOSAL_VERSION: u8 = 1;
 
 /// One log entry's application payload: a batch of writes proposed together
 /// by the leader at `now_ms` (the replicated clock as the leader estimates
 /// it, in unix ms: monotonic, see `raft::clock`). Batching many
 /// clients' writes into one entry is what makes group commit pay; MULTI/EXEC
 /// will later be one `Proposal` too.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Encoded as the tuple `(PROPOSAL_VERSION, now_ms, limits, ops)`; decoding
+/// refuses any other version (see [`decode`]) rather than misread it.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Proposal {
     pub now_ms: u64,
     /// The proposing leader's limits (`proto-max-bulk-len`): every replica
@@ -33,6 +45,85 @@ impl fmt::Display for Proposal {
             self.ops.len()
         )
     }
+}
+
+impl Serialize for Proposal {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut t = s.serialize_tuple(4)?;
+        t.serialize_element(&PROPOSAL_VERSION)?;
+        t.serialize_element(&self.now_ms)?;
+        t.serialize_element(&self.limits)?;
+        t.serialize_element(&self.ops)?;
+        t.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Proposal {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Proposal;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(
+                    f,
+                    "a log entry payload of format version {PROPOSAL_VERSION}"
+                )
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Proposal, A::Error> {
+                let version: u8 = seq_next(&mut seq, 0, &self)?;
+                if version != PROPOSAL_VERSION {
+                    UNKNOWN_VERSION.set(Some(version));
+                    return Err(de::Error::custom(UnknownVersion(version)));
+                }
+                Ok(Proposal {
+                    now_ms: seq_next(&mut seq, 1, &self)?,
+                    limits: seq_next(&mut seq, 2, &self)?,
+                    ops: seq_next(&mut seq, 3, &self)?,
+                })
+            }
+        }
+        d.deserialize_tuple(4, V)
+    }
+}
+
+fn seq_next<'de, A: SeqAccess<'de>, T: Deserialize<'de>>(
+    seq: &mut A,
+    i: usize,
+    exp: &dyn de::Expected,
+) -> Result<T, A::Error> {
+    seq.next_element()?
+        .ok_or_else(|| de::Error::invalid_length(i, exp))
+}
+
+/// A log entry payload of a format version this build does not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "log entry format version {0}, but this build reads version {PROPOSAL_VERSION} only: \
+     the entry was written by another raftcache version (docs/storage.md, Formats and versions)"
+)]
+pub struct UnknownVersion(pub u8);
+
+thread_local! {
+    /// postcard drops the text of a custom serde error, so the version a
+    /// `Proposal` refused is left here for [`decode`] to report.
+    static UNKNOWN_VERSION: Cell<Option<u8>> = const { Cell::new(None) };
+}
+
+/// `postcard::from_bytes` for anything that may hold log entries (the log
+/// store's records, bus frames): a payload of an unknown format version
+/// fails with [`UnknownVersion`]'s text, anything else undecodable with
+/// postcard's error; both `InvalidData`.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
+    UNKNOWN_VERSION.set(None);
+    postcard::from_bytes(bytes).map_err(|e| {
+        let msg = match UNKNOWN_VERSION.take() {
+            Some(v) => UnknownVersion(v).to_string(),
+            None => e.to_string(),
+        };
+        io::Error::new(io::ErrorKind::InvalidData, msg)
+    })
 }
 
 /// One outcome per op of the `Proposal`, in order.

@@ -283,7 +283,7 @@ async fn write_out(
 }
 
 fn slot_of(key: &Bytes) -> u16 {
-    redis_protocol::redis_keyslot(key)
+    crate::slot::key_slot(key)
 }
 
 async fn execute(server: &Arc<Server>, session: &mut Session, batch: &mut Batch, args: Vec<Bytes>) {

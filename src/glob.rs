@@ -1,4 +1,6 @@
-//! Redis-style glob matching for KEYS and SCAN MATCH.
+//! Redis-style glob matching: KEYS and SCAN MATCH in the keyspace, CONFIG
+//! GET and COMMAND LIST FILTERBY PATTERN above it. At the crate root and
+//! importing nothing, so every layer may use it.
 //!
 //! The pattern is compiled once into tokens, then matched with the classic
 //! iterative algorithm that only remembers the most recent `*`. Every token
