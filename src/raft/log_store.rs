@@ -148,6 +148,16 @@ const MAP_SIZE_ALIGN: usize = 64 << 10;
 const META_VOTE: &str = "vote";
 const META_COMMITTED: &str = "committed";
 const META_LAST_PURGED: &str = "last_purged";
+/// The data dir's format version (postcard `u32`), written when the store
+/// is created and checked on every open.
+const META_FORMAT: &str = "format";
+
+/// Version of everything this store keeps: the databases and their key
+/// encodings, the meta values, and the encoding of openraft's entries
+/// (membership and blank entries included, whose layout is openraft's).
+/// Bump it, with a CHANGELOG entry, whenever an existing data dir would be
+/// read differently; `formats_tests` pins the encodings it stands for.
+pub const DATA_FORMAT_VERSION: u32 = 1;
 
 /// How to open the log store.
 #[derive(Debug, Clone)]
@@ -501,6 +511,10 @@ impl LogStore {
             })
             .map_err(map_full)?
             .unwrap_commit();
+        check_format(&env, meta, logs).map_err(|e| match e {
+            FormatCheck::Lmdb(e) => map_full(e),
+            FormatCheck::Refused(msg) => io::Error::new(io::ErrorKind::InvalidData, msg),
+        })?;
         let shared = Arc::new(Shared {
             env,
             logs,
@@ -605,6 +619,50 @@ fn load_ledger(shared: &Shared) -> io::Result<Ledger> {
         ledger.appended(index, bytes.len() as u64);
     }
     Ok(ledger)
+}
+
+enum FormatCheck {
+    Lmdb(heed::Error),
+    Refused(String),
+}
+
+impl From<heed::Error> for FormatCheck {
+    fn from(e: heed::Error) -> Self {
+        FormatCheck::Lmdb(e)
+    }
+}
+
+/// Stamp a new store with [`DATA_FORMAT_VERSION`]; refuse to open one
+/// written in another format (or by a build from before the stamp existed)
+/// rather than misread it.
+fn check_format(
+    env: &Env<WithoutTls>,
+    meta: Database<'static, Str, Bytes>,
+    logs: Database<'static, U64<BigEndian>, Bytes>,
+) -> Result<(), FormatCheck> {
+    let mut wtxn = env.write_txn()?;
+    let found = match meta.get(&wtxn, META_FORMAT)? {
+        Some(raw) => Some(decode::<u32>(raw).map_err(|e| FormatCheck::Refused(e.to_string()))?),
+        None => None,
+    };
+    match found {
+        Some(DATA_FORMAT_VERSION) => Ok(()),
+        Some(v) => Err(FormatCheck::Refused(format!(
+            "raft log data format version {v}, but this build reads version {DATA_FORMAT_VERSION} only: \
+             start it on an empty data dir and let it rejoin (see CHANGELOG.md)"
+        ))),
+        None if meta.is_empty(&wtxn)? && logs.is_empty(&wtxn)? => {
+            let v = encode(&DATA_FORMAT_VERSION).map_err(|e| FormatCheck::Refused(e.to_string()))?;
+            meta.put(&mut wtxn, META_FORMAT, &v)?;
+            wtxn.commit()?;
+            Ok(())
+        }
+        None => Err(FormatCheck::Refused(format!(
+            "raft log written by an earlier build (no data format version); this build reads \
+             version {DATA_FORMAT_VERSION} only: start it on an empty data dir and let it rejoin \
+             (see CHANGELOG.md)"
+        ))),
+    }
 }
 
 /// Open the LMDB env. The only `unsafe` in the crate's storage code.

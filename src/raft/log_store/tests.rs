@@ -434,3 +434,63 @@ mod held_sync {
         );
     }
 }
+
+/// Write `value` under the meta key `key` of a closed store's env.
+fn put_meta_raw(dir: &Path, key: &str, value: Option<&[u8]>) {
+    let store = open(dir);
+    let mut wtxn = store.shared.env.write_txn().unwrap();
+    match value {
+        Some(v) => store.shared.meta.put(&mut wtxn, key, v).unwrap(),
+        None => {
+            store.shared.meta.delete(&mut wtxn, key).unwrap();
+        }
+    }
+    wtxn.commit().unwrap();
+    store.shared.sync().unwrap();
+}
+
+fn open_err(dir: &Path) -> String {
+    LogStore::open(
+        dir,
+        LogStoreOptions {
+            map_size: 32 << 20,
+            unsafe_no_fsync: false,
+        },
+    )
+    .map(drop)
+    .expect_err("the store must refuse to open")
+    .to_string()
+}
+
+/// A new data dir is stamped with the data format version; a store of
+/// another version, or one written before the stamp existed, is refused
+/// on open with both versions named, never misread.
+#[tokio::test]
+async fn data_format_version_is_stamped_and_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    {
+        let mut store = open(dir);
+        append_durable(&mut store, vec![entry(1, 1, 8)]).await;
+    }
+    drop(open(dir)); // the same version opens again
+    let other = super::encode(&(super::DATA_FORMAT_VERSION + 1)).unwrap();
+    put_meta_raw(dir, super::META_FORMAT, Some(&other));
+    let err = open_err(dir);
+    let want = format!(
+        "raft log data format version {}, but this build reads version {} only",
+        super::DATA_FORMAT_VERSION + 1,
+        super::DATA_FORMAT_VERSION
+    );
+    assert!(err.contains(&want), "{err}");
+
+    // No stamp but a log: written by an earlier build.
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let mut store = open(tmp.path());
+        append_durable(&mut store, vec![entry(1, 1, 8)]).await;
+    }
+    put_meta_raw(tmp.path(), super::META_FORMAT, None);
+    let err = open_err(tmp.path());
+    assert!(err.contains("no data format version"), "{err}");
+}
