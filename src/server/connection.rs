@@ -1,12 +1,13 @@
 //! One client connection: read, parse every complete request in the buffer,
 //! execute them in order, and write all their replies with one flush.
 //!
-//! Pipelined writes do not wait for each other: each is queued to the
-//! proposer (queue order is log order) and its reply slot is kept in
-//! order. A read first waits for the writes before it in the pipeline (so
-//! it sees them), then for one read barrier shared by every read of the
-//! batch: all of them were received before the barrier began, so one
-//! quorum round proves all of them linearizable.
+//! Every keyed or keyspace command asks the router where it goes
+//! (`route_write` / `route_read`, with the slot of every key); this module
+//! only keeps the replies in order. Pipelined writes do not wait for each
+//! other: each is queued to the proposer (queue order is log order) and
+//! its reply slot is kept in order. A read first waits for the writes
+//! before it in the pipeline (so it sees them); the batch's `ReadTicket`
+//! lets the router share one read barrier among all its reads.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -23,7 +24,7 @@ use crate::command::{self, table::CommandSpec, Plan};
 use crate::keyspace::{KeyspaceError, Outcome};
 use crate::protocol::reply::{encode, encoded_len};
 use crate::protocol::{ParseError, ParserLimits, Reply, RequestParser};
-use crate::router::Redirect;
+use crate::router::{ReadTicket, Redirect};
 use crate::server::clients::ClientInfo;
 use crate::server::Server;
 
@@ -53,8 +54,8 @@ enum Pending {
 struct Batch {
     /// Replies not yet encoded: everything from the first unresolved write on.
     pending: Vec<Pending>,
-    /// A read barrier already covers the rest of this batch's reads.
-    barrier_done: bool,
+    /// The read barriers this batch passed (the router's record).
+    reads: ReadTicket,
     /// Encoded replies, in order.
     out: BytesMut,
     /// Encoded size of the ready replies held in `pending`.
@@ -69,7 +70,7 @@ impl Batch {
     fn new(out: BytesMut, limit: usize) -> Batch {
         Batch {
             pending: Vec::new(),
-            barrier_done: false,
+            reads: ReadTicket::default(),
             out,
             held: 0,
             limit,
@@ -289,8 +290,8 @@ fn slot_of(key: &Bytes) -> u16 {
 async fn execute(server: &Arc<Server>, session: &mut Session, batch: &mut Batch, args: Vec<Bytes>) {
     server.stats.total_commands.fetch_add(1, Ordering::Relaxed);
     // The replicated clock, not the wall clock (docs/time.md); the slot is
-    // not known before parsing, and one group owns them all today.
-    let now = server.router.now_ms(None);
+    // not known before parsing.
+    let now = server.router.now_ms();
     let parsed = match command::parse(&args, now) {
         Ok(p) => p,
         Err(reply) => {
@@ -312,41 +313,35 @@ async fn execute(server: &Arc<Server>, session: &mut Session, batch: &mut Batch,
         );
         return;
     }
-    let slot = command::first_key(spec, &args).map(slot_of);
     let resp3 = session.resp3;
+    // The slot of every key: the router checks they all belong to one group.
+    let slots = command::keys(spec, &args).map(slot_of);
     match parsed.plan {
         Plan::Reply(r) => batch.push(r, resp3),
-        Plan::Write(op) => match server.router.write(slot, op) {
-            Ok(fut) => batch.pending.push(Pending::Write(spec, Box::pin(fut))),
-            Err(redirect) => {
-                count_redirect(server, &redirect);
-                batch.push(Reply::Error(redirect.error_text()), resp3);
+        Plan::Write(op) => match server.router.route_write(slots) {
+            Ok(route) => {
+                let fut = server.router.write(route, op);
+                batch.pending.push(Pending::Write(spec, Box::pin(fut)));
             }
+            Err(redirect) => push_redirect(server, batch, redirect, resp3),
         },
         Plan::Read(op) => {
             batch.resolve_writes(resp3).await;
-            // The router decides where a read may be served: a keyed read
-            // on a follower without READONLY is redirected; everything else
-            // waits for one read barrier shared by the batch's reads (all of
-            // them arrived before it began).
-            if let Some(redirect) = server.router.read_redirect(slot, session.readonly) {
-                count_redirect(server, &redirect);
-                batch.push(Reply::Error(redirect.error_text()), resp3);
-                return;
-            }
-            if !batch.barrier_done {
-                if let Err(redirect) = server.router.read_barrier(slot, session.readonly).await {
-                    count_redirect(server, &redirect);
-                    batch.push(Reply::Error(redirect.error_text()), resp3);
-                    return;
-                }
-                batch.barrier_done = true;
-            }
+            let route = match server.router.route_read(slots, session.readonly) {
+                Ok(route) => route,
+                Err(redirect) => return push_redirect(server, batch, redirect, resp3),
+            };
             // A key listing is built only up to what the client's output
             // limit still allows.
-            match server.router.read_local(slot, &op, batch.room()) {
-                Outcome::Err(KeyspaceError::ReplyTooLarge) => batch.overflow = true,
-                outcome => batch.push(command::render(spec, outcome), resp3),
+            let room = batch.room();
+            match server
+                .router
+                .read(&route, &op, room, &mut batch.reads)
+                .await
+            {
+                Ok(Outcome::Err(KeyspaceError::ReplyTooLarge)) => batch.overflow = true,
+                Ok(outcome) => batch.push(command::render(spec, outcome), resp3),
+                Err(redirect) => push_redirect(server, batch, redirect, resp3),
             }
         }
         Plan::Server(cmd) => {
@@ -358,9 +353,10 @@ async fn execute(server: &Arc<Server>, session: &mut Session, batch: &mut Batch,
     }
 }
 
-fn count_redirect(server: &Server, r: &Redirect) {
+fn push_redirect(server: &Server, batch: &mut Batch, r: Redirect, resp3: bool) {
     if matches!(r, Redirect::Moved { .. }) {
         server.stats.redirects.fetch_add(1, Ordering::Relaxed);
         metrics::counter!(crate::metrics::REDIRECTS_TOTAL).increment(1);
     }
+    batch.push(Reply::Error(r.error_text()), resp3);
 }

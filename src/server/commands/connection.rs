@@ -154,7 +154,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn hello_reply(server: &Server, session: &Session) -> Reply {
-    let node = server.router.group_for_slot(None);
+    let node = server.router.local_node();
     Reply::Map(vec![
         (bulk("server"), bulk("redis")),
         (bulk("version"), bulk(REDIS_VERSION)),

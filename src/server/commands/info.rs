@@ -16,7 +16,7 @@ pub const REDIS_VERSION: &str = "7.2.4";
 
 /// `INFO [section ...]`.
 pub(super) fn info(server: &Server, sections: &[String]) -> String {
-    let node = server.router.group_for_slot(None);
+    let node = server.router.local_node();
     let view = node.view();
     let want = |s: &str| {
         sections.is_empty()
