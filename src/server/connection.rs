@@ -25,18 +25,8 @@ use crate::keyspace::{KeyspaceError, Outcome};
 use crate::protocol::reply::{encode, encoded_len};
 use crate::protocol::{ParseError, ParserLimits, Reply, RequestParser};
 use crate::router::{ReadTicket, Redirect};
-use crate::server::clients::ClientInfo;
+pub use crate::server::clients::Session;
 use crate::server::Server;
-
-/// Per-connection state that commands can change.
-pub struct Session {
-    pub info: Arc<ClientInfo>,
-    pub resp3: bool,
-    pub readonly: bool,
-    pub authenticated: bool,
-    /// Set by QUIT: close after this batch's replies are written.
-    pub closing: bool,
-}
 
 type WriteFuture = Pin<Box<dyn Future<Output = Result<Outcome, Redirect>> + Send>>;
 
@@ -123,7 +113,11 @@ pub async fn handle(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
     let settings = &server.settings;
     let laddr = stream.local_addr().unwrap_or(peer);
     let _ = stream.set_nodelay(true);
-    let Some(info) = server.clients.register(peer, laddr, settings.maxclients) else {
+    let authenticated = settings.requirepass.is_none();
+    let Some(session) = server
+        .clients
+        .register(peer, laddr, settings.maxclients, authenticated)
+    else {
         server
             .stats
             .rejected_connections
@@ -136,24 +130,16 @@ pub async fn handle(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
         return;
     };
     metrics::counter!(crate::metrics::CONNECTIONS_TOTAL).increment(1);
-    let id = info.id;
-    let mut session = Session {
-        info,
-        resp3: false,
-        readonly: false,
-        authenticated: settings.requirepass.is_none(),
-        closing: false,
-    };
-    if let Err(e) = run(&server, stream, &mut session).await {
+    if let Err(e) = run(&server, stream, &session).await {
         tracing::debug!(%peer, error = %e, "client connection ended");
     }
-    server.clients.unregister(id);
+    server.clients.unregister(session.id);
 }
 
 async fn run(
     server: &Arc<Server>,
     mut stream: TcpStream,
-    session: &mut Session,
+    session: &Session,
 ) -> std::io::Result<()> {
     let settings = &server.settings;
     let mut buf = BytesMut::with_capacity(16 * 1024);
@@ -164,18 +150,18 @@ async fn run(
     };
     let mut parser = RequestParser::new(ParserLimits {
         proto_max_bulk_len: settings.proto_max_bulk_len,
-        unauthenticated: !session.authenticated,
+        unauthenticated: !session.authenticated(),
     });
     loop {
         // Execute every complete request already buffered.
         let mut batch = Batch::new(std::mem::take(&mut out), limit);
         let mut fatal = false;
         loop {
-            parser.limits.unauthenticated = !session.authenticated;
+            parser.limits.unauthenticated = !session.authenticated();
             match parser.parse(&mut buf) {
                 Ok(Some(args)) => {
                     execute(server, session, &mut batch, args).await;
-                    if session.closing || batch.overflow {
+                    if session.closing() || batch.overflow {
                         break;
                     }
                 }
@@ -183,18 +169,18 @@ async fn run(
                 Err(ParseError::Protocol(msg)) => {
                     batch.push(
                         Reply::Error(format!("ERR Protocol error: {msg}")),
-                        session.resp3,
+                        session.resp3(),
                     );
                     fatal = true;
                     break;
                 }
                 Err(ParseError::Http) => {
-                    tracing::warn!(peer = %session.info.addr, "possible SECURITY ATTACK detected: an HTTP request was sent to the RESP port; connection closed");
+                    tracing::warn!(peer = %session.addr, "possible SECURITY ATTACK detected: an HTTP request was sent to the RESP port; connection closed");
                     return Ok(());
                 }
             }
         }
-        batch.resolve_writes(session.resp3).await;
+        batch.resolve_writes(session.resp3()).await;
         if batch.overflow {
             log_output_limit_close(session);
             return Ok(());
@@ -214,7 +200,7 @@ async fn run(
                 out = BytesMut::with_capacity(16 * 1024);
             }
         }
-        if fatal || session.closing {
+        if fatal || session.closing() {
             let _ = stream.shutdown().await;
             return Ok(());
         }
@@ -223,7 +209,7 @@ async fn run(
         if buf.len() + parser.pending_bytes()
             > parser.query_buffer_limit(settings.client_query_buffer_limit)
         {
-            tracing::warn!(peer = %session.info.addr, "client query buffer limit reached; closing");
+            tracing::warn!(peer = %session.addr, "client query buffer limit reached; closing");
             return Ok(());
         }
         if buf.capacity() - buf.len() < 4096 {
@@ -250,7 +236,7 @@ async fn run(
 fn log_output_limit_close(session: &Session) {
     tracing::warn!(
         "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
-        session.info.line()
+        session.line()
     );
 }
 
@@ -287,33 +273,26 @@ fn slot_of(key: &Bytes) -> u16 {
     redis_protocol::redis_keyslot(key)
 }
 
-async fn execute(server: &Arc<Server>, session: &mut Session, batch: &mut Batch, args: Vec<Bytes>) {
+async fn execute(server: &Arc<Server>, session: &Session, batch: &mut Batch, args: Vec<Bytes>) {
     server.stats.total_commands.fetch_add(1, Ordering::Relaxed);
     // The replicated clock, not the wall clock (docs/time.md); the slot is
     // not known before parsing.
     let now = server.router.now_ms();
+    let resp3 = session.resp3();
     let parsed = match command::parse(&args, now) {
         Ok(p) => p,
         Err(reply) => {
             server.stats.error_replies.fetch_add(1, Ordering::Relaxed);
-            batch.push(reply, session.resp3);
+            batch.push(reply, resp3);
             return;
         }
     };
     let spec = parsed.spec;
-    {
-        let mut st = session.info.state.lock();
-        st.last_cmd = spec.name;
-        st.last_active = Some(Instant::now());
-    }
-    if !session.authenticated && !command::allowed_before_auth(spec) {
-        batch.push(
-            Reply::error("NOAUTH Authentication required."),
-            session.resp3,
-        );
+    session.touch(spec);
+    if !session.authenticated() && !command::allowed_before_auth(spec) {
+        batch.push(Reply::error("NOAUTH Authentication required."), resp3);
         return;
     }
-    let resp3 = session.resp3;
     // The slot of every key: the router checks they all belong to one group.
     let slots = command::keys(spec, &args).map(slot_of);
     match parsed.plan {
@@ -327,7 +306,7 @@ async fn execute(server: &Arc<Server>, session: &mut Session, batch: &mut Batch,
         },
         Plan::Read(op) => {
             batch.resolve_writes(resp3).await;
-            let route = match server.router.route_read(slots, session.readonly) {
+            let route = match server.router.route_read(slots, session.readonly()) {
                 Ok(route) => route,
                 Err(redirect) => return push_redirect(server, batch, redirect, resp3),
             };
@@ -348,7 +327,7 @@ async fn execute(server: &Arc<Server>, session: &mut Session, batch: &mut Batch,
             batch.resolve_writes(resp3).await;
             let reply = crate::server::commands::execute(server, session, cmd).await;
             // HELLO 3 answers in the protocol it switched to.
-            batch.push(reply, session.resp3);
+            batch.push(reply, session.resp3());
         }
     }
 }
