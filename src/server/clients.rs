@@ -192,14 +192,11 @@ impl Registry {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let session = Arc::new(Session::new(id, addr, laddr, authenticated));
         clients.insert(id, session.clone());
-        metrics::gauge!(crate::metrics::CONNECTED_CLIENTS).set(clients.len() as f64);
         Some(session)
     }
 
     pub fn unregister(&self, id: u64) {
-        let mut clients = self.clients.lock();
-        clients.remove(&id);
-        metrics::gauge!(crate::metrics::CONNECTED_CLIENTS).set(clients.len() as f64);
+        self.clients.lock().remove(&id);
     }
 
     pub fn len(&self) -> usize {

@@ -12,7 +12,6 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -118,18 +117,14 @@ pub async fn handle(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
         .clients
         .register(peer, laddr, settings.maxclients, authenticated)
     else {
-        server
-            .stats
-            .rejected_connections
-            .fetch_add(1, Ordering::Relaxed);
-        metrics::counter!(crate::metrics::REJECTED_CONNECTIONS_TOTAL).increment(1);
+        server.stats.rejected_connections.incr();
         let mut stream = stream;
         let _ = stream
             .write_all(b"-ERR max number of clients reached\r\n")
             .await;
         return;
     };
-    metrics::counter!(crate::metrics::CONNECTIONS_TOTAL).increment(1);
+    server.stats.connections.incr();
     if let Err(e) = run(&server, stream, &session).await {
         tracing::debug!(%peer, error = %e, "client connection ended");
     }
@@ -187,10 +182,7 @@ async fn run(
         }
         out = batch.out;
         if !out.is_empty() {
-            server
-                .stats
-                .net_output_bytes
-                .fetch_add(out.len() as u64, Ordering::Relaxed);
+            server.stats.net_output_bytes.add(out.len() as u64);
             if !write_out(&mut stream, &out, settings.client_output_buffer_soft).await? {
                 log_output_limit_close(session);
                 return Ok(());
@@ -225,10 +217,7 @@ async fn run(
         if n == 0 {
             return Ok(());
         }
-        server
-            .stats
-            .net_input_bytes
-            .fetch_add(n as u64, Ordering::Relaxed);
+        server.stats.net_input_bytes.add(n as u64);
     }
 }
 
@@ -274,7 +263,7 @@ fn slot_of(key: &Bytes) -> u16 {
 }
 
 async fn execute(server: &Arc<Server>, session: &Session, batch: &mut Batch, args: Vec<Bytes>) {
-    server.stats.total_commands.fetch_add(1, Ordering::Relaxed);
+    server.stats.commands.incr();
     // The replicated clock, not the wall clock (docs/time.md); the slot is
     // not known before parsing.
     let now = server.router.now_ms();
@@ -282,7 +271,7 @@ async fn execute(server: &Arc<Server>, session: &Session, batch: &mut Batch, arg
     let parsed = match command::parse(&args, now) {
         Ok(p) => p,
         Err(reply) => {
-            server.stats.error_replies.fetch_add(1, Ordering::Relaxed);
+            server.stats.error_replies.incr();
             batch.push(reply, resp3);
             return;
         }
@@ -334,8 +323,7 @@ async fn execute(server: &Arc<Server>, session: &Session, batch: &mut Batch, arg
 
 fn push_redirect(server: &Server, batch: &mut Batch, r: Redirect, resp3: bool) {
     if matches!(r, Redirect::Moved { .. }) {
-        server.stats.redirects.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!(crate::metrics::REDIRECTS_TOTAL).increment(1);
+        server.stats.redirects.incr();
     }
     batch.push(Reply::Error(r.error_text()), resp3);
 }
