@@ -1,4 +1,9 @@
 //! Metric names in one place, so dashboards and code agree.
+//!
+//! The client-side counters (connections, commands, errors, redirects,
+//! network bytes, connected clients) are counted once, in
+//! `server::Stats`, and copied here every `server::METRICS_EXPORT_PERIOD`;
+//! INFO and `/metrics` never disagree about what happened.
 
 pub const COMMANDS_TOTAL: &str = "raftcache_commands_total";
 pub const COMMAND_ERRORS_TOTAL: &str = "raftcache_command_errors_total";
@@ -15,6 +20,9 @@ pub const LEASE_READ_FALLBACKS_TOTAL: &str = "raftcache_lease_read_fallbacks_tot
 /// Read-index requests a follower sent to the leader (each serves a batch).
 pub const FOLLOWER_READ_INDEX_TOTAL: &str = "raftcache_follower_read_index_total";
 pub const REDIRECTS_TOTAL: &str = "raftcache_redirects_total";
+/// Bytes read from / written to client connections.
+pub const NET_INPUT_BYTES_TOTAL: &str = "raftcache_net_input_bytes_total";
+pub const NET_OUTPUT_BYTES_TOTAL: &str = "raftcache_net_output_bytes_total";
 pub const EXPIRED_KEYS_TOTAL: &str = "raftcache_expired_keys_total";
 pub const SNAPSHOT_BUILD_SECONDS: &str = "raftcache_snapshot_build_seconds";
 pub const KEYS: &str = "raftcache_keys";

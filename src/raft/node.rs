@@ -27,7 +27,7 @@ use parking_lot::RwLock;
 use tokio::sync::{mpsc, oneshot};
 
 pub use crate::config::ReadConsistency;
-use crate::keyspace::{Limits, Outcome, WriteOp};
+use crate::keyspace::{Limits, Outcome, ReadOp, WriteOp};
 use crate::raft::bounds::{LogBounds, LogBoundsStats, LogLimits};
 pub use crate::raft::clock::unix_ms;
 use crate::raft::clock::Clock;
@@ -313,6 +313,18 @@ impl RaftNode {
     /// Shared state-machine data for local reads.
     pub fn data(&self) -> &Arc<RwLock<SmData>> {
         &self.data
+    }
+
+    /// Evaluate a read against this node's state (after a read barrier, or
+    /// without one in `stale` mode). Expired keys are hidden by the later of
+    /// this node's estimate of the replicated clock and the applied clock
+    /// (never the raw wall clock, which may jump). A key listing whose reply
+    /// would exceed `max_reply` bytes stops early with
+    /// `KeyspaceError::ReplyTooLarge`.
+    pub fn read_local(&self, op: &ReadOp, max_reply: usize) -> Outcome {
+        let d = self.data.read();
+        let now = self.now_ms().max(d.clock_ms);
+        d.keyspace.read_bounded(op, now, max_reply)
     }
 
     /// Queue a write. The order of `propose` calls on one task is the order

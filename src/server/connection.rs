@@ -1,17 +1,17 @@
 //! One client connection: read, parse every complete request in the buffer,
 //! execute them in order, and write all their replies with one flush.
 //!
-//! Pipelined writes do not wait for each other: each is queued to the
-//! proposer (queue order is log order) and its reply slot is kept in
-//! order. A read first waits for the writes before it in the pipeline (so
-//! it sees them), then for one read barrier shared by every read of the
-//! batch: all of them were received before the barrier began, so one
-//! quorum round proves all of them linearizable.
+//! Every keyed or keyspace command asks the router where it goes
+//! (`route_write` / `route_read`, with the slot of every key); this module
+//! only keeps the replies in order. Pipelined writes do not wait for each
+//! other: each is queued to the proposer (queue order is log order) and
+//! its reply slot is kept in order. A read first waits for the writes
+//! before it in the pipeline (so it sees them); the batch's `ReadTicket`
+//! lets the router share one read barrier among all its reads.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,19 +23,9 @@ use crate::command::{self, table::CommandSpec, Plan};
 use crate::keyspace::{KeyspaceError, Outcome};
 use crate::protocol::reply::{encode, encoded_len};
 use crate::protocol::{ParseError, ParserLimits, Reply, RequestParser};
-use crate::router::Redirect;
-use crate::server::clients::ClientInfo;
+use crate::router::{ReadTicket, Redirect};
+pub use crate::server::clients::Session;
 use crate::server::Server;
-
-/// Per-connection state that commands can change.
-pub struct Session {
-    pub info: Arc<ClientInfo>,
-    pub resp3: bool,
-    pub readonly: bool,
-    pub authenticated: bool,
-    /// Set by QUIT: close after this batch's replies are written.
-    pub closing: bool,
-}
 
 type WriteFuture = Pin<Box<dyn Future<Output = Result<Outcome, Redirect>> + Send>>;
 
@@ -53,8 +43,8 @@ enum Pending {
 struct Batch {
     /// Replies not yet encoded: everything from the first unresolved write on.
     pending: Vec<Pending>,
-    /// A read barrier already covers the rest of this batch's reads.
-    barrier_done: bool,
+    /// The read barriers this batch passed (the router's record).
+    reads: ReadTicket,
     /// Encoded replies, in order.
     out: BytesMut,
     /// Encoded size of the ready replies held in `pending`.
@@ -69,7 +59,7 @@ impl Batch {
     fn new(out: BytesMut, limit: usize) -> Batch {
         Batch {
             pending: Vec::new(),
-            barrier_done: false,
+            reads: ReadTicket::default(),
             out,
             held: 0,
             limit,
@@ -122,37 +112,29 @@ pub async fn handle(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
     let settings = &server.settings;
     let laddr = stream.local_addr().unwrap_or(peer);
     let _ = stream.set_nodelay(true);
-    let Some(info) = server.clients.register(peer, laddr, settings.maxclients) else {
-        server
-            .stats
-            .rejected_connections
-            .fetch_add(1, Ordering::Relaxed);
-        metrics::counter!(crate::metrics::REJECTED_CONNECTIONS_TOTAL).increment(1);
+    let authenticated = settings.requirepass.is_none();
+    let Some(session) = server
+        .clients
+        .register(peer, laddr, settings.maxclients, authenticated)
+    else {
+        server.stats.rejected_connections.incr();
         let mut stream = stream;
         let _ = stream
             .write_all(b"-ERR max number of clients reached\r\n")
             .await;
         return;
     };
-    metrics::counter!(crate::metrics::CONNECTIONS_TOTAL).increment(1);
-    let id = info.id;
-    let mut session = Session {
-        info,
-        resp3: false,
-        readonly: false,
-        authenticated: settings.requirepass.is_none(),
-        closing: false,
-    };
-    if let Err(e) = run(&server, stream, &mut session).await {
+    server.stats.connections.incr();
+    if let Err(e) = run(&server, stream, &session).await {
         tracing::debug!(%peer, error = %e, "client connection ended");
     }
-    server.clients.unregister(id);
+    server.clients.unregister(session.id);
 }
 
 async fn run(
     server: &Arc<Server>,
     mut stream: TcpStream,
-    session: &mut Session,
+    session: &Session,
 ) -> std::io::Result<()> {
     let settings = &server.settings;
     let mut buf = BytesMut::with_capacity(16 * 1024);
@@ -163,18 +145,18 @@ async fn run(
     };
     let mut parser = RequestParser::new(ParserLimits {
         proto_max_bulk_len: settings.proto_max_bulk_len,
-        unauthenticated: !session.authenticated,
+        unauthenticated: !session.authenticated(),
     });
     loop {
         // Execute every complete request already buffered.
         let mut batch = Batch::new(std::mem::take(&mut out), limit);
         let mut fatal = false;
         loop {
-            parser.limits.unauthenticated = !session.authenticated;
+            parser.limits.unauthenticated = !session.authenticated();
             match parser.parse(&mut buf) {
                 Ok(Some(args)) => {
                     execute(server, session, &mut batch, args).await;
-                    if session.closing || batch.overflow {
+                    if session.closing() || batch.overflow {
                         break;
                     }
                 }
@@ -182,28 +164,25 @@ async fn run(
                 Err(ParseError::Protocol(msg)) => {
                     batch.push(
                         Reply::Error(format!("ERR Protocol error: {msg}")),
-                        session.resp3,
+                        session.resp3(),
                     );
                     fatal = true;
                     break;
                 }
                 Err(ParseError::Http) => {
-                    tracing::warn!(peer = %session.info.addr, "possible SECURITY ATTACK detected: an HTTP request was sent to the RESP port; connection closed");
+                    tracing::warn!(peer = %session.addr, "possible SECURITY ATTACK detected: an HTTP request was sent to the RESP port; connection closed");
                     return Ok(());
                 }
             }
         }
-        batch.resolve_writes(session.resp3).await;
+        batch.resolve_writes(session.resp3()).await;
         if batch.overflow {
             log_output_limit_close(session);
             return Ok(());
         }
         out = batch.out;
         if !out.is_empty() {
-            server
-                .stats
-                .net_output_bytes
-                .fetch_add(out.len() as u64, Ordering::Relaxed);
+            server.stats.net_output_bytes.add(out.len() as u64);
             if !write_out(&mut stream, &out, settings.client_output_buffer_soft).await? {
                 log_output_limit_close(session);
                 return Ok(());
@@ -213,7 +192,7 @@ async fn run(
                 out = BytesMut::with_capacity(16 * 1024);
             }
         }
-        if fatal || session.closing {
+        if fatal || session.closing() {
             let _ = stream.shutdown().await;
             return Ok(());
         }
@@ -222,7 +201,7 @@ async fn run(
         if buf.len() + parser.pending_bytes()
             > parser.query_buffer_limit(settings.client_query_buffer_limit)
         {
-            tracing::warn!(peer = %session.info.addr, "client query buffer limit reached; closing");
+            tracing::warn!(peer = %session.addr, "client query buffer limit reached; closing");
             return Ok(());
         }
         if buf.capacity() - buf.len() < 4096 {
@@ -238,10 +217,7 @@ async fn run(
         if n == 0 {
             return Ok(());
         }
-        server
-            .stats
-            .net_input_bytes
-            .fetch_add(n as u64, Ordering::Relaxed);
+        server.stats.net_input_bytes.add(n as u64);
     }
 }
 
@@ -249,7 +225,7 @@ async fn run(
 fn log_output_limit_close(session: &Session) {
     tracing::warn!(
         "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
-        session.info.line()
+        session.line()
     );
 }
 
@@ -286,81 +262,68 @@ fn slot_of(key: &Bytes) -> u16 {
     crate::slot::key_slot(key)
 }
 
-async fn execute(server: &Arc<Server>, session: &mut Session, batch: &mut Batch, args: Vec<Bytes>) {
-    server.stats.total_commands.fetch_add(1, Ordering::Relaxed);
+async fn execute(server: &Arc<Server>, session: &Session, batch: &mut Batch, args: Vec<Bytes>) {
+    server.stats.commands.incr();
     // The replicated clock, not the wall clock (docs/time.md); the slot is
-    // not known before parsing, and one group owns them all today.
-    let now = server.router.now_ms(None);
+    // not known before parsing.
+    let now = server.router.now_ms();
+    let resp3 = session.resp3();
     let parsed = match command::parse(&args, now) {
         Ok(p) => p,
         Err(reply) => {
-            server.stats.error_replies.fetch_add(1, Ordering::Relaxed);
-            batch.push(reply, session.resp3);
+            server.stats.error_replies.incr();
+            batch.push(reply, resp3);
             return;
         }
     };
     let spec = parsed.spec;
-    {
-        let mut st = session.info.state.lock();
-        st.last_cmd = spec.name;
-        st.last_active = Some(Instant::now());
-    }
-    if !session.authenticated && !command::allowed_before_auth(spec) {
-        batch.push(
-            Reply::error("NOAUTH Authentication required."),
-            session.resp3,
-        );
+    session.touch(spec);
+    if !session.authenticated() && !command::allowed_before_auth(spec) {
+        batch.push(Reply::error("NOAUTH Authentication required."), resp3);
         return;
     }
-    let slot = command::first_key(spec, &args).map(slot_of);
-    let resp3 = session.resp3;
+    // The slot of every key: the router checks they all belong to one group.
+    let slots = command::keys(spec, &args).map(slot_of);
     match parsed.plan {
         Plan::Reply(r) => batch.push(r, resp3),
-        Plan::Write(op) => match server.router.write(slot, op) {
-            Ok(fut) => batch.pending.push(Pending::Write(spec, Box::pin(fut))),
-            Err(redirect) => {
-                count_redirect(server, &redirect);
-                batch.push(Reply::Error(redirect.error_text()), resp3);
+        Plan::Write(op) => match server.router.route_write(slots) {
+            Ok(route) => {
+                let fut = server.router.write(route, op);
+                batch.pending.push(Pending::Write(spec, Box::pin(fut)));
             }
+            Err(redirect) => push_redirect(server, batch, redirect, resp3),
         },
         Plan::Read(op) => {
             batch.resolve_writes(resp3).await;
-            // The router decides where a read may be served: a keyed read
-            // on a follower without READONLY is redirected; everything else
-            // waits for one read barrier shared by the batch's reads (all of
-            // them arrived before it began).
-            if let Some(redirect) = server.router.read_redirect(slot, session.readonly) {
-                count_redirect(server, &redirect);
-                batch.push(Reply::Error(redirect.error_text()), resp3);
-                return;
-            }
-            if !batch.barrier_done {
-                if let Err(redirect) = server.router.read_barrier(slot, session.readonly).await {
-                    count_redirect(server, &redirect);
-                    batch.push(Reply::Error(redirect.error_text()), resp3);
-                    return;
-                }
-                batch.barrier_done = true;
-            }
+            let route = match server.router.route_read(slots, session.readonly()) {
+                Ok(route) => route,
+                Err(redirect) => return push_redirect(server, batch, redirect, resp3),
+            };
             // A key listing is built only up to what the client's output
             // limit still allows.
-            match server.router.read_local(slot, &op, batch.room()) {
-                Outcome::Err(KeyspaceError::ReplyTooLarge) => batch.overflow = true,
-                outcome => batch.push(command::render(spec, outcome), resp3),
+            let room = batch.room();
+            match server
+                .router
+                .read(&route, &op, room, &mut batch.reads)
+                .await
+            {
+                Ok(Outcome::Err(KeyspaceError::ReplyTooLarge)) => batch.overflow = true,
+                Ok(outcome) => batch.push(command::render(spec, outcome), resp3),
+                Err(redirect) => push_redirect(server, batch, redirect, resp3),
             }
         }
         Plan::Server(cmd) => {
             batch.resolve_writes(resp3).await;
             let reply = crate::server::commands::execute(server, session, cmd).await;
             // HELLO 3 answers in the protocol it switched to.
-            batch.push(reply, session.resp3);
+            batch.push(reply, session.resp3());
         }
     }
 }
 
-fn count_redirect(server: &Server, r: &Redirect) {
+fn push_redirect(server: &Server, batch: &mut Batch, r: Redirect, resp3: bool) {
     if matches!(r, Redirect::Moved { .. }) {
-        server.stats.redirects.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!(crate::metrics::REDIRECTS_TOTAL).increment(1);
+        server.stats.redirects.incr();
     }
+    batch.push(Reply::Error(r.error_text()), resp3);
 }

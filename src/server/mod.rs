@@ -38,32 +38,89 @@ pub struct ServerSettings {
     pub dir: std::path::PathBuf,
 }
 
-/// Counters reported by INFO stats.
+/// One event counter, the only place the event is counted: INFO shows
+/// it since the last CONFIG RESETSTAT, `/metrics` its monotonic total (a
+/// Prometheus counter must not go down).
 #[derive(Debug, Default)]
-pub struct Stats {
-    pub total_connections: AtomicU64,
-    pub total_commands: AtomicU64,
-    pub rejected_connections: AtomicU64,
-    pub net_input_bytes: AtomicU64,
-    pub net_output_bytes: AtomicU64,
-    pub redirects: AtomicU64,
-    pub error_replies: AtomicU64,
+pub struct Counter {
+    total: AtomicU64,
+    /// `total` at the last CONFIG RESETSTAT.
+    base: AtomicU64,
 }
 
+impl Counter {
+    pub fn add(&self, n: u64) {
+        self.total.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn incr(&self) {
+        self.add(1);
+    }
+
+    /// Since the process started (`/metrics`).
+    pub fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// Since the last CONFIG RESETSTAT (INFO).
+    pub fn since_reset(&self) -> u64 {
+        self.total()
+            .saturating_sub(self.base.load(Ordering::Relaxed))
+    }
+
+    fn reset(&self) {
+        self.base.store(self.total(), Ordering::Relaxed);
+    }
+}
+
+/// The client-side counters: INFO stats, and through `export` the
+/// Prometheus values of the same name-sakes in `crate::metrics`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Connections accepted and registered (INFO `total_connections_received`).
+    pub connections: Counter,
+    /// Connections refused by `maxclients`.
+    pub rejected_connections: Counter,
+    pub commands: Counter,
+    pub error_replies: Counter,
+    /// `-MOVED` replies.
+    pub redirects: Counter,
+    pub net_input_bytes: Counter,
+    pub net_output_bytes: Counter,
+}
+
+/// How often `/metrics` is refreshed from `Stats`.
+pub const METRICS_EXPORT_PERIOD: Duration = Duration::from_secs(1);
+
 impl Stats {
-    /// CONFIG RESETSTAT.
+    /// CONFIG RESETSTAT (INFO restarts from zero; `/metrics` does not).
     pub fn reset(&self) {
-        for c in [
-            &self.total_connections,
-            &self.total_commands,
-            &self.rejected_connections,
-            &self.net_input_bytes,
-            &self.net_output_bytes,
-            &self.redirects,
-            &self.error_replies,
-        ] {
-            c.store(0, Ordering::Relaxed);
+        for (_, c) in self.counters() {
+            c.reset();
         }
+    }
+
+    /// Every counter with its Prometheus name.
+    fn counters(&self) -> [(&'static str, &Counter); 7] {
+        use crate::metrics as m;
+        [
+            (m::CONNECTIONS_TOTAL, &self.connections),
+            (m::REJECTED_CONNECTIONS_TOTAL, &self.rejected_connections),
+            (m::COMMANDS_TOTAL, &self.commands),
+            (m::COMMAND_ERRORS_TOTAL, &self.error_replies),
+            (m::REDIRECTS_TOTAL, &self.redirects),
+            (m::NET_INPUT_BYTES_TOTAL, &self.net_input_bytes),
+            (m::NET_OUTPUT_BYTES_TOTAL, &self.net_output_bytes),
+        ]
+    }
+
+    /// Copy the counters (and the connected clients) to the metrics
+    /// recorder: `/metrics` derives from the same atomics as INFO.
+    pub fn export(&self, connected_clients: usize) {
+        for (name, c) in self.counters() {
+            metrics::counter!(name).absolute(c.total());
+        }
+        metrics::gauge!(crate::metrics::CONNECTED_CLIENTS).set(connected_clients as f64);
     }
 }
 
@@ -88,8 +145,20 @@ impl Server {
         })
     }
 
-    /// Accept clients forever.
+    /// Accept clients forever (and keep `/metrics` in step with `stats`).
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        let exporter = Arc::downgrade(&self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(METRICS_EXPORT_PERIOD);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(server) = exporter.upgrade() else {
+                    return;
+                };
+                server.stats.export(server.clients.len());
+            }
+        });
         loop {
             let (stream, peer) = match listener.accept().await {
                 Ok(s) => s,
@@ -100,7 +169,6 @@ impl Server {
                     continue;
                 }
             };
-            self.stats.total_connections.fetch_add(1, Ordering::Relaxed);
             let server = self.clone();
             tokio::spawn(async move {
                 connection::handle(server, stream, peer).await;
@@ -114,3 +182,21 @@ impl Server {
 }
 
 pub use crate::raft::identity::random_hex40;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resetstat_restarts_info_but_not_metrics() {
+        let s = Stats::default();
+        s.commands.add(5);
+        s.redirects.incr();
+        s.reset();
+        s.commands.incr();
+        assert_eq!(s.commands.since_reset(), 1);
+        assert_eq!(s.commands.total(), 6);
+        assert_eq!(s.redirects.since_reset(), 0);
+        assert_eq!(s.redirects.total(), 1);
+    }
+}

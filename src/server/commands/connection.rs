@@ -1,6 +1,8 @@
 //! Connection commands that read or change the session: HELLO, AUTH,
 //! QUIT, RESET, CLIENT ..., READONLY/READWRITE (parsed in
-//! `command/connection.rs` and `command/cluster.rs`).
+//! `command/connection.rs` and `command/cluster.rs`). The `Session` is the
+//! only record of a client's state: what these commands set is what
+//! CLIENT LIST shows and what the connection acts on.
 
 use bytes::Bytes;
 
@@ -13,7 +15,7 @@ use crate::server::Server;
 /// HELLO [protover [AUTH user pass] [SETNAME name]].
 pub(super) fn hello(
     server: &Server,
-    session: &mut Session,
+    session: &Session,
     protover: Option<u8>,
     auth: Option<(Bytes, Bytes)>,
     setname: Option<Bytes>,
@@ -22,15 +24,14 @@ pub(super) fn hello(
         if let Err(e) = authenticate(server, session, Some(&user), &pass) {
             return e;
         }
-    } else if !session.authenticated {
+    } else if !session.authenticated() {
         return Reply::error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
     }
     if let Some(v) = protover {
-        session.resp3 = v == 3;
-        session.info.state.lock().resp = v;
+        session.set_resp(v);
     }
     if let Some(name) = setname {
-        session.info.state.lock().name = String::from_utf8_lossy(&name).into_owned();
+        session.update_names(|n| n.name = String::from_utf8_lossy(&name).into_owned());
     }
     hello_reply(server, session)
 }
@@ -38,7 +39,7 @@ pub(super) fn hello(
 /// AUTH [username] password.
 pub(super) fn auth(
     server: &Server,
-    session: &mut Session,
+    session: &Session,
     username: Option<&[u8]>,
     password: &[u8],
 ) -> Reply {
@@ -49,34 +50,28 @@ pub(super) fn auth(
 }
 
 /// QUIT: OK, then the connection closes after this batch.
-pub(super) fn quit(session: &mut Session) -> Reply {
-    session.closing = true;
+pub(super) fn quit(session: &Session) -> Reply {
+    session.close_after_reply();
     Reply::ok()
 }
 
 /// RESET: back to a fresh connection's state.
-pub(super) fn reset(server: &Server, session: &mut Session) -> Reply {
-    session.resp3 = false;
-    session.readonly = false;
-    session.authenticated = server.settings.requirepass.is_none();
-    let mut st = session.info.state.lock();
-    st.name.clear();
-    st.resp = 2;
-    st.readonly = false;
+pub(super) fn reset(server: &Server, session: &Session) -> Reply {
+    session.reset(server.settings.requirepass.is_none());
     Reply::Status("RESET".into())
 }
 
 pub(super) fn client_id(session: &Session) -> Reply {
-    Reply::Int(session.info.id as i64)
+    Reply::Int(session.id as i64)
 }
 
 pub(super) fn client_setname(session: &Session, name: &[u8]) -> Reply {
-    session.info.state.lock().name = String::from_utf8_lossy(name).into_owned();
+    session.update_names(|n| n.name = String::from_utf8_lossy(name).into_owned());
     Reply::ok()
 }
 
 pub(super) fn client_getname(session: &Session) -> Reply {
-    let name = session.info.state.lock().name.clone();
+    let name = session.names().name;
     if name.is_empty() {
         Reply::Nil
     } else {
@@ -86,11 +81,10 @@ pub(super) fn client_getname(session: &Session) -> Reply {
 
 pub(super) fn client_setinfo(session: &Session, attr: ClientAttr, value: &[u8]) -> Reply {
     let value = String::from_utf8_lossy(value).into_owned();
-    let mut st = session.info.state.lock();
-    match attr {
-        ClientAttr::LibName => st.lib_name = value,
-        ClientAttr::LibVer => st.lib_ver = value,
-    }
+    session.update_names(|n| match attr {
+        ClientAttr::LibName => n.lib_name = value,
+        ClientAttr::LibVer => n.lib_ver = value,
+    });
     Reply::ok()
 }
 
@@ -112,19 +106,18 @@ pub(super) fn client_list(server: &Server, filter: &ClientFilter) -> Reply {
 }
 
 pub(super) fn client_info(session: &Session) -> Reply {
-    text(format!("{}\n", session.info.line()))
+    text(format!("{}\n", session.line()))
 }
 
 /// READONLY (`on`) / READWRITE.
-pub(super) fn readonly(session: &mut Session, on: bool) -> Reply {
-    session.readonly = on;
-    session.info.state.lock().readonly = on;
+pub(super) fn readonly(session: &Session, on: bool) -> Reply {
+    session.set_readonly(on);
     Reply::ok()
 }
 
 fn authenticate(
     server: &Server,
-    session: &mut Session,
+    session: &Session,
     user: Option<&[u8]>,
     pass: &[u8],
 ) -> Result<(), Reply> {
@@ -135,7 +128,7 @@ fn authenticate(
     };
     let user_ok = user.is_none_or(|u| u == b"default");
     if user_ok && constant_time_eq(pass, expected.as_bytes()) {
-        session.authenticated = true;
+        session.set_authenticated(true);
         Ok(())
     } else {
         Err(Reply::error(
@@ -154,12 +147,12 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn hello_reply(server: &Server, session: &Session) -> Reply {
-    let node = server.router.group_for_slot(None);
+    let node = server.router.local_node();
     Reply::Map(vec![
         (bulk("server"), bulk("redis")),
         (bulk("version"), bulk(REDIS_VERSION)),
-        (bulk("proto"), Reply::Int(if session.resp3 { 3 } else { 2 })),
-        (bulk("id"), Reply::Int(session.info.id as i64)),
+        (bulk("proto"), Reply::Int(i64::from(session.resp()))),
+        (bulk("id"), Reply::Int(session.id as i64)),
         (bulk("mode"), bulk("cluster")),
         (
             bulk("role"),

@@ -16,7 +16,7 @@ pub const REDIS_VERSION: &str = "7.2.4";
 
 /// `INFO [section ...]`.
 pub(super) fn info(server: &Server, sections: &[String]) -> String {
-    let node = server.router.group_for_slot(None);
+    let node = server.router.local_node();
     let view = node.view();
     let want = |s: &str| {
         sections.is_empty()
@@ -77,13 +77,13 @@ pub(super) fn info(server: &Server, sections: &[String]) -> String {
         let _ = write!(
             out,
             "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_error_replies:{}\r\nraftcache_redirects:{}\r\n\r\n",
-            s.total_connections.load(Ordering::Relaxed),
-            s.total_commands.load(Ordering::Relaxed),
-            s.rejected_connections.load(Ordering::Relaxed),
-            s.net_input_bytes.load(Ordering::Relaxed),
-            s.net_output_bytes.load(Ordering::Relaxed),
-            s.error_replies.load(Ordering::Relaxed),
-            s.redirects.load(Ordering::Relaxed),
+            s.connections.since_reset(),
+            s.commands.since_reset(),
+            s.rejected_connections.since_reset(),
+            s.net_input_bytes.since_reset(),
+            s.net_output_bytes.since_reset(),
+            s.error_replies.since_reset(),
+            s.redirects.since_reset(),
         );
     }
     if want("replication") {

@@ -24,7 +24,7 @@ use crate::server::Server;
 pub use info::REDIS_VERSION;
 
 /// Execute a server-layer command for `session`.
-pub async fn execute(server: &Arc<Server>, session: &mut Session, cmd: ServerCmd) -> Reply {
+pub async fn execute(server: &Arc<Server>, session: &Session, cmd: ServerCmd) -> Reply {
     match cmd {
         ServerCmd::Hello {
             protover,
@@ -51,7 +51,7 @@ pub async fn execute(server: &Arc<Server>, session: &mut Session, cmd: ServerCmd
         ServerCmd::ConfigGet { patterns } => info::config_get(server, &patterns),
         ServerCmd::ConfigSet { pairs } => info::config_set(&pairs),
         ServerCmd::ConfigResetStat => info::config_resetstat(server),
-        ServerCmd::ClusterSlots => cluster::slots(server, session.resp3),
+        ServerCmd::ClusterSlots => cluster::slots(server, session.resp3()),
         ServerCmd::ClusterShards => cluster::shards(server),
         ServerCmd::ClusterNodes => text(cluster::nodes(server)),
         ServerCmd::ClusterInfo => text(cluster::info(server)),
