@@ -33,9 +33,8 @@ use std::sync::Arc;
 
 use crate::keyspace::{Outcome, ReadOp, WriteOp};
 use crate::raft::{RaftError, RaftNode, ReadConsistency};
+use crate::slot::SLOTS;
 
-/// Number of hash slots (Redis Cluster).
-pub const SLOTS: u16 = 16384;
 
 /// Why a command was not served here, for the connection to render.
 #[derive(Debug, Clone, PartialEq)]
