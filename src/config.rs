@@ -173,7 +173,8 @@ pub struct Config {
     pub dir: PathBuf,
     pub node_id: u64,
     pub bus_port: u16,
-    /// Client address (`host:port`) of any existing member to join through.
+    /// Client address of any existing member to join through,
+    /// `host:port[@busport]` (bus port: port + 10000 unless given).
     pub join: Option<String>,
     /// Host this node advertises in MOVED / CLUSTER replies.
     pub cluster_announce_ip: String,
@@ -517,7 +518,7 @@ knobs! {
     node_id: u64 = "1";
     /// Raft bus port (node-to-node RPCs).
     bus_port: u16 = "port + 10000";
-    /// Client address (host:port) of any cluster member to join; empty = start or restart on my own.
+    /// Client address (host:port[@busport]; bus port = port + 10000 unless given) of any cluster member to join; empty = start or restart on my own.
     join: String = "none";
     /// Host advertised to clients in MOVED and CLUSTER replies.
     cluster_announce_ip: String = "bind address, or 127.0.0.1 if bind is 0.0.0.0/::";
@@ -739,10 +740,8 @@ impl Config {
         )?;
         let join = m.join.filter(|s| !s.is_empty());
         if let Some(j) = &join {
-            let ok = j.rsplit_once(':').is_some_and(|(host, p)| {
-                !host.is_empty() && p.parse::<u16>().is_ok_and(|p| p != 0)
-            });
-            refuse_if(!ok, "join", j.clone(), "expected host:port")?;
+            let ok = crate::raft::MemberAddr::parse(j).is_ok();
+            refuse_if(!ok, "join", j.clone(), "expected host:port[@busport]")?;
         }
         let proto_max_bulk_len = m.proto_max_bulk_len.map_or(512 * 1024 * 1024, |m| m.0);
         let client_query_buffer_limit = m.client_query_buffer_limit.map_or(1 << 30, |m| m.0);

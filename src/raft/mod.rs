@@ -6,10 +6,12 @@ pub mod clock;
 pub mod identity;
 pub mod lease;
 pub mod log_store;
+pub mod membership;
 pub mod network;
 pub mod node;
 pub mod service;
 pub mod state_machine;
 pub mod types;
 
-pub use node::{ClusterView, RaftError, RaftNode, RaftSettings, ReadConsistency};
+pub use membership::{MemberAddr, MembershipError};
+pub use node::{ClusterView, RaftError, RaftNode, RaftSettings, ReadConsistency, Role};
