@@ -493,10 +493,9 @@ impl Knob for BusRoutes {
         let mut routes = BTreeMap::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let parsed = part.split_once('=').and_then(|(id, addr)| {
-                let ok = addr
-                    .rsplit_once(':')
-                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
-                Some((id.trim().parse::<u64>().ok()?, addr.trim().to_string())).filter(|_| ok)
+                let addr = addr.trim();
+                Some((id.trim().parse::<u64>().ok()?, addr.to_string()))
+                    .filter(|_| is_host_port(addr))
             });
             let Some((id, addr)) = parsed else {
                 return Err(format!("expected id=host:port, not '{part}'"));
@@ -760,9 +759,12 @@ knobs! {
     /// Raft bus port (node-to-node RPCs).
     bus_port: u16 = bus_port_default(port)? => "port + 10000", get: true, set: false,
         check: within(1.., "must be 1..=65535");
-    /// Client address (host:port) of any cluster member to join; empty = start or restart on my own.
+    /// Client address (host:port[@busport]; bus port = port + 10000 unless given) of any cluster member to join; empty = start or restart on my own.
     join: Option<String> as OptString = None, get: true, set: false,
-        check: |j| refuse(j.as_deref().is_some_and(|j| !is_host_port(j)), "expected host:port");
+        check: |j| refuse(
+            j.as_deref().is_some_and(|j| crate::raft::MemberAddr::parse(j).is_err()),
+            "expected host:port[@busport]",
+        );
     /// Host advertised to clients in MOVED and CLUSTER replies.
     cluster_announce_ip: String = announce_ip_default(bind)
         => "bind address, or 127.0.0.1 if bind is 0.0.0.0/::", get: true, set: false,

@@ -35,7 +35,6 @@ use crate::keyspace::{Outcome, ReadOp, WriteOp};
 use crate::raft::{RaftError, RaftNode, ReadConsistency};
 use crate::slot::SLOTS;
 
-
 /// Why a command was not served here, for the connection to render.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Redirect {
@@ -295,16 +294,6 @@ impl Router {
     /// Every group this node is a member of.
     pub fn groups(&self) -> impl Iterator<Item = &Arc<RaftNode>> {
         self.groups.iter()
-    }
-
-    /// Transitional, for `server/commands/cluster.rs` until its
-    /// `group_for_slot(None)` calls become `local_node()`: the group owning
-    /// `slot` (`None`: the local node's group). Remove afterwards.
-    pub fn group_for_slot(&self, slot: Option<u16>) -> &Arc<RaftNode> {
-        match slot {
-            Some(s) => &self.groups[self.slots.group_of(s)],
-            None => self.local_node(),
-        }
     }
 
     /// The replicated clock as this node estimates it: "now" for parsing

@@ -326,7 +326,7 @@ fn wiped_node_is_re_added_and_catches_up_by_snapshot() {
         }
     }
     std::fs::remove_dir_all(&c.nodes[f].dir).unwrap();
-    c.nodes[f].join = Some(c.nodes[l].addr());
+    c.nodes[f].join = Some(c.nodes[l].join_addr());
     c.nodes[f].start();
     let mut ro = c.nodes[f].conn();
     let _: () = redis::cmd("READONLY").query(&mut ro).unwrap();
@@ -378,10 +378,9 @@ fn cluster_failover_and_forget() {
         .arg("MYID")
         .query(&mut c.nodes[l].conn())
         .unwrap();
-    // A leader elected a moment ago cannot change membership yet (seen on a
-    // loaded machine: "-ERR has to forward request to: None, None"): retry
-    // on whoever leads, as an operator would. "Unknown node" after a retry
-    // means an earlier try went through.
+    // Leadership may move again on a loaded machine: retry on whoever
+    // leads, as an operator would. "Unknown node" after a retry means an
+    // earlier try went through.
     wait_for(
         "CLUSTER FORGET to be accepted",
         Duration::from_secs(30),
@@ -439,10 +438,39 @@ fn cluster_meet_adds_a_waiting_node() {
         "-CLUSTERDOWN The cluster is down\r\n"
     );
     let mut con = c.nodes[0].conn();
+    con.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    // A wrong bus port is a clear error, soon: nothing listens there, or
+    // what listens is not a raftcache bus (here: n2's client port).
+    let nothing = common::free_port();
+    for (bus, want) in [
+        (
+            nothing,
+            format!("cannot reach the cluster bus at 127.0.0.1:{nothing}"),
+        ),
+        (n2.port, format!("127.0.0.1:{}", n2.port)),
+    ] {
+        let started = Instant::now();
+        let r: redis::RedisResult<()> = redis::cmd("CLUSTER")
+            .arg("MEET")
+            .arg("127.0.0.1")
+            .arg(n2.port)
+            .arg(bus)
+            .query(&mut con);
+        let e = r
+            .expect_err("CLUSTER MEET with a wrong bus port")
+            .to_string();
+        assert!(e.contains(&want), "{e}");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "MEET with a wrong bus port took {:?}",
+            started.elapsed()
+        );
+    }
     let _: () = redis::cmd("CLUSTER")
         .arg("MEET")
         .arg("127.0.0.1")
         .arg(n2.port)
+        .arg(n2.bus_port)
         .query(&mut con)
         .unwrap();
     wait_for("n2 to follow the leader", Duration::from_secs(30), || {
@@ -456,4 +484,66 @@ fn cluster_meet_adds_a_waiting_node() {
     wait_for("n2 to apply", Duration::from_secs(30), || {
         ro.get::<_, Option<String>>("met").ok()?
     });
+}
+
+/// CLUSTER FORGET sent to a leader the moment it is elected answers OK or
+/// a Redis-style error (MOVED, CLUSTERDOWN, ERR in our words), never
+/// openraft's text (it used to answer "-ERR has to forward request to:
+/// None, None" while the new leader's first entry was not committed).
+#[test]
+fn cluster_forget_right_after_a_leader_change() {
+    let mut c = Cluster::start(3, &[]);
+    let l = c.leader();
+    let old_name: String = redis::cmd("CLUSTER")
+        .arg("MYID")
+        .query(&mut c.nodes[l].conn())
+        .unwrap();
+    c.nodes[l].kill9();
+    let mut replies = Vec::new();
+    wait_for(
+        "CLUSTER FORGET on the new leader",
+        Duration::from_secs(60),
+        || {
+            let nl = c.try_leader().filter(|n| *n != l)?;
+            let mut con = c.nodes[nl].try_conn_within(Duration::from_secs(20))?;
+            let r: redis::RedisResult<()> = redis::cmd("CLUSTER")
+                .arg("FORGET")
+                .arg(&old_name)
+                .query(&mut con);
+            match r {
+                Ok(()) => Some(()),
+                Err(e) => {
+                    let text = e.to_string();
+                    replies.push(text.clone());
+                    // Retried after a success that did not reach us.
+                    text.contains("Unknown node").then_some(())
+                }
+            }
+        },
+    );
+    for r in &replies {
+        eprintln!("CLUSTER FORGET answered: {r}");
+        for raw in [
+            "forward request",
+            "ForwardToLeader",
+            "undergoing",
+            "is not committed",
+        ] {
+            assert!(!r.contains(raw), "openraft text in a reply: {r}");
+        }
+        assert!(
+            [
+                "Moved",
+                "MOVED",
+                "ClusterDown",
+                "CLUSTERDOWN",
+                "ERR",
+                "An error was signalled"
+            ]
+            .iter()
+            .any(|k| r.contains(k)),
+            "not a Redis-style error: {r}"
+        );
+    }
+    c.wait_members(2);
 }

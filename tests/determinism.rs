@@ -116,7 +116,7 @@ fn smaller_limit_node_installs_the_leaders_snapshot() {
     joiner
         .extra
         .extend(["--snapshot-logs-since-last", "1000000"].map(String::from));
-    joiner.join = Some(cluster.nodes[0].addr());
+    joiner.join = Some(cluster.nodes[0].join_addr());
     joiner.start();
     cluster.nodes.push(joiner);
     wait_members_on(&cluster.nodes, 2);

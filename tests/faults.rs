@@ -186,7 +186,7 @@ impl FaultCluster {
             node.extra.push("--bus-route".into());
             node.extra.push(routes.join(","));
         }
-        let seed = nodes[0].addr();
+        let seed = nodes[0].join_addr();
         for i in 0..n {
             if i > 0 {
                 nodes[i].join = Some(seed.clone());
@@ -1010,7 +1010,7 @@ fn inject(c: &mut FaultCluster, fault: Fault, hold: Duration, h: &Histories) -> 
                 c.wait_voters(n - 1);
                 c.nodes[victim].kill9();
                 std::fs::remove_dir_all(&c.nodes[victim].dir).unwrap();
-                let seed = c.nodes[c.wait_leader()].addr();
+                let seed = c.nodes[c.wait_leader()].join_addr();
                 c.nodes[victim].join = Some(seed);
                 c.nodes[victim].start();
                 c.wait_voters(n);
@@ -1045,7 +1045,7 @@ fn wipe_and_rejoin(c: &mut FaultCluster, l: usize) -> String {
     let log_before = c.nodes[f].log_text().len();
     c.nodes[f].kill9();
     std::fs::remove_dir_all(&c.nodes[f].dir).unwrap();
-    c.nodes[f].join = Some(c.nodes[l].addr());
+    c.nodes[f].join = Some(c.nodes[l].join_addr());
     c.nodes[f].start();
     let new = node_name(c, f).expect("CLUSTER MYID of the wiped node");
     assert_ne!(new, old, "the wiped n{} kept its old name", f + 1);

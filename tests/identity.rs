@@ -136,7 +136,7 @@ fn wiped_voter_cannot_elect_a_leader_that_lacks_a_committed_write() {
     let a = c.leader();
     let (b, cc) = ((a + 1) % 3, (a + 2) % 3);
     let c_name = myid(&c.nodes[cc]);
-    let a_addr = c.nodes[a].addr();
+    let a_addr = c.nodes[a].join_addr();
 
     // B must know itself a voter before it is stopped (on a loaded machine
     // it may not have applied its promotion yet, and a learner never
@@ -282,7 +282,8 @@ fn wiped_seed_without_join_does_not_found_a_new_cluster() {
     let rest = [&c.nodes[1], &c.nodes[2]];
     on_leader(&rest, &["CLUSTER", "FORGET", &old]);
     let port = c.nodes[0].port.to_string();
-    on_leader(&rest, &["CLUSTER", "MEET", "127.0.0.1", &port]);
+    let bus_port = c.nodes[0].bus_port.to_string();
+    on_leader(&rest, &["CLUSTER", "MEET", "127.0.0.1", &port, &bus_port]);
     c.wait_members(3);
     wait_value(&c.nodes[0], "after-wipe", "yes");
     assert_eq!(cluster_id(&c.nodes[0]), cluster_id(&c.nodes[1]));
@@ -312,7 +313,7 @@ fn node_of_another_cluster_is_refused_on_the_bus() {
         theirs.is_some() && theirs != ids[0],
         "{theirs:?} vs {ids:?}"
     );
-    let victim_addr = c.nodes[victim].addr();
+    let victim_addr = c.nodes[victim].join_addr();
     let victim_id = c.nodes[victim].id.to_string();
     cmd_ok(
         &other.nodes[0],
@@ -403,7 +404,7 @@ fn learner_added_by_address_is_redirectable_when_it_leads() {
     n2.extra = vec!["--cluster-bootstrap".into(), "no".into()];
     n2.start();
     let n1 = &c.nodes[0];
-    cmd_ok(n1, &["RAFTCACHE", "ADD-LEARNER", "2", &n2.addr()]).unwrap();
+    cmd_ok(n1, &["RAFTCACHE", "ADD-LEARNER", "2", &n2.join_addr()]).unwrap();
     wait_for("node 2 to be promoted", Duration::from_secs(60), || {
         cmd_ok(n1, &["RAFTCACHE", "PROMOTE", "2"]).ok()
     });

@@ -288,7 +288,7 @@ impl ProxiedCluster {
                 }
             }
         }
-        let seed = nodes[0].addr();
+        let seed = nodes[0].join_addr();
         for (i, node) in nodes.iter_mut().enumerate() {
             node.extra = extra.iter().map(|s| s.to_string()).collect();
             node.extra

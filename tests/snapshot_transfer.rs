@@ -88,7 +88,7 @@ fn transfer_without_election(keys: usize) {
     let t1 = Instant::now();
     let mut new = Node::new(4, c.root.path());
     new.extra = c.nodes[l].extra.clone();
-    new.join = Some(c.nodes[l].addr());
+    new.join = Some(c.nodes[l].join_addr());
     new.start();
     let mut ro = new.conn();
     ro.set_read_timeout(Some(Duration::from_secs(30))).unwrap();

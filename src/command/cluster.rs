@@ -170,20 +170,33 @@ pub(super) fn raft_status(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
     no_args(a, ServerCmd::RaftStatus)
 }
 
-/// RAFTCACHE ADD-LEARNER node-id host:port (host may be a name; the port
-/// is the node's client port, where the leader asks it `RAFTCACHE WHOAMI`)
+/// RAFTCACHE ADD-LEARNER node-id host:port[@busport] (host may be a name;
+/// the port is the node's client port, the bus port defaults to port +
+/// 10000, as in Redis's `ip:port@cport`; the leader asks the node's bus who
+/// it is)
 pub(super) fn raft_add_learner(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
     let id = node_id(&a.next_bytes()?)?;
     let raw = a.next_bytes()?;
     a.finish()?;
     let bad = || {
         Reply::Error(format!(
-            "ERR Invalid address '{}': expected host:port",
+            "ERR Invalid address '{}': expected host:port[@busport]",
             printable(&raw, 128)
         ))
     };
     let text = std::str::from_utf8(&raw).map_err(|_| bad())?;
-    let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+    let (addr, bus_port) = match text.rsplit_once('@') {
+        Some((addr, bus)) => (
+            addr,
+            Some(
+                port_arg(bus.as_bytes())
+                    .filter(|&p| p != 0)
+                    .ok_or_else(bad)?,
+            ),
+        ),
+        None => (text, None),
+    };
+    let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
     let host = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
@@ -198,6 +211,7 @@ pub(super) fn raft_add_learner(a: &mut Args<'_>, _now: u64) -> Result<Plan, Repl
         node_id: id,
         host: host.to_string(),
         port,
+        bus_port,
     }))
 }
 
@@ -206,33 +220,6 @@ pub(super) fn raft_promote(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
     let id = node_id(&a.next_bytes()?)?;
     a.finish()?;
     Ok(Plan::Server(ServerCmd::RaftPromote { node_id: id }))
-}
-
-/// RAFTCACHE JOIN node-id client-addr bus-addr name
-pub(super) fn raft_join(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
-    let id = node_id(&a.next_bytes()?)?;
-    let mut text = || -> Result<String, Reply> {
-        let raw = a.next_bytes()?;
-        String::from_utf8(raw.to_vec()).map_err(|_| Reply::error("ERR syntax error"))
-    };
-    let (addr, bus_addr, name) = (text()?, text()?, text()?);
-    a.finish()?;
-    if name.len() != 40 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(Reply::error(
-            "ERR Invalid node name: expected 40 hex characters",
-        ));
-    }
-    Ok(Plan::Server(ServerCmd::RaftJoin {
-        node_id: id,
-        addr,
-        bus_addr,
-        name,
-    }))
-}
-
-/// RAFTCACHE WHOAMI
-pub(super) fn raft_whoami(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
-    no_args(a, ServerCmd::RaftWhoami)
 }
 
 /// RAFTCACHE SNAPSHOT
@@ -413,7 +400,17 @@ mod tests {
             ServerCmd::RaftAddLearner {
                 node_id: 4,
                 host: "node4.local".into(),
-                port: 17004
+                port: 17004,
+                bus_port: None
+            }
+        );
+        assert_eq!(
+            server(&["RAFTCACHE", "ADD-LEARNER", "4", "10.0.0.4:7004@9004"]),
+            ServerCmd::RaftAddLearner {
+                node_id: 4,
+                host: "10.0.0.4".into(),
+                port: 7004,
+                bus_port: Some(9004)
             }
         );
         assert_eq!(
@@ -421,10 +418,13 @@ mod tests {
             ServerCmd::RaftAddLearner {
                 node_id: 4,
                 host: "::1".into(),
-                port: 17004
+                port: 17004,
+                bus_port: None
             }
         );
-        for bad in ["nohost", ":1", "h:0", "h:70000", "h:x", "a b:1"] {
+        for bad in [
+            "nohost", ":1", "h:0", "h:70000", "h:x", "a b:1", "h:1@", "h:1@0", "h:1@x", "h@1",
+        ] {
             assert!(
                 err(&["raftcache", "add-learner", "4", bad]).starts_with("ERR Invalid address"),
                 "{bad}"
@@ -440,6 +440,13 @@ mod tests {
             ServerCmd::RaftTransfer { node_id: 2 }
         );
         assert!(err(&["raftcache", "transfer", "-2"]).starts_with("ERR Invalid node id"));
+        // Node-to-node requests travel over the bus now.
+        for gone in ["join", "whoami"] {
+            assert_eq!(
+                err(&["raftcache", gone]),
+                format!("ERR unknown subcommand '{gone}'. Try RAFTCACHE HELP.")
+            );
+        }
         assert_eq!(
             err(&["raftcache", "bogus"]),
             "ERR unknown subcommand 'bogus'. Try RAFTCACHE HELP."

@@ -134,12 +134,14 @@ pub enum ServerCmd {
     /// RAFTCACHE STATUS: Map of raft metrics (id, term, leader, state,
     /// last log / applied index, membership, node name, cluster id).
     RaftStatus,
-    /// RAFTCACHE ADD-LEARNER id host:port (the node's client address; its
-    /// bus address and name are asked with WHOAMI): OK.
+    /// RAFTCACHE ADD-LEARNER id host:port[@busport] (the node's client
+    /// address; its cluster bus, at port + 10000 unless given, is asked who
+    /// it is): OK.
     RaftAddLearner {
         node_id: u64,
         host: String,
         port: u16,
+        bus_port: Option<u16>,
     },
     /// RAFTCACHE PROMOTE id: make a learner a voter: OK.
     RaftPromote {
@@ -153,16 +155,6 @@ pub enum ServerCmd {
     },
     /// RAFTCACHE DIGEST: `[applied-index, digest]` of the keyspace.
     RaftDigest,
-    /// RAFTCACHE JOIN id client-addr bus-addr name: add that node (learner,
-    /// then voter); on a follower, `-MOVED 0 <leader>` so the joiner follows.
-    RaftJoin {
-        node_id: u64,
-        addr: String,
-        bus_addr: String,
-        name: String,
-    },
-    /// RAFTCACHE WHOAMI: status `id client-addr bus-addr name`.
-    RaftWhoami,
 }
 
 /// CLIENT SETINFO attributes.

@@ -1109,8 +1109,8 @@ static RAFTCACHE_SUBS: &[CommandSpec] = {
             .doc("Returns this node's view of the raft group: id, term, leader, log indexes, membership.", "0.1.0", "O(N) where N is the number of nodes")
             .tips(&["nondeterministic_output"]),
         cmd("raftcache|add-learner", 4, &[Admin, Stale], Group::Cluster, cluster::raft_add_learner)
-            .doc("Adds a node as a non-voting learner that receives the log.", "0.1.0", "O(1)")
-            .syntax("node-id host:port")
+            .doc("Adds a node as a non-voting learner that receives the log (its cluster bus at port + 10000 unless @busport is given).", "0.1.0", "O(1)")
+            .syntax("node-id host:port[@busport]")
             .arg_types(&[("node-id", "integer")]),
         cmd("raftcache|promote", 3, &[Admin, Stale], Group::Cluster, cluster::raft_promote)
             .doc("Turns a learner into a voting member.", "0.1.0", "O(N) where N is the number of nodes")
@@ -1125,12 +1125,6 @@ static RAFTCACHE_SUBS: &[CommandSpec] = {
         cmd("raftcache|digest", 2, &[Loading, Stale], Group::Cluster, cluster::raft_digest)
             .doc("Returns the applied log index and a digest of the keyspace, to compare replicas.", "0.1.0", "O(N) where N is the number of keys")
             .tips(&["nondeterministic_output"]),
-        cmd("raftcache|join", 6, &[Admin, Stale], Group::Cluster, cluster::raft_join)
-            .doc("Adds the calling node (learner, then voter once caught up); sent by `raftcache --join`.", "0.1.0", "O(N) where N is the number of log entries to catch up")
-            .syntax("node-id client-addr bus-addr name")
-            .arg_types(&[("node-id", "integer")]),
-        cmd("raftcache|whoami", 2, &[Loading, Stale, Fast], Group::Cluster, cluster::raft_whoami)
-            .doc("Returns 'raft-id client-addr bus-addr name' of this node; used by CLUSTER MEET.", "0.1.0", "O(1)"),
         cmd("raftcache|help", 2, &[Loading, Stale], Group::Cluster, introspection::help)
             .doc("Returns helpful text about the different subcommands.", "0.1.0", "O(1)"),
     ]

@@ -225,7 +225,7 @@ impl LogBounds {
             // The leader never admits past the limit, so a follower above it
             // is compacting later than the leader, or has a smaller map.
             if used > self.write_limit
-                && v.state != Some(openraft::ServerState::Leader)
+                && v.state != Some(crate::raft::Role::Leader)
                 && warned.is_none_or(|t| t.elapsed() > Duration::from_secs(10))
             {
                 tracing::warn!(

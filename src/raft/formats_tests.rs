@@ -38,8 +38,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::keyspace::{ExpireCond, Keyspace, Limits, SetCond, Ttl, WriteOp};
-use crate::raft::identity::Hello;
-use crate::raft::network::{read_frame, write_frame, BusRequest, BusResponse, BUS_VERSION};
+use crate::raft::identity::{GuestHello, Hello};
+use crate::raft::network::{
+    read_frame, write_frame, BusRequest, BusResponse, JoinReply, BUS_VERSION,
+};
 use crate::raft::types::{
     decode, Entry, LogId, NodeInfo, Proposal, SnapshotMeta, StoredMembership, TypeConfig, Vote,
     PROPOSAL_VERSION,
@@ -473,6 +475,10 @@ fn request_tag(r: &BusRequest) -> u8 {
         BusRequest::TransferLeader(_) => 4,
         BusRequest::SnapshotChunk { .. } => 5,
         BusRequest::ReadIndex { .. } => 6,
+        BusRequest::GuestHello(_) => 7,
+        BusRequest::WhoAreYou => 8,
+        BusRequest::Join { .. } => 9,
+        BusRequest::TransferLeadership { .. } => 10,
     }
 }
 
@@ -486,6 +492,9 @@ fn response_tag(r: &BusResponse) -> u8 {
         BusResponse::Snapshot(_) => 5,
         BusResponse::Error(_) => 6,
         BusResponse::ReadIndex(_) => 7,
+        BusResponse::Identity { .. } => 8,
+        BusResponse::Join(_) => 9,
+        BusResponse::Done => 10,
     }
 }
 
@@ -535,6 +544,18 @@ fn request_goldens() -> Vec<(BusRequest, &'static [u8])> {
             b"\x00\x00\x00U\x05\x03\x01\x01\x01\x03\x01+\x01\x03\x01+\x01\x02\x01\x02\x03\x01\x06h:6380\x07h:16380\x02n1\x02\x06h:6381\x07h:16381\x02n2\x03\x06h:6382\x07h:16382\x02n3\x00\x80\x80@\x05chunk\x01",
         ),
         (BusRequest::ReadIndex { lease: true }, b"\x00\x00\x00\x02\x06\x01"),
+        (
+            BusRequest::GuestHello(GuestHello {
+                version: BUS_VERSION,
+                from: 1,
+                from_name: "n1".into(),
+                cluster: None,
+            }),
+            b"\x00\x00\x00\x07\x07\x03\x01\x02n1\x00",
+        ),
+        (BusRequest::WhoAreYou, b"\x00\x00\x00\x01\x08"),
+        (BusRequest::Join { id: 4, info: node(4) }, b"\x00\x00\x00\x14\x09\x04\x06h:6383\x07h:16383\x02n4"),
+        (BusRequest::TransferLeadership { to: 2 }, b"\x00\x00\x00\x02\x0a\x02"),
     ]
 }
 
@@ -567,6 +588,22 @@ fn response_goldens() -> Vec<(BusResponse, &'static [u8])> {
             BusResponse::ReadIndex(log_id(3, 42)),
             b"\x00\x00\x00\x04\x07\x03\x01*",
         ),
+        (
+            BusResponse::Identity {
+                id: 2,
+                info: node(2),
+                cluster: Some("c".into()),
+            },
+            b"\x00\x00\x00\x17\x08\x02\x06h:6381\x07h:16381\x02n2\x01\x01c",
+        ),
+        (
+            BusResponse::Join(JoinReply::Redirect {
+                leader: 1,
+                bus_addr: "h:16380".into(),
+            }),
+            b"\x00\x00\x00\x0b\x09\x01\x01\x07h:16380",
+        ),
+        (BusResponse::Done, b"\x00\x00\x00\x01\x0a"),
     ]
 }
 

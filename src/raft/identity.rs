@@ -77,6 +77,20 @@ pub struct Hello {
     pub to_name: String,
 }
 
+/// The first frame of a connection that carries membership requests only
+/// (who-are-you, join): the sender may not know the receiver's raft id or
+/// name yet, and may have no cluster id yet. Such a connection is never
+/// admitted for raft RPCs, and its hello never makes an empty node adopt a
+/// cluster id (`raft::service::admit`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestHello {
+    pub version: u32,
+    pub from: NodeId,
+    pub from_name: String,
+    /// Sender's cluster id; `None` for an empty data dir.
+    pub cluster: Option<String>,
+}
+
 /// Why a hello was refused; the text is logged by the refusing node and
 /// sent back to the peer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -280,6 +294,29 @@ impl Identity {
         }
     }
 
+    /// The guest hello this node sends before a membership request.
+    pub fn guest_hello(&self, version: u32) -> GuestHello {
+        GuestHello {
+            version,
+            from: self.node_id,
+            from_name: self.name.clone(),
+            cluster: self.cluster_id(),
+        }
+    }
+
+    /// Admit or refuse a guest hello: only the bus version is checked (a
+    /// guest may ask who this node is and ask to join; each request judges
+    /// the guest's cluster itself). Nothing is adopted.
+    pub fn admit_guest(&self, hello: &GuestHello, version: u32) -> Result<(), AdmitError> {
+        if hello.version != version {
+            return Err(AdmitError::Refused(Refusal::Version {
+                ours: version,
+                theirs: hello.version,
+            }));
+        }
+        Ok(())
+    }
+
     /// Admit or refuse a peer's hello (see the module doc). Adopting a
     /// cluster id is persisted before this returns, so it happens before
     /// any RPC of that peer is served.
@@ -440,6 +477,25 @@ mod tests {
         assert!(matches!(
             judge1(Some(&c), &h, false),
             Err(Refusal::Version { .. })
+        ));
+    }
+
+    #[test]
+    fn guest_hello_is_judged_by_version_and_adopts_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = Identity::load(dir.path(), 1).unwrap();
+        let mut g = GuestHello {
+            version: V,
+            from: 2,
+            from_name: hex('b'),
+            cluster: Some(hex('c')),
+        };
+        id.admit_guest(&g, V).unwrap();
+        assert_eq!(id.cluster_id(), None, "a guest's cluster id is not adopted");
+        g.version = V + 1;
+        assert!(matches!(
+            id.admit_guest(&g, V),
+            Err(AdmitError::Refused(Refusal::Version { .. }))
         ));
     }
 

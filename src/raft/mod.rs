@@ -6,6 +6,7 @@ pub mod clock;
 pub mod identity;
 pub mod lease;
 pub mod log_store;
+pub mod membership;
 pub mod network;
 pub mod node;
 pub mod service;
@@ -15,4 +16,5 @@ pub mod types;
 #[cfg(test)]
 mod formats_tests;
 
-pub use node::{ClusterView, RaftError, RaftNode, RaftSettings, ReadConsistency};
+pub use membership::{MemberAddr, MembershipError};
+pub use node::{ClusterView, RaftError, RaftNode, RaftSettings, ReadConsistency, Role};

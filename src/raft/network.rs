@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufStream};
 use tokio::net::TcpStream;
 
-use crate::raft::identity::{Hello, Identity};
+use crate::raft::identity::{GuestHello, Hello, Identity};
 use crate::raft::lease::Acks;
 use crate::raft::state_machine::SnapshotFile;
 use crate::raft::types::{NodeId, NodeInfo, SnapshotMeta, TypeConfig, Vote};
@@ -38,7 +38,8 @@ pub const MAX_FRAME: u32 = 1 << 30;
 pub const SNAPSHOT_CHUNK: usize = 1 << 20;
 /// Bus protocol version, checked on every connection's first frame
 /// (2: the hello carries cluster id and node names; 3: log entries carry
-/// their format version, `types::PROPOSAL_VERSION`).
+/// their format version, `types::PROPOSAL_VERSION`, and the membership
+/// requests exist — the guest hello, who-are-you, join, transfer leadership).
 pub const BUS_VERSION: u32 = 3;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -69,6 +70,35 @@ pub enum BusRequest {
     ReadIndex {
         lease: bool,
     },
+    /// First frame of a connection that carries membership requests only
+    /// (who-are-you, join): from a node that does not know the receiver's
+    /// raft id or name yet, or has no cluster id yet (see
+    /// `raft::service::admit`).
+    GuestHello(GuestHello),
+    /// Who are you? Answered with `BusResponse::Identity`.
+    WhoAreYou,
+    /// Add me (the sender, `id` with `info`): as a learner, then, once
+    /// caught up, as a voter. Answered with `BusResponse::Join`.
+    Join {
+        id: NodeId,
+        info: NodeInfo,
+    },
+    /// Hand leadership to node `to` (CLUSTER FAILOVER on a follower asks
+    /// its leader). Members only. Answered with `BusResponse::Done`.
+    TransferLeadership {
+        to: NodeId,
+    },
+}
+
+/// The answer to a join.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JoinReply {
+    /// The sender is a voter.
+    Done,
+    /// Not the leader: ask this one (its raft id and bus address).
+    Redirect { leader: NodeId, bus_addr: String },
+    /// Not added, and why (no leader known, a conflicting member, ...).
+    Refused(String),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -84,6 +114,16 @@ pub enum BusResponse {
     Error(String),
     /// The read index: apply up to this log id, then read locally.
     ReadIndex(crate::raft::types::LogId),
+    /// Who the receiver is: raft id, addresses and name, and its cluster
+    /// id (`None`: an empty data dir not added to any cluster yet).
+    Identity {
+        id: NodeId,
+        info: NodeInfo,
+        cluster: Option<String>,
+    },
+    Join(JoinReply),
+    /// A request without an answer of its own was carried out.
+    Done,
 }
 
 pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(
@@ -157,23 +197,88 @@ impl Network {
     }
 }
 
-impl RaftNetworkFactory<TypeConfig> for Network {
-    type Network = PeerClient;
+impl Network {
+    /// The bus address to dial for node `id`: its `bus-route` override if
+    /// it has one, else `advertised`.
+    pub fn route(&self, id: NodeId, advertised: &str) -> String {
+        self.routes
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| advertised.to_string())
+    }
 
-    async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> PeerClient {
+    /// A client for member `target` (a full hello: it is authenticated as
+    /// a peer of this cluster).
+    pub fn peer(&self, target: NodeId, node: &NodeInfo) -> PeerClient {
         PeerClient {
             me: self.me.clone(),
             target,
             target_name: node.name.clone(),
-            addr: self
-                .routes
-                .get(&target)
-                .cloned()
-                .unwrap_or_else(|| node.bus_addr.clone()),
+            addr: self.route(target, &node.bus_addr),
             conn: None,
             dial: self.dial.clone(),
             acks: self.acks.clone(),
         }
+    }
+
+    /// One membership request to whatever listens on bus address `addr`,
+    /// on a connection opened with a guest hello (the receiver's id and
+    /// name are not known yet) and closed after the answer.
+    pub async fn ask(
+        &self,
+        addr: &str,
+        req: &BusRequest,
+        ttl: Duration,
+    ) -> Result<BusResponse, AskError> {
+        let exchange = async {
+            let stream = TcpStream::connect(addr)
+                .await
+                .map_err(|e| AskError::Unreachable(e.to_string()))?;
+            stream
+                .set_nodelay(true)
+                .map_err(|e| AskError::Unreachable(e.to_string()))?;
+            let mut conn = BufStream::new(stream);
+            let hello = BusRequest::GuestHello(self.me.guest_hello(BUS_VERSION));
+            let io = |e: io::Error| AskError::Protocol(e.to_string());
+            write_frame(&mut conn, &hello).await.map_err(io)?;
+            match read_frame::<_, BusResponse>(&mut conn).await.map_err(io)? {
+                Some(BusResponse::Hello) => {}
+                Some(BusResponse::Error(why)) => return Err(AskError::Refused(why)),
+                other => return Err(AskError::Protocol(format!("bad hello reply: {other:?}"))),
+            }
+            write_frame(&mut conn, req).await.map_err(io)?;
+            match read_frame::<_, BusResponse>(&mut conn).await.map_err(io)? {
+                Some(BusResponse::Error(why)) => Err(AskError::Refused(why)),
+                Some(resp) => Ok(resp),
+                None => Err(AskError::Protocol("closed without an answer".into())),
+            }
+        };
+        tokio::time::timeout(ttl, exchange)
+            .await
+            .unwrap_or(Err(AskError::Timeout(ttl)))
+    }
+}
+
+/// Why a membership request over the bus got no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AskError {
+    #[error("{0}")]
+    Unreachable(String),
+    /// The peer answered with an error (refused the hello or the request).
+    #[error("refused: {0}")]
+    Refused(String),
+    /// Not our bus protocol (a wrong port?), or a broken connection.
+    #[error("not a raftcache bus (wrong bus port?): {0}")]
+    Protocol(String),
+    #[error("no answer within {0:?} (wrong bus port?)")]
+    Timeout(Duration),
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> PeerClient {
+        self.peer(target, node)
     }
 }
 
@@ -305,6 +410,19 @@ impl PeerClient {
             Ok(other) => Err(format!("unexpected read-index reply: {other:?}")),
             Err(CallError::Unreachable(e) | CallError::Network(e) | CallError::Remote(e)) => Err(e),
             Err(CallError::Timeout) => Err("read index request timed out".into()),
+        }
+    }
+
+    /// Ask this peer (the leader) to hand leadership to node `to`.
+    pub async fn transfer_leadership(&mut self, to: NodeId, ttl: Duration) -> Result<(), AskError> {
+        match self.call(&BusRequest::TransferLeadership { to }, ttl).await {
+            Ok(BusResponse::Done) => Ok(()),
+            Ok(other) => Err(AskError::Protocol(format!(
+                "unexpected transfer reply: {other:?}"
+            ))),
+            Err(CallError::Remote(e)) => Err(AskError::Refused(e)),
+            Err(CallError::Unreachable(e) | CallError::Network(e)) => Err(AskError::Unreachable(e)),
+            Err(CallError::Timeout) => Err(AskError::Timeout(ttl)),
         }
     }
 

@@ -103,12 +103,44 @@ pub enum RaftError {
     LogFull { limit: u64 },
 }
 
+/// This node's part in the raft group, as INFO and RAFTCACHE STATUS show
+/// it (`raft_state:Leader`). Our own type: nothing above `raft/` sees
+/// openraft's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Role {
+    #[default]
+    Learner,
+    Follower,
+    Candidate,
+    Leader,
+    /// Raft has stopped (fatal error or shutdown).
+    Shutdown,
+}
+
+impl Role {
+    fn of(state: ServerState) -> Role {
+        match state {
+            ServerState::Learner => Role::Learner,
+            ServerState::Follower => Role::Follower,
+            ServerState::Candidate => Role::Candidate,
+            ServerState::Leader => Role::Leader,
+            ServerState::Shutdown => Role::Shutdown,
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
 /// What the rest of the server sees of the cluster.
 #[derive(Debug, Clone, Default)]
 pub struct ClusterView {
     pub term: u64,
     pub leader: Option<NodeId>,
-    pub state: Option<ServerState>,
+    pub state: Option<Role>,
     pub voters: Vec<NodeId>,
     pub learners: Vec<NodeId>,
     /// A membership change is in its joint phase (old and new configs both
@@ -145,7 +177,11 @@ pub struct RaftNode {
     pub me: NodeInfo,
     /// Node name and cluster id (`raft::identity`).
     pub identity: Arc<Identity>,
-    pub raft: Raft,
+    /// The openraft handle: only `raft/` (this node, the bus service and
+    /// `raft::membership`) drives it.
+    pub(super) raft: Raft,
+    /// The bus client factory (membership requests dial peers with it).
+    pub(super) network: Network,
     data: Arc<RwLock<SmData>>,
     is_leader: Arc<AtomicBool>,
     view: Arc<RwLock<Arc<ClusterView>>>,
@@ -236,6 +272,7 @@ impl RaftNode {
             id: s.node_id,
             me: s.me.clone(),
             raft: raft.clone(),
+            network: network.clone(),
             data,
             is_leader: Arc::new(AtomicBool::new(false)),
             view: Arc::new(RwLock::new(Arc::new(ClusterView::default()))),
@@ -308,6 +345,24 @@ impl RaftNode {
     /// The log's size and limits, for INFO.
     pub fn log_bounds(&self) -> LogBoundsStats {
         self.bounds.stats(self.view().snapshot_index)
+    }
+
+    /// Build a snapshot now (RAFTCACHE SNAPSHOT).
+    pub async fn trigger_snapshot(&self) -> Result<(), RaftError> {
+        self.raft
+            .trigger()
+            .snapshot()
+            .await
+            .map_err(|e| RaftError::Fatal(e.to_string()))
+    }
+
+    /// Start an election now (CLUSTER FAILOVER FORCE / TAKEOVER).
+    pub async fn elect(&self) -> Result<(), RaftError> {
+        self.raft
+            .trigger()
+            .elect(false)
+            .await
+            .map_err(|e| RaftError::Fatal(e.to_string()))
     }
 
     /// Shared state-machine data for local reads.
@@ -631,7 +686,7 @@ async fn watch_metrics(
             ClusterView {
                 term: m.current_term,
                 leader: m.current_leader,
-                state: Some(m.state),
+                state: Some(Role::of(m.state)),
                 voters: membership.voter_ids().collect(),
                 learners: membership.learner_ids().collect(),
                 joint: membership.get_joint_config().len() > 1,
@@ -665,16 +720,14 @@ async fn watch_metrics(
                     .unwrap_or_default(),
             }
         };
-        is_leader.store(v.state == Some(ServerState::Leader), Ordering::Release);
+        is_leader.store(v.state == Some(Role::Leader), Ordering::Release);
         metrics::gauge!(crate::metrics::RAFT_TERM).set(v.term as f64);
         metrics::gauge!(crate::metrics::RAFT_LAST_APPLIED).set(v.last_applied as f64);
-        metrics::gauge!(crate::metrics::RAFT_IS_LEADER).set(
-            if v.state == Some(ServerState::Leader) {
-                1.0
-            } else {
-                0.0
-            },
-        );
+        metrics::gauge!(crate::metrics::RAFT_IS_LEADER).set(if v.state == Some(Role::Leader) {
+            1.0
+        } else {
+            0.0
+        });
         *view.write() = Arc::new(v);
         if rx.changed().await.is_err() {
             return;

@@ -11,10 +11,11 @@ use openraft::async_runtime::watch::WatchReceiver;
 use tokio::io::BufStream;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::raft::identity::{AdmitError, Identity};
+use crate::raft::identity::{AdmitError, GuestHello, Identity};
 use crate::raft::lease::{ReadConfirm, Refused};
+use crate::raft::membership;
 use crate::raft::network::{read_frame, write_frame, BusRequest, BusResponse, BUS_VERSION};
-use crate::raft::node::{LeaderContact, RaftNode};
+use crate::raft::node::RaftNode;
 use crate::raft::state_machine::SnapshotFile;
 use crate::raft::types::{Raft, SnapshotMeta};
 
@@ -24,9 +25,6 @@ pub async fn serve(
     snapshot_dir: PathBuf,
     identity: Arc<Identity>,
 ) {
-    let raft = node.raft.clone();
-    let confirm = node.confirm.clone();
-    let contact = node.leader_contact();
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
@@ -36,16 +34,94 @@ pub async fn serve(
                 continue;
             }
         };
-        let raft = raft.clone();
-        let confirm = confirm.clone();
-        let contact = contact.clone();
+        let node = node.clone();
         let dir = snapshot_dir.clone();
         let identity = identity.clone();
         tokio::spawn(async move {
-            if let Err(e) = handle(stream, raft, confirm, contact, dir, &identity).await {
+            if let Err(e) = handle(stream, node, dir, &identity).await {
                 tracing::warn!(%peer, error = %e, "bus connection closed");
             }
         });
+    }
+}
+
+/// What a connection was admitted for, decided once from its first frame
+/// by [`admit`].
+#[derive(Debug)]
+enum Admission {
+    /// A member of this cluster (a `Hello` that `Identity::admit`
+    /// accepted): raft RPCs, who-are-you, transfer requests.
+    Peer,
+    /// A `GuestHello` (a node that does not know this one yet, or has no
+    /// cluster yet): who-are-you and join only.
+    Guest(GuestHello),
+}
+
+impl Admission {
+    fn allows(&self, req: &BusRequest) -> bool {
+        use BusRequest as R;
+        match self {
+            Admission::Peer => !matches!(req, R::GuestHello(_) | R::Join { .. }),
+            Admission::Guest(_) => matches!(req, R::WhoAreYou | R::Join { .. }),
+        }
+    }
+}
+
+/// The one place a bus connection is admitted: read its first frame, and
+/// accept it (as a peer or a guest) or refuse it with the reason. `None`:
+/// refused (the reason was sent) or closed before a hello.
+async fn admit(
+    conn: &mut BufStream<TcpStream>,
+    raft: &Raft,
+    identity: &Identity,
+) -> io::Result<Option<Admission>> {
+    let (admitted, from) = match read_frame::<_, BusRequest>(conn).await? {
+        Some(BusRequest::Hello(hello)) => {
+            // Does this node's latest membership (its log, committed or
+            // not) list it under its current name? See `raft::identity`.
+            let listed = {
+                let metrics = raft.metrics();
+                let m = metrics.borrow_watched();
+                m.membership_config
+                    .membership()
+                    .get_node(&identity.node_id)
+                    .is_some_and(|n| n.name == identity.name)
+            };
+            let r = identity.admit(&hello, listed, BUS_VERSION);
+            (r.map(|()| Admission::Peer), hello.from)
+        }
+        Some(BusRequest::GuestHello(hello)) => {
+            let r = identity.admit_guest(&hello, BUS_VERSION);
+            let from = hello.from;
+            (r.map(|()| Admission::Guest(hello)), from)
+        }
+        Some(_) => {
+            return Err(std::io::Error::other(
+                "first bus frame was not a valid hello",
+            ))
+        }
+        None => return Ok(None),
+    };
+    match admitted {
+        Ok(a) => {
+            write_frame(conn, &BusResponse::Hello).await?;
+            Ok(Some(a))
+        }
+        Err(e) => {
+            if let AdmitError::Refused(_) = e {
+                metrics::counter!(crate::metrics::BUS_REFUSED_TOTAL).increment(1);
+            }
+            if let Some(quiet) = identity.log_refusal(from) {
+                let more = if quiet > 0 {
+                    format!(" ({quiet} more refusals of it not logged)")
+                } else {
+                    String::new()
+                };
+                tracing::warn!("refusing bus peer node {from}: {e}{more}");
+            }
+            write_frame(conn, &BusResponse::Error(e.to_string())).await?;
+            Ok(None)
+        }
     }
 }
 
@@ -90,54 +166,43 @@ async fn blocking<T: Send + 'static>(
 
 async fn handle(
     stream: TcpStream,
-    raft: Raft,
-    confirm: ReadConfirm,
-    contact: Arc<LeaderContact>,
+    node: Arc<RaftNode>,
     dir: PathBuf,
     identity: &Identity,
 ) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let mut conn = BufStream::new(stream);
-    match read_frame::<_, BusRequest>(&mut conn).await? {
-        Some(BusRequest::Hello(hello)) => {
-            // Does this node's latest membership (its log, committed or
-            // not) list it under its current name? See `raft::identity`.
-            let listed = {
-                let metrics = raft.metrics();
-                let m = metrics.borrow_watched();
-                m.membership_config
-                    .membership()
-                    .get_node(&identity.node_id)
-                    .is_some_and(|n| n.name == identity.name)
-            };
-            if let Err(e) = identity.admit(&hello, listed, BUS_VERSION) {
-                if let AdmitError::Refused(_) = e {
-                    metrics::counter!(crate::metrics::BUS_REFUSED_TOTAL).increment(1);
-                }
-                if let Some(quiet) = identity.log_refusal(hello.from) {
-                    let more = if quiet > 0 {
-                        format!(" ({quiet} more refusals of it not logged)")
-                    } else {
-                        String::new()
-                    };
-                    tracing::warn!("refusing bus peer node {}: {e}{more}", hello.from);
-                }
-                write_frame(&mut conn, &BusResponse::Error(e.to_string())).await?;
-                return Ok(());
-            }
-            write_frame(&mut conn, &BusResponse::Hello).await?;
-        }
-        Some(_) => {
-            return Err(std::io::Error::other(
-                "first bus frame was not a valid hello",
-            ))
-        }
-        None => return Ok(()),
-    }
+    let raft = node.raft.clone();
+    let Some(admission) = admit(&mut conn, &raft, identity).await? else {
+        return Ok(());
+    };
+    let confirm = &node.confirm;
+    let contact = node.leader_contact();
     let mut incoming: Option<Incoming> = None;
     while let Some(req) = read_frame::<_, BusRequest>(&mut conn).await? {
+        if !admission.allows(&req) {
+            let why = format!("bus request not allowed on this connection ({admission:?})");
+            write_frame(&mut conn, &BusResponse::Error(why.clone())).await?;
+            return Err(io::Error::other(why));
+        }
         let resp = match req {
-            BusRequest::Hello(_) => BusResponse::Hello,
+            BusRequest::Hello(_) | BusRequest::GuestHello(_) => BusResponse::Hello,
+            BusRequest::WhoAreYou => {
+                let (id, info, cluster) = membership::whoami(&node);
+                BusResponse::Identity { id, info, cluster }
+            }
+            BusRequest::Join { id, info } => match &admission {
+                Admission::Guest(guest) => {
+                    BusResponse::Join(membership::handle_join(&node, guest, id, info).await)
+                }
+                Admission::Peer => BusResponse::Error("join needs a guest hello".into()),
+            },
+            BusRequest::TransferLeadership { to } => {
+                match membership::handle_transfer(&node, to).await {
+                    Ok(()) => BusResponse::Done,
+                    Err(e) => BusResponse::Error(e.to_string()),
+                }
+            }
             BusRequest::Append(r) => match raft.append_entries(r).await {
                 Ok(r) => {
                     // Not from a deposed leader: the link is alive.
@@ -156,7 +221,7 @@ async fn handle(
                 Ok(r) => BusResponse::Vote(r),
                 Err(e) => BusResponse::Error(e.to_string()),
             },
-            BusRequest::ReadIndex { lease } => read_index(&confirm, lease).await,
+            BusRequest::ReadIndex { lease } => read_index(confirm, lease).await,
             BusRequest::TransferLeader(r) => match raft.handle_transfer_leader(r).await {
                 Ok(r) => BusResponse::TransferLeader(r),
                 Err(e) => BusResponse::Error(e.to_string()),

@@ -175,6 +175,12 @@ impl Node {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// This node as `--join` and `RAFTCACHE ADD-LEARNER` take it:
+    /// `host:port@busport` (the harness's bus ports are not port + 10000).
+    pub fn join_addr(&self) -> String {
+        format!("127.0.0.1:{}@{}", self.port, self.bus_port)
+    }
+
     pub fn url(&self) -> String {
         let pass = self
             .extra
@@ -467,7 +473,7 @@ impl Cluster {
             setup(&mut node);
             nodes.push(node);
         }
-        let seed = nodes[0].addr();
+        let seed = nodes[0].join_addr();
         for (i, node) in nodes.iter_mut().enumerate() {
             if i > 0 {
                 node.join = Some(seed.clone());

@@ -86,7 +86,7 @@ class Cluster:
         self.tmp = tempfile.TemporaryDirectory()
         self.nodes = []
         for i in range(n):
-            node = Node(i + 1, self.tmp.name, join=None if i == 0 else f"127.0.0.1:{self.nodes[0].port}")
+            node = Node(i + 1, self.tmp.name, join=None if i == 0 else f"127.0.0.1:{self.nodes[0].port}@{self.nodes[0].bus_port}")
             self.nodes.append(node)
             node.start()
             if i == 0:

@@ -7,9 +7,14 @@ use std::fmt::Write as _;
 use super::{bulk, host_port, ok_or_err};
 use crate::command::FailoverMode;
 use crate::protocol::Reply;
+use crate::raft::membership::{self, MemberAddr, MembershipError};
 use crate::raft::types::NodeInfo;
-use crate::raft::ClusterView;
+use crate::raft::{ClusterView, Role};
 use crate::server::Server;
+use crate::slot::SLOTS;
+
+/// The last slot: one group owns `0..=LAST_SLOT` today.
+const LAST_SLOT: i64 = SLOTS as i64 - 1;
 
 /// Nodes in reply order: leader first, then voters, then learners.
 pub(super) fn ordered_nodes(view: &ClusterView) -> Vec<(u64, NodeInfo, &'static str)> {
@@ -27,11 +32,11 @@ pub(super) fn ordered_nodes(view: &ClusterView) -> Vec<(u64, NodeInfo, &'static 
 
 /// `CLUSTER SLOTS`: one range, leader first.
 pub(super) fn slots(server: &Server, resp3: bool) -> Reply {
-    let view = server.router.group_for_slot(None).view();
+    let view = server.router.local_node().view();
     if view.leader_info().is_none() {
         return Reply::Array(vec![]);
     }
-    let mut range = vec![Reply::Int(0), Reply::Int(16383)];
+    let mut range = vec![Reply::Int(0), Reply::Int(LAST_SLOT)];
     for (_, info, _) in ordered_nodes(&view) {
         let (host, port) = host_port(&info.addr);
         let meta = if resp3 {
@@ -51,7 +56,7 @@ pub(super) fn slots(server: &Server, resp3: bool) -> Reply {
 
 /// `CLUSTER SHARDS`.
 pub(super) fn shards(server: &Server) -> Reply {
-    let node = server.router.group_for_slot(None);
+    let node = server.router.local_node();
     let view = node.view();
     let nodes = ordered_nodes(&view)
         .into_iter()
@@ -76,7 +81,7 @@ pub(super) fn shards(server: &Server) -> Reply {
     Reply::Array(vec![Reply::Map(vec![
         (
             bulk("slots"),
-            Reply::Array(vec![Reply::Int(0), Reply::Int(16383)]),
+            Reply::Array(vec![Reply::Int(0), Reply::Int(LAST_SLOT)]),
         ),
         (bulk("nodes"), Reply::Array(nodes)),
     ])])
@@ -84,7 +89,7 @@ pub(super) fn shards(server: &Server) -> Reply {
 
 /// `CLUSTER NODES` text.
 pub(super) fn nodes(server: &Server) -> String {
-    let node = server.router.group_for_slot(None);
+    let node = server.router.local_node();
     let view = node.view();
     let leader_name = view.leader_info().map(|(_, i)| i.name);
     let mut out = String::new();
@@ -106,7 +111,11 @@ pub(super) fn nodes(server: &Server) -> String {
         } else {
             leader_name.clone().unwrap_or_else(|| "-".into())
         };
-        let slots = if is_leader { " 0-16383" } else { "" };
+        let slots = if is_leader {
+            format!(" 0-{LAST_SLOT}")
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
             "{} {}@{} {} {} 0 0 {} connected{}",
@@ -124,13 +133,13 @@ pub(super) fn nodes(server: &Server) -> String {
 
 /// `CLUSTER INFO` text.
 pub(super) fn info(server: &Server) -> String {
-    let view = server.router.group_for_slot(None).view();
+    let view = server.router.local_node().view();
     let ok = view.leader.is_some();
     format!(
-        "cluster_state:{}\r\ncluster_slots_assigned:16384\r\ncluster_slots_ok:{}\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:{}\r\ncluster_known_nodes:{}\r\ncluster_size:{}\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:{}\r\ncluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\n",
+        "cluster_state:{}\r\ncluster_slots_assigned:{SLOTS}\r\ncluster_slots_ok:{}\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:{}\r\ncluster_known_nodes:{}\r\ncluster_size:{}\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:{}\r\ncluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\n",
         if ok { "ok" } else { "fail" },
-        if ok { 16384 } else { 0 },
-        if ok { 0 } else { 16384 },
+        if ok { SLOTS } else { 0 },
+        if ok { 0 } else { SLOTS },
         view.nodes.len().max(1),
         view.voters.len(),
         view.term,
@@ -139,7 +148,7 @@ pub(super) fn info(server: &Server) -> String {
 }
 
 pub(super) fn raft_status(server: &Server) -> Reply {
-    let node = server.router.group_for_slot(None);
+    let node = server.router.local_node();
     let v = node.view();
     let ids = |ids: &[u64]| Reply::Array(ids.iter().map(|i| Reply::Int(*i as i64)).collect());
     Reply::Map(vec![
@@ -151,10 +160,7 @@ pub(super) fn raft_status(server: &Server) -> Reply {
         ),
         (
             bulk("state"),
-            bulk(format!(
-                "{:?}",
-                v.state.unwrap_or(openraft::ServerState::Learner)
-            )),
+            bulk(v.state.unwrap_or(Role::Learner).to_string()),
         ),
         (bulk("term"), Reply::Int(v.term as i64)),
         (
@@ -180,133 +186,93 @@ pub(super) fn myid(server: &Server) -> Reply {
     bulk(server.settings.me.name.clone())
 }
 
-/// CLUSTER MEET ip port [bus-port]: learn the node's identity from its
-/// client port, then add it (learner, catch up, voter).
+/// A membership result as a Redis reply: `+OK`; `-MOVED 0 <leader>` or
+/// `-CLUSTERDOWN` when this node does not lead; `-ERR <why>` otherwise.
+fn membership_reply(r: Result<(), MembershipError>) -> Reply {
+    match r {
+        Ok(()) => Reply::ok(),
+        Err(MembershipError::NotLeader(Some((_, leader)))) => {
+            Reply::Error(format!("MOVED 0 {}", leader.addr))
+        }
+        Err(MembershipError::NotLeader(None)) => Reply::error("CLUSTERDOWN The cluster is down"),
+        Err(e) => Reply::Error(format!("ERR {e}")),
+    }
+}
+
+/// CLUSTER MEET ip port [cluster-bus-port]: ask the node's cluster bus (at
+/// port + 10000 unless given) who it is, then add it (learner, catch up,
+/// voter).
 pub(super) async fn meet(
     server: &Server,
     ip: std::net::IpAddr,
     port: u16,
-    _bus_port: Option<u16>,
+    bus_port: Option<u16>,
 ) -> Reply {
-    let node = server.router.group_for_slot(None).clone();
-    let addr = std::net::SocketAddr::new(ip, port).to_string();
-    let added = async {
-        let (id, info) = crate::boot::learn_identity(&addr, None).await?;
-        crate::boot::add_member(&node, id, info, true).await
+    let node = server.router.local_node().clone();
+    let addr = match MemberAddr::new(&ip.to_string(), port, bus_port) {
+        Ok(a) => a,
+        Err(e) => return Reply::Error(format!("ERR Invalid node address specified: {e}")),
     };
-    ok_or_err(added.await)
+    membership_reply(membership::meet(&node, &addr).await)
 }
 
 /// CLUSTER FORGET node-name.
 pub(super) async fn forget(server: &Server, node_id: &[u8]) -> Reply {
-    let node = server.router.group_for_slot(None).clone();
-    let view = node.view();
+    let node = server.router.local_node().clone();
     let wanted = String::from_utf8_lossy(node_id).into_owned();
-    let Some((&id, _)) = view.nodes.iter().find(|(_, n)| n.name == wanted) else {
-        return Reply::Error(format!("ERR Unknown node {wanted}"));
-    };
-    ok_or_err(crate::boot::remove_member(&node, id).await)
+    membership_reply(membership::forget(&node, &wanted).await)
 }
 
 /// CLUSTER FAILOVER [FORCE|TAKEOVER], sent to a follower.
 pub(super) async fn failover(server: &Server, mode: FailoverMode) -> Reply {
-    let node = server.router.group_for_slot(None).clone();
+    let node = server.router.local_node().clone();
     if node.is_leader() {
         return Reply::error("ERR You should send CLUSTER FAILOVER to a replica");
     }
-    let result = match (mode, node.view().leader) {
-        (FailoverMode::Default, Some(leader)) if leader != node.id => {
-            crate::boot::ask_leader_to_transfer(&node, node.id).await
-        }
-        _ => node
-            .raft
-            .trigger()
-            .elect(false)
-            .await
-            .map_err(|e| e.to_string()),
-    };
-    ok_or_err(result)
+    let force = mode != FailoverMode::Default;
+    membership_reply(membership::failover(&node, force).await)
 }
 
-/// RAFTCACHE ADD-LEARNER id host port: the address is the node's client
-/// port; ask it who it is, so the member record has its client address,
-/// bus address and name (a learner that later leads must be redirectable
-/// to).
-pub(super) async fn add_learner(server: &Server, node_id: u64, host: &str, port: u16) -> Reply {
-    let node = server.router.group_for_slot(None).clone();
-    let addr = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
+/// RAFTCACHE ADD-LEARNER id host:port[@busport]: the address is the node's
+/// client address; its cluster bus is asked who it is, so the member record
+/// has its client address, bus address and name (a learner that later
+/// leads must be redirectable to).
+pub(super) async fn add_learner(
+    server: &Server,
+    node_id: u64,
+    host: &str,
+    port: u16,
+    bus_port: Option<u16>,
+) -> Reply {
+    let node = server.router.local_node().clone();
+    let addr = match MemberAddr::new(host, port, bus_port) {
+        Ok(a) => a,
+        Err(e) => return Reply::Error(format!("ERR Invalid address: {e}")),
     };
-    let added = async {
-        let (id, info) = crate::boot::learn_identity(&addr, Some(node_id)).await?;
-        crate::boot::add_member(&node, id, info, false).await
-    };
-    ok_or_err(added.await)
+    membership_reply(membership::add_learner(&node, node_id, &addr).await)
 }
 
 /// RAFTCACHE PROMOTE id.
 pub(super) async fn promote(server: &Server, node_id: u64) -> Reply {
-    let node = server.router.group_for_slot(None).clone();
-    let ids = std::collections::BTreeSet::from([node_id]);
-    let r = node
-        .raft
-        .change_membership(openraft::ChangeMembers::AddVoterIds(ids), false)
-        .await;
-    ok_or_err(r.map(|_| ()))
+    let node = server.router.local_node().clone();
+    membership_reply(membership::promote(&node, node_id).await)
 }
 
 /// RAFTCACHE SNAPSHOT.
 pub(super) async fn snapshot(server: &Server) -> Reply {
-    let node = server.router.group_for_slot(None);
-    ok_or_err(node.raft.trigger().snapshot().await)
+    let node = server.router.local_node();
+    ok_or_err(node.trigger_snapshot().await)
 }
 
 /// RAFTCACHE TRANSFER id.
 pub(super) async fn transfer(server: &Server, node_id: u64) -> Reply {
-    let node = server.router.group_for_slot(None);
-    ok_or_err(node.raft.trigger().transfer_leader(node_id).await)
-}
-
-/// RAFTCACHE WHOAMI.
-pub(super) fn whoami(server: &Server) -> Reply {
-    Reply::Status(crate::boot::whoami_line(
-        server.settings.node_id,
-        &server.settings.me,
-    ))
-}
-
-/// RAFTCACHE JOIN id addr bus-addr name (sent by a joining node).
-pub(super) async fn join(
-    server: &Server,
-    node_id: u64,
-    addr: String,
-    bus_addr: String,
-    name: String,
-) -> Reply {
-    let node = server.router.group_for_slot(None).clone();
-    if !node.is_leader() {
-        return match node.view().leader_info() {
-            Some((_, leader)) => Reply::Error(format!("MOVED 0 {}", leader.addr)),
-            None => Reply::error("CLUSTERDOWN The cluster is down"),
-        };
-    }
-    let view = node.view();
-    if view.voters.contains(&node_id) && view.nodes.get(&node_id).is_some_and(|n| n.name == name) {
-        return Reply::ok();
-    }
-    let info = NodeInfo {
-        addr,
-        bus_addr,
-        name,
-    };
-    ok_or_err(crate::boot::add_member(&node, node_id, info, true).await)
+    let node = server.router.local_node();
+    membership_reply(membership::transfer(node, node_id).await)
 }
 
 /// RAFTCACHE DIGEST: `[applied-index, digest]`.
 pub(super) fn digest(server: &Server) -> Reply {
-    let node = server.router.group_for_slot(None);
+    let node = server.router.local_node();
     let d = node.data().read();
     let applied = d.last_applied.map(|l| l.index).unwrap_or(0);
     Reply::Array(vec![

@@ -104,7 +104,7 @@ pub(super) fn info(server: &Server, sections: &[String]) -> String {
             out,
             "# Raft\r\nraft_node_id:{}\r\nraft_state:{:?}\r\nraft_term:{}\r\nraft_leader_id:{}\r\nraft_last_log_index:{}\r\nraft_committed_index:{}\r\nraft_last_applied_index:{}\r\nraft_snapshot_index:{}\r\nraft_purged_index:{}\r\nraft_voters:{}\r\nraft_learners:{}\r\nraft_joint_config:{}\r\nraft_read_consistency:{:?}\r\nraft_snapshots_built:{}\r\nraft_snapshots_installed:{}\r\n{}\r\n",
             node.id,
-            view.state.unwrap_or(openraft::ServerState::Learner),
+            view.state.unwrap_or(crate::raft::Role::Learner),
             view.term,
             view.leader.map(|l| l.to_string()).unwrap_or_default(),
             view.last_log_index,

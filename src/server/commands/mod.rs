@@ -66,17 +66,11 @@ pub async fn execute(server: &Arc<Server>, session: &Session, cmd: ServerCmd) ->
             node_id,
             host,
             port,
-        } => cluster::add_learner(server, node_id, &host, port).await,
+            bus_port,
+        } => cluster::add_learner(server, node_id, &host, port, bus_port).await,
         ServerCmd::RaftPromote { node_id } => cluster::promote(server, node_id).await,
         ServerCmd::RaftSnapshot => cluster::snapshot(server).await,
         ServerCmd::RaftTransfer { node_id } => cluster::transfer(server, node_id).await,
-        ServerCmd::RaftWhoami => cluster::whoami(server),
-        ServerCmd::RaftJoin {
-            node_id,
-            addr,
-            bus_addr,
-            name,
-        } => cluster::join(server, node_id, addr, bus_addr, name).await,
         ServerCmd::RaftDigest => cluster::digest(server),
     }
 }
