@@ -244,13 +244,6 @@ mod tests {
     use super::super::test_util::*;
     use super::*;
 
-    fn server(parts: &[&str]) -> ServerCmd {
-        match plan(parts) {
-            Plan::Server(s) => s,
-            other => panic!("{other:?}"),
-        }
-    }
-
     #[test]
     fn session_flags() {
         assert_eq!(server(&["readonly"]), ServerCmd::ReadOnly);

@@ -205,13 +205,6 @@ mod tests {
     use super::super::test_util::*;
     use super::*;
 
-    fn server(parts: &[&str]) -> ServerCmd {
-        match plan(parts) {
-            Plan::Server(s) => s,
-            other => panic!("{other:?}"),
-        }
-    }
-
     #[test]
     fn ping_echo() {
         assert_eq!(plan(&["PING"]), Plan::Reply(Reply::Status("PONG".into())));

@@ -352,6 +352,14 @@ pub(crate) mod test_util {
         }
     }
 
+    /// Parse a command line the server layer executes; its `ServerCmd`.
+    pub fn server(parts: &[&str]) -> ServerCmd {
+        match plan(parts) {
+            Plan::Server(s) => s,
+            other => panic!("{parts:?} planned {other:?}"),
+        }
+    }
+
     pub fn b(s: &str) -> Bytes {
         Bytes::copy_from_slice(s.as_bytes())
     }
