@@ -8,6 +8,7 @@ use super::{FailoverMode, Plan, ServerCmd};
 use crate::keyspace::ReadOp;
 use crate::num::{parse_i64, parse_u64};
 use crate::protocol::Reply;
+use crate::raft::MemberAddr;
 use crate::slot::{key_slot, SLOTS};
 
 /// READONLY
@@ -185,33 +186,10 @@ pub(super) fn raft_add_learner(a: &mut Args<'_>, _now: u64) -> Result<Plan, Repl
         ))
     };
     let text = std::str::from_utf8(&raw).map_err(|_| bad())?;
-    let (addr, bus_port) = match text.rsplit_once('@') {
-        Some((addr, bus)) => (
-            addr,
-            Some(
-                port_arg(bus.as_bytes())
-                    .filter(|&p| p != 0)
-                    .ok_or_else(bad)?,
-            ),
-        ),
-        None => (text, None),
-    };
-    let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    let port = port_arg(port.as_bytes())
-        .filter(|&p| p != 0)
-        .ok_or_else(bad)?;
-    if host.is_empty() || host.contains(|c: char| c.is_whitespace()) {
-        return Err(bad());
-    }
+    let addr = MemberAddr::parse(text).map_err(|_| bad())?;
     Ok(Plan::Server(ServerCmd::RaftAddLearner {
         node_id: id,
-        host: host.to_string(),
-        port,
-        bus_port,
+        addr,
     }))
 }
 
@@ -392,27 +370,21 @@ mod tests {
             server(&["RAFTCACHE", "ADD-LEARNER", "4", "node4.local:17004"]),
             ServerCmd::RaftAddLearner {
                 node_id: 4,
-                host: "node4.local".into(),
-                port: 17004,
-                bus_port: None
+                addr: MemberAddr::new("node4.local", 17004, None).unwrap()
             }
         );
         assert_eq!(
             server(&["RAFTCACHE", "ADD-LEARNER", "4", "10.0.0.4:7004@9004"]),
             ServerCmd::RaftAddLearner {
                 node_id: 4,
-                host: "10.0.0.4".into(),
-                port: 7004,
-                bus_port: Some(9004)
+                addr: MemberAddr::new("10.0.0.4", 7004, Some(9004)).unwrap()
             }
         );
         assert_eq!(
             server(&["raftcache", "add-learner", "4", "[::1]:17004"]),
             ServerCmd::RaftAddLearner {
                 node_id: 4,
-                host: "::1".into(),
-                port: 17004,
-                bus_port: None
+                addr: MemberAddr::new("::1", 17004, None).unwrap()
             }
         );
         for bad in [

@@ -139,9 +139,7 @@ pub enum ServerCmd {
     /// it is): OK.
     RaftAddLearner {
         node_id: u64,
-        host: String,
-        port: u16,
-        bus_port: Option<u16>,
+        addr: crate::raft::MemberAddr,
     },
     /// RAFTCACHE PROMOTE id: make a learner a voter: OK.
     RaftPromote {

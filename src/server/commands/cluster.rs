@@ -237,19 +237,9 @@ pub(super) async fn failover(server: &Server, mode: FailoverMode) -> Reply {
 /// client address; its cluster bus is asked who it is, so the member record
 /// has its client address, bus address and name (a learner that later
 /// leads must be redirectable to).
-pub(super) async fn add_learner(
-    server: &Server,
-    node_id: u64,
-    host: &str,
-    port: u16,
-    bus_port: Option<u16>,
-) -> Reply {
+pub(super) async fn add_learner(server: &Server, node_id: u64, addr: &MemberAddr) -> Reply {
     let node = server.router.local_node().clone();
-    let addr = match MemberAddr::new(host, port, bus_port) {
-        Ok(a) => a,
-        Err(e) => return Reply::Error(format!("ERR Invalid address: {e}")),
-    };
-    membership_reply(membership::add_learner(&node, node_id, &addr).await)
+    membership_reply(membership::add_learner(&node, node_id, addr).await)
 }
 
 /// RAFTCACHE PROMOTE id.

@@ -62,12 +62,9 @@ pub async fn execute(server: &Arc<Server>, session: &Session, cmd: ServerCmd) ->
         ServerCmd::ClusterForget { node_id } => cluster::forget(server, &node_id).await,
         ServerCmd::ClusterFailover(mode) => cluster::failover(server, mode).await,
         ServerCmd::RaftStatus => cluster::raft_status(server),
-        ServerCmd::RaftAddLearner {
-            node_id,
-            host,
-            port,
-            bus_port,
-        } => cluster::add_learner(server, node_id, &host, port, bus_port).await,
+        ServerCmd::RaftAddLearner { node_id, addr } => {
+            cluster::add_learner(server, node_id, &addr).await
+        }
         ServerCmd::RaftPromote { node_id } => cluster::promote(server, node_id).await,
         ServerCmd::RaftSnapshot => cluster::snapshot(server).await,
         ServerCmd::RaftTransfer { node_id } => cluster::transfer(server, node_id).await,
