@@ -17,4 +17,6 @@ pub mod types;
 mod formats_tests;
 
 pub use membership::{MemberAddr, MembershipError};
-pub use node::{ClusterView, RaftError, RaftNode, RaftSettings, ReadConsistency, Role};
+pub use node::{
+    ClusterView, KeyspaceStats, RaftError, RaftNode, RaftSettings, ReadConsistency, Role,
+};

@@ -171,6 +171,15 @@ type WriteReply = oneshot::Sender<Result<Outcome, RaftError>>;
 type Queued = ((WriteOp, WriteReply), u64);
 type ReadWaiter = oneshot::Sender<Result<(), RaftError>>;
 
+/// The keyspace's size, for INFO (`RaftNode::keyspace_stats`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyspaceStats {
+    pub keys: usize,
+    pub expires: usize,
+    /// Bytes the keyspace accounts for (INFO `used_memory`).
+    pub used_memory: usize,
+}
+
 /// A running raft group member.
 pub struct RaftNode {
     pub id: NodeId,
@@ -365,9 +374,23 @@ impl RaftNode {
             .map_err(|e| RaftError::Fatal(e.to_string()))
     }
 
-    /// Shared state-machine data for local reads.
-    pub fn data(&self) -> &Arc<RwLock<SmData>> {
-        &self.data
+    /// The keyspace's size for INFO: keys, keys with a deadline, and the
+    /// bytes it accounts for.
+    pub fn keyspace_stats(&self) -> KeyspaceStats {
+        let d = self.data.read();
+        KeyspaceStats {
+            keys: d.keyspace.len(),
+            expires: d.keyspace.expires_len(),
+            used_memory: d.keyspace.used_memory(),
+        }
+    }
+
+    /// `(last applied index, keyspace digest)`, read together: replicas at
+    /// the same index must have the same digest (RAFTCACHE DIGEST).
+    pub fn digest(&self) -> (u64, u64) {
+        let d = self.data.read();
+        let applied = d.last_applied.map(|l| l.index).unwrap_or(0);
+        (applied, d.keyspace.digest())
     }
 
     /// Evaluate a read against this node's state (after a read barrier, or

@@ -262,11 +262,9 @@ pub(super) async fn transfer(server: &Server, node_id: u64) -> Reply {
 
 /// RAFTCACHE DIGEST: `[applied-index, digest]`.
 pub(super) fn digest(server: &Server) -> Reply {
-    let node = server.router.local_node();
-    let d = node.data().read();
-    let applied = d.last_applied.map(|l| l.index).unwrap_or(0);
+    let (applied, digest) = server.router.local_node().digest();
     Reply::Array(vec![
         Reply::Int(applied as i64),
-        bulk(format!("{:016x}", d.keyspace.digest())),
+        bulk(format!("{digest:016x}")),
     ])
 }

@@ -28,14 +28,11 @@ pub(super) fn info(server: &Server, sections: &[String]) -> String {
             || (sections.iter().any(|w| w.eq_ignore_ascii_case("default")))
     };
     let mut out = String::new();
-    let (keys, expires, used_memory) = {
-        let d = node.data().read();
-        (
-            d.keyspace.len(),
-            d.keyspace.expires_len(),
-            d.keyspace.used_memory(),
-        )
-    };
+    let crate::raft::KeyspaceStats {
+        keys,
+        expires,
+        used_memory,
+    } = node.keyspace_stats();
     let uptime = server.started.elapsed().as_secs();
     if want("server") {
         let _ = write!(
