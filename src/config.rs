@@ -170,14 +170,50 @@ impl LogFormat {
     }
 }
 
-/// `client-output-buffer-limit` for normal clients, as in redis.conf:
-/// close the client when its pending output exceeds `hard_bytes`, or stays
-/// above `soft_bytes` for `soft_seconds`. 0 disables a limit.
+/// One class of `client-output-buffer-limit`, as in redis.conf: close the
+/// client when its pending output exceeds `hard_bytes`, or stays above
+/// `soft_bytes` for `soft_seconds`. 0 disables a limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutputBufferLimit {
     pub hard_bytes: u64,
     pub soft_bytes: u64,
     pub soft_seconds: u64,
+}
+
+impl OutputBufferLimit {
+    const fn new(hard_bytes: u64, soft_bytes: u64, soft_seconds: u64) -> OutputBufferLimit {
+        OutputBufferLimit {
+            hard_bytes,
+            soft_bytes,
+            soft_seconds,
+        }
+    }
+}
+
+/// `client-output-buffer-limit` with Redis's three classes. Only `normal`
+/// is enforced: no replica or pub/sub client speaks RESP to a raftcache
+/// node (replication is the raft bus; there is no SUBSCRIBE), so the other
+/// two are accepted, kept and shown by `CONFIG GET` for tools that set or
+/// read them, and do nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputBufferLimits {
+    pub normal: OutputBufferLimit,
+    /// `replica` (alias `slave`; `CONFIG GET` says `slave`, as Redis does).
+    pub replica: OutputBufferLimit,
+    pub pubsub: OutputBufferLimit,
+}
+
+impl Default for OutputBufferLimits {
+    /// Redis's defaults, except `normal`: Redis leaves normal clients
+    /// unbounded (`0 0 0`); raftcache bounds them (an unbounded reply
+    /// buffer lets one client that never reads hold any amount of memory).
+    fn default() -> OutputBufferLimits {
+        OutputBufferLimits {
+            normal: OutputBufferLimit::new(256 << 20, 64 << 20, 60),
+            replica: OutputBufferLimit::new(256 << 20, 64 << 20, 60),
+            pubsub: OutputBufferLimit::new(32 << 20, 8 << 20, 60),
+        }
+    }
 }
 /// `cluster-bootstrap`: what a node does on an empty data dir without
 /// `join`. `Config::resolve` turns `Auto` into `Yes` or `No`: `auto`
@@ -443,45 +479,85 @@ impl Knob for LogFormat {
     }
 }
 
-/// `hard soft seconds` as in redis.conf (`normal` class name optional).
-impl Knob for OutputBufferLimit {
-    type Value = OutputBufferLimit;
-    fn parse(s: &str) -> Result<OutputBufferLimit, String> {
-        const HELP: &str = "expected '<hard> <soft> <soft-seconds>', e.g. '256mb 64mb 60'";
-        let mut words: Vec<&str> = s.split_whitespace().collect();
-        if words
-            .first()
-            .is_some_and(|w| w.eq_ignore_ascii_case("normal"))
-        {
-            words.remove(0);
+/// redis.conf's syntax: one or more `<class> <hard> <soft> <soft-seconds>`
+/// groups (classes `normal`, `replica` or `slave`, `pubsub`; a class not
+/// given keeps its default, a class given twice takes the last), or just
+/// `<hard> <soft> <soft-seconds>` for the normal class.
+impl Knob for OutputBufferLimits {
+    type Value = OutputBufferLimits;
+    fn parse(s: &str) -> Result<OutputBufferLimits, String> {
+        const HELP: &str = "expected '<class> <hard> <soft> <soft-seconds>' groups \
+            (class normal, replica or pubsub), e.g. 'normal 256mb 64mb 60 pubsub 32mb 8mb 60', \
+            or '<hard> <soft> <soft-seconds>' for normal clients";
+        let words: Vec<&str> = s.split_whitespace().collect();
+        let mut limits = OutputBufferLimits::default();
+        if let [hard, soft, secs] = words[..] {
+            limits.normal = class_limit(hard, soft, secs)?;
+            return Ok(limits);
         }
-        let [hard, soft, secs] = words[..] else {
+        if words.is_empty() || words.len() % 4 != 0 {
             return Err(HELP.into());
+        }
+        for group in words.chunks(4) {
+            let [class, hard, soft, secs] = group[..] else {
+                unreachable!("chunks of 4")
+            };
+            let slot = match class.to_ascii_lowercase().as_str() {
+                "normal" => &mut limits.normal,
+                "replica" | "slave" => &mut limits.replica,
+                "pubsub" => &mut limits.pubsub,
+                _ => {
+                    return Err(format!(
+                        "unknown client class '{class}' (expected normal, replica, slave or pubsub)"
+                    ))
+                }
+            };
+            *slot = class_limit(hard, soft, secs).map_err(|e| format!("{class}: {e}"))?;
+        }
+        Ok(limits)
+    }
+    /// As Redis's `CONFIG GET` shows it: every class, sizes in bytes,
+    /// `slave` for replicas.
+    fn render(v: &OutputBufferLimits) -> String {
+        let class = |name: &str, l: &OutputBufferLimit| {
+            format!(
+                "{name} {} {} {}",
+                l.hard_bytes, l.soft_bytes, l.soft_seconds
+            )
         };
-        let hard = Memory::parse(hard).map_err(|e| format!("hard limit: {e}"))?;
-        let soft = Memory::parse(soft).map_err(|e| format!("soft limit: {e}"))?;
-        let soft_seconds = secs.parse().map_err(|_| format!("soft seconds: {HELP}"))?;
-        Ok(OutputBufferLimit {
-            hard_bytes: hard,
-            soft_bytes: soft,
-            soft_seconds,
-        })
+        [
+            class("normal", &v.normal),
+            class("slave", &v.replica),
+            class("pubsub", &v.pubsub),
+        ]
+        .join(" ")
     }
-    /// As Redis shows it: `normal <hard bytes> <soft bytes> <seconds>`.
-    fn render(v: &OutputBufferLimit) -> String {
-        format!(
-            "normal {} {} {}",
-            v.hard_bytes, v.soft_bytes, v.soft_seconds
-        )
+    fn render_help(v: &OutputBufferLimits) -> String {
+        let class = |name: &str, l: &OutputBufferLimit| {
+            format!(
+                "{name} {} {} {}",
+                Memory::render_help(&l.hard_bytes),
+                Memory::render_help(&l.soft_bytes),
+                l.soft_seconds
+            )
+        };
+        [
+            class("normal", &v.normal),
+            class("replica", &v.replica),
+            class("pubsub", &v.pubsub),
+        ]
+        .join(" ")
     }
-    fn render_help(v: &OutputBufferLimit) -> String {
-        format!(
-            "{} {} {}",
-            Memory::render_help(&v.hard_bytes),
-            Memory::render_help(&v.soft_bytes),
-            v.soft_seconds
-        )
-    }
+}
+
+/// One class's `<hard> <soft> <soft-seconds>`.
+fn class_limit(hard: &str, soft: &str, secs: &str) -> Result<OutputBufferLimit, String> {
+    let hard = Memory::parse(hard).map_err(|e| format!("hard limit: {e}"))?;
+    let soft = Memory::parse(soft).map_err(|e| format!("soft limit: {e}"))?;
+    let secs = secs
+        .parse()
+        .map_err(|_| format!("soft seconds: expected a whole number, not '{secs}'"))?;
+    Ok(OutputBufferLimit::new(hard, soft, secs))
 }
 
 /// `bus-route`: `id=host:port,...`; empty = none.
@@ -787,12 +863,8 @@ knobs! {
     /// Largest pending request data per client (1 MB before AUTH); at least 1mb.
     client_query_buffer_limit: u64 as Memory = 1 << 30, get: true, set: false,
         check: within(MIN_BUFFER_LIMIT.., "must be at least 1mb");
-    /// Output buffer limit for normal clients: '<hard> <soft> <soft-seconds>'; 0 = no limit.
-    client_output_buffer_limit: OutputBufferLimit = OutputBufferLimit {
-        hard_bytes: 256 << 20,
-        soft_bytes: 64 << 20,
-        soft_seconds: 60,
-    }, get: true, set: false;
+    /// Output buffer limits per client class, as redis.conf: '<class> <hard> <soft> <soft-seconds>' groups (normal, replica, pubsub), or '<hard> <soft> <soft-seconds>' for normal; 0 = no limit. Only normal is enforced (no replica or pub/sub clients here). Unlike Redis, normal is bounded by default: an unbounded reply buffer is an abuse vector.
+    client_output_buffer_limit: OutputBufferLimits = OutputBufferLimits::default(), get: true, set: false;
     /// Password clients must AUTH with; empty = no password.
     // Not listed by CONFIG GET (it never was; Redis shows it in clear).
     requirepass: Option<String> as OptString = None, get: false, set: false;
@@ -1175,7 +1247,7 @@ mod tests {
         assert_eq!(c.tcp_keepalive, Some(Duration::from_secs(300)));
         assert_eq!(c.proto_max_bulk_len, 512 * 1024 * 1024);
         assert_eq!(c.client_query_buffer_limit, 1 << 30);
-        assert_eq!(c.client_output_buffer_limit.hard_bytes, 256 << 20);
+        assert_eq!(c.client_output_buffer_limit.normal.hard_bytes, 256 << 20);
         assert_eq!(c.requirepass, None);
         assert_eq!(c.maxmemory, 0);
         assert_eq!(c.maxmemory_policy, MaxmemoryPolicy::NoEviction);
@@ -1344,6 +1416,65 @@ mod tests {
         assert_eq!((c.maxmemory, c.proto_max_bulk_len), (2 << 30, 1 << 20));
     }
 
+    /// `client-output-buffer-limit` in redis.conf's syntax: class groups
+    /// (normal, replica/slave, pubsub), or three values for normal.
+    #[test]
+    fn output_buffer_limit_classes() {
+        let obl =
+            |v: &str| load_ok(&["--client-output-buffer-limit", v], &[]).client_output_buffer_limit;
+        let d = OutputBufferLimits::default();
+        assert_eq!(d.normal, OutputBufferLimit::new(256 << 20, 64 << 20, 60));
+        assert_eq!(d.replica, OutputBufferLimit::new(256 << 20, 64 << 20, 60));
+        assert_eq!(d.pubsub, OutputBufferLimit::new(32 << 20, 8 << 20, 60));
+        let all = obl("normal 1mb 2mb 3 replica 4mb 5mb 6 pubsub 7mb 8mb 9");
+        assert_eq!(
+            all,
+            OutputBufferLimits {
+                normal: OutputBufferLimit::new(1 << 20, 2 << 20, 3),
+                replica: OutputBufferLimit::new(4 << 20, 5 << 20, 6),
+                pubsub: OutputBufferLimit::new(7 << 20, 8 << 20, 9),
+            }
+        );
+        // `slave` is `replica`; classes in any order and any case; a class
+        // not given keeps its default; the last of a repeated class wins.
+        let some = obl("PubSub 0 0 0 slave 1kb 0 0 pubsub 1mb 0 0");
+        assert_eq!(some.normal, d.normal);
+        assert_eq!(some.replica, OutputBufferLimit::new(1024, 0, 0));
+        assert_eq!(some.pubsub, OutputBufferLimit::new(1 << 20, 0, 0));
+        // Today's forms: three values, or one normal group.
+        assert_eq!(obl("1mb 0 0").normal, OutputBufferLimit::new(1 << 20, 0, 0));
+        assert_eq!(obl("1mb 0 0").pubsub, d.pubsub);
+        assert_eq!(obl("normal 0 0 0").normal, OutputBufferLimit::new(0, 0, 0));
+        // As Redis's CONFIG GET shows it, and back.
+        let shown = OutputBufferLimits::render(&all);
+        assert_eq!(
+            shown,
+            "normal 1048576 2097152 3 slave 4194304 5242880 6 pubsub 7340032 8388608 9"
+        );
+        assert_eq!(obl(&shown), all);
+        let f = temp_toml("client-output-buffer-limit = \"pubsub 1mb 1mb 1\"\n");
+        let c = load_ok(&["--config", f.path().to_str().unwrap()], &[]);
+        assert_eq!(
+            c.client_output_buffer_limit.pubsub,
+            OutputBufferLimit::new(1 << 20, 1 << 20, 1)
+        );
+        for bad in [
+            "",
+            "1mb 0",
+            "normal 1mb 0",
+            "master 1mb 0 0",
+            "normal 1mb 0 0 pubsub",
+            "normal 1xb 0 0",
+            "normal 1mb 0 -1",
+            "1mb 0 0 0",
+        ] {
+            let e = load_err(&["--client-output-buffer-limit", bad], &[]);
+            assert!(e.contains("client-output-buffer-limit"), "{bad:?}: {e}");
+        }
+        let e = load_err(&["--client-output-buffer-limit", "master 1mb 0 0"], &[]);
+        assert!(e.contains("unknown client class 'master'"), "{e}");
+    }
+
     #[test]
     fn flag_and_value_forms() {
         assert!(load_ok(&["--unsafe-no-fsync"], &[]).unsafe_no_fsync);
@@ -1351,10 +1482,9 @@ mod tests {
         let c = load_ok(&["--client-output-buffer-limit", "normal 0 0 0"], &[]);
         assert_eq!(
             c.client_output_buffer_limit,
-            OutputBufferLimit {
-                hard_bytes: 0,
-                soft_bytes: 0,
-                soft_seconds: 0
+            OutputBufferLimits {
+                normal: OutputBufferLimit::new(0, 0, 0),
+                ..OutputBufferLimits::default()
             }
         );
         let c = load_ok(
@@ -1530,7 +1660,7 @@ mod tests {
         assert_eq!(get("bus-route"), "2=10.0.0.2:16379,3=h3:1");
         assert_eq!(
             get("client-output-buffer-limit"),
-            "normal 268435456 67108864 60"
+            "normal 268435456 67108864 60 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
         );
         // the fixed Redis-compat answers
         assert_eq!(get("save"), "");

@@ -86,10 +86,11 @@ async fn start(c: Config) -> anyhow::Result<()> {
         proto_max_bulk_len: c.proto_max_bulk_len,
         client_query_buffer_limit: usize::try_from(c.client_query_buffer_limit)
             .unwrap_or(usize::MAX),
-        client_output_buffer_limit: usize::try_from(c.client_output_buffer_limit.hard_bytes)
+        // Only the normal class applies to RESP clients (see OutputBufferLimits).
+        client_output_buffer_limit: usize::try_from(c.client_output_buffer_limit.normal.hard_bytes)
             .unwrap_or(usize::MAX),
         client_output_buffer_soft: {
-            let l = c.client_output_buffer_limit;
+            let l = c.client_output_buffer_limit.normal;
             (l.soft_bytes > 0 && l.soft_seconds > 0).then(|| {
                 (
                     usize::try_from(l.soft_bytes).unwrap_or(usize::MAX),
