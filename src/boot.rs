@@ -56,6 +56,9 @@ pub async fn run(
                 addr: addr.to_string(),
                 source: std::io::Error::other(e.to_string()),
             })?;
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "/metrics listens on a non-loopback address and has no authentication: restrict who can reach it (metrics-bind)");
+        }
     }
     let client = TcpListener::bind(&boot.client_listen)
         .await

@@ -876,8 +876,10 @@ knobs! {
     read_consistency: ReadConsistency = ReadConsistency::Linearizable, get: true, set: false;
     /// Milliseconds a follower read may wait for the leader's read index and local apply; then CLUSTERDOWN.
     read_index_timeout: u64 = 2000, get: true, set: false, check: within(1.., "must be at least 1");
-    /// Port for the Prometheus /metrics HTTP endpoint; 0 = disabled.
+    /// Port for the Prometheus /metrics HTTP endpoint (on metrics-bind); 0 = disabled.
     metrics_port: Option<u16> as OptionalPort = None, get: true, set: false;
+    /// Address the /metrics endpoint listens on; loopback by default, whatever 'bind' says (the endpoint has no authentication).
+    metrics_bind: IpAddr = Ipv4Addr::LOCALHOST.into(), get: true, set: false;
     /// Log output format: text or json.
     log_format: LogFormat = LogFormat::Text, get: true, set: false;
     /// Log filter: a level (error, warn, info, debug, trace) or tracing directives.
@@ -1160,6 +1162,12 @@ impl Config {
         SocketAddr::new(self.bind, self.bus_port)
     }
 
+    /// Where `/metrics` listens, if enabled: `metrics-bind`, not `bind`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_port
+            .map(|port| SocketAddr::new(self.metrics_bind, port))
+    }
+
     /// `host:port` clients are told to use for this node (MOVED, CLUSTER SLOTS).
     pub fn announce_client_addr(&self) -> String {
         host_port(&self.cluster_announce_ip, self.cluster_announce_port)
@@ -1253,6 +1261,8 @@ mod tests {
         assert_eq!(c.maxmemory_policy, MaxmemoryPolicy::NoEviction);
         assert_eq!(c.read_consistency, ReadConsistency::Linearizable);
         assert_eq!(c.metrics_port, None);
+        assert_eq!(c.metrics_bind, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_eq!(c.metrics_addr(), None);
         assert_eq!(c.log_format, LogFormat::Text);
         assert_eq!(c.log_level, "info");
         assert_eq!(
@@ -1476,6 +1486,28 @@ mod tests {
     }
 
     #[test]
+    fn metrics_listen_on_loopback_unless_told() {
+        let c = load_ok(&["--bind", "0.0.0.0", "--metrics-port", "9121"], &[]);
+        assert_eq!(c.client_addr(), "0.0.0.0:6379".parse().unwrap());
+        assert_eq!(c.metrics_addr(), Some("127.0.0.1:9121".parse().unwrap()));
+        let c = load_ok(
+            &[
+                "--bind",
+                "0.0.0.0",
+                "--metrics-port",
+                "9121",
+                "--metrics-bind",
+                "0.0.0.0",
+            ],
+            &[],
+        );
+        assert_eq!(c.metrics_addr(), Some("0.0.0.0:9121".parse().unwrap()));
+        let c = load_ok(&["--metrics-bind", "::1", "--metrics-port", "1"], &[]);
+        assert_eq!(c.metrics_addr(), Some("[::1]:1".parse().unwrap()));
+        assert!(load_err(&["--metrics-bind", "localhost"], &[]).contains("metrics-bind"));
+    }
+
+    #[test]
     fn flag_and_value_forms() {
         assert!(load_ok(&["--unsafe-no-fsync"], &[]).unsafe_no_fsync);
         assert!(!load_ok(&["--unsafe-no-fsync=no"], &[]).unsafe_no_fsync);
@@ -1662,6 +1694,7 @@ mod tests {
             get("client-output-buffer-limit"),
             "normal 268435456 67108864 60 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
         );
+        assert_eq!(get("metrics-bind"), "127.0.0.1");
         // the fixed Redis-compat answers
         assert_eq!(get("save"), "");
         assert_eq!(get("appendonly"), "yes");

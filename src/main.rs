@@ -110,9 +110,7 @@ async fn start(c: Config) -> anyhow::Result<()> {
         bus_listen: c.bus_addr().to_string(),
         join: c.join.clone(),
         bootstrap: c.bootstraps(),
-        metrics_listen: c
-            .metrics_port
-            .map(|p| std::net::SocketAddr::new(c.bind, p).to_string()),
+        metrics_listen: c.metrics_addr().map(|a| a.to_string()),
     };
     boot::run(boot, raft, server).await?;
     Ok(())
