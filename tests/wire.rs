@@ -409,3 +409,53 @@ fn query_buffer_is_bounded_before_auth() {
     assert!(out.starts_with("-NOAUTH"), "{out}");
     raw_expect(&a, b"AUTH pw\r\nPING\r\n", b"+OK\r\n+PONG\r\n");
 }
+
+/// The limits before AUTH (`requirepass` set) at their edges, as Redis
+/// draws them: 10 arguments and 16 KB bulks pass (and get NOAUTH, the
+/// connection stays open); 11 arguments (see `auth_gate`), a 17 KB bulk or
+/// 2 MB without a newline are refused with the protocol error and closed.
+/// After AUTH the same requests are served.
+#[test]
+fn unauthenticated_limits_at_their_edges() {
+    let c = Cluster::single(&["--requirepass", "pw"]);
+    let a = c.nodes[0].addr();
+    let command = |args: &[&[u8]]| {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for arg in args {
+            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            out.extend_from_slice(arg);
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    };
+    let del10: Vec<&[u8]> = std::iter::once(&b"DEL"[..])
+        .chain(std::iter::repeat_n(&b"k"[..], 9))
+        .collect();
+    let del11: Vec<&[u8]> = std::iter::once(&b"DEL"[..])
+        .chain(std::iter::repeat_n(&b"k"[..], 10))
+        .collect();
+    let at_limit = vec![b'v'; 16 * 1024];
+    let past_limit = vec![b'v'; 17 * 1024];
+    let set16k = command(&[b"SET", b"k", &at_limit]);
+    let set17k = command(&[b"SET", b"k", &past_limit]);
+    for ok in [command(&del10), set16k.clone()] {
+        let (out, closed) = raw_exchange_closed(&a, &ok, Duration::from_millis(500));
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "-NOAUTH Authentication required.\r\n"
+        );
+        assert!(!closed, "closed at the limit");
+    }
+    expect_error_and_close(&a, &set17k, "-ERR Protocol error: invalid bulk length\r\n");
+    let no_newline = vec![b'a'; 2 << 20];
+    expect_error_and_close(
+        &a,
+        &no_newline,
+        "-ERR Protocol error: too big inline request\r\n",
+    );
+    // Authenticated, the same requests are fine.
+    let mut req = b"AUTH pw\r\n".to_vec();
+    req.extend(command(&del11));
+    req.extend(set17k);
+    raw_expect(&a, &req, b"+OK\r\n:0\r\n+OK\r\n");
+}
