@@ -361,7 +361,7 @@ fn auth_gate() {
     expect_error_and_close(
         &a,
         &req,
-        "-ERR Protocol error: invalid multibulk length\r\n",
+        "-ERR Protocol error: unauthenticated multibulk length\r\n",
     );
     let d = Cluster::single(&[]);
     raw_expect(
@@ -381,7 +381,7 @@ fn query_buffer_is_bounded_before_auth() {
     expect_error_and_close(
         &a,
         big.as_bytes(),
-        "-ERR Protocol error: invalid bulk length\r\n",
+        "-ERR Protocol error: unauthenticated bulk length\r\n",
     );
     let mut s = TcpStream::connect(&a).unwrap();
     s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -446,7 +446,11 @@ fn unauthenticated_limits_at_their_edges() {
         );
         assert!(!closed, "closed at the limit");
     }
-    expect_error_and_close(&a, &set17k, "-ERR Protocol error: invalid bulk length\r\n");
+    expect_error_and_close(
+        &a,
+        &set17k,
+        "-ERR Protocol error: unauthenticated bulk length\r\n",
+    );
     let no_newline = vec![b'a'; 2 << 20];
     expect_error_and_close(
         &a,

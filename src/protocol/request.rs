@@ -231,7 +231,7 @@ impl RequestParser {
             _ => return Err(proto("invalid multibulk length")),
         };
         if self.limits.unauthenticated && n > UNAUTH_MAX_ARGS {
-            return Err(proto("invalid multibulk length"));
+            return Err(proto("unauthenticated multibulk length"));
         }
         buf.advance(cr + 2);
         self.scanned = 0;
@@ -262,7 +262,7 @@ impl RequestParser {
                         _ => return Err(proto("invalid bulk length")),
                     };
                     if self.limits.unauthenticated && len > UNAUTH_MAX_BULK {
-                        return Err(proto("invalid bulk length"));
+                        return Err(proto("unauthenticated bulk length"));
                     }
                     let len = usize::try_from(len).map_err(|_| proto("invalid bulk length"))?;
                     buf.advance(cr + 2);
@@ -666,13 +666,16 @@ mod tests {
     #[test]
     fn unauthenticated_limits() {
         let eleven = encode(&vec![b"x".to_vec(); 11]);
-        assert_eq!(err_with(&eleven, UNAUTH), perr("invalid multibulk length"));
+        assert_eq!(
+            err_with(&eleven, UNAUTH),
+            perr("unauthenticated multibulk length")
+        );
         assert!(parse_all(&eleven, Default::default()).is_ok());
         let ten = encode(&vec![b"x".to_vec(); 10]);
         assert_eq!(parse_all(&ten, UNAUTH).unwrap().len(), 1);
 
         let big = encode(&[b"AUTH".to_vec(), vec![b'p'; 16 * 1024 + 1]]);
-        assert_eq!(err_with(&big, UNAUTH), perr("invalid bulk length"));
+        assert_eq!(err_with(&big, UNAUTH), perr("unauthenticated bulk length"));
         let ok = encode(&[b"AUTH".to_vec(), vec![b'p'; 16 * 1024]]);
         assert_eq!(parse_all(&ok, UNAUTH).unwrap().len(), 1);
 
