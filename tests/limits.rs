@@ -603,3 +603,63 @@ fn query_buffer_limit_cuts_a_trickled_request() {
     s.read_exact(&mut ok).unwrap();
     assert_eq!(&ok, b"+OK\r\n");
 }
+
+/// Before AUTH a client's pending replies are capped at 1 KB, as in Redis
+/// (`checkClientOutputBufferLimits`): an unauthenticated client that
+/// pipelines requests without reading their `-NOAUTH` replies is closed
+/// with Redis's log line. AUTH lifts the cap, within the same pipeline.
+#[test]
+fn unauthenticated_output_is_limited() {
+    let c = Cluster::single(&["--requirepass", "pw"]);
+    let node = &c.nodes[0];
+    let mut con = node.conn();
+    let _: () = redis::cmd("SET")
+        .arg("big")
+        .arg(vec![b'x'; MB as usize])
+        .query(&mut con)
+        .unwrap();
+    let abuser = TcpStream::connect(node.addr()).unwrap();
+    let writer = pipeline_without_reading(
+        &abuser,
+        resp(&[b"GET", b"big"]),
+        1_000_000,
+        Duration::from_secs(10),
+    );
+    wait_for(
+        "the unauthenticated abuser to be closed",
+        Duration::from_secs(20),
+        || node.log_text().contains(CLOSED_LINE).then_some(()),
+    );
+    let (sent, error) = writer.join().unwrap();
+    // 22 MB of requests: more than the kernel's buffers hold.
+    assert!(
+        sent < 1_000_000,
+        "all {sent} requests taken in: not closed ({error:?})"
+    );
+    let mut abuser = abuser;
+    abuser
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut received = Vec::new();
+    match abuser.read_to_end(&mut received) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("the abuser was neither answered nor closed: {e}"),
+    }
+    assert!(
+        received.len() <= 1024,
+        "{} bytes of replies before AUTH",
+        received.len()
+    );
+
+    let mut s = TcpStream::connect(node.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut req = b"AUTH pw\r\n".to_vec();
+    req.extend(resp(&[b"GET", b"big"]));
+    s.write_all(&req).unwrap();
+    let head = format!("+OK\r\n${MB}\r\n");
+    let mut reply = vec![0u8; head.len() + MB as usize + 2];
+    s.read_exact(&mut reply).expect("AUTH lifts the 1 KB cap");
+    assert!(reply.starts_with(head.as_bytes()));
+    assert_eq!(node.log_text().matches(CLOSED_LINE).count(), 1);
+}

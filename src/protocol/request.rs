@@ -59,6 +59,9 @@ pub const UNAUTH_MAX_ARGS: i64 = 10;
 pub const UNAUTH_MAX_BULK: i64 = 16 * 1024;
 /// Query buffer bound before AUTH (Redis: 1 MB), whatever the configured limit.
 pub const UNAUTH_QUERY_BUFFER_LIMIT: usize = 1024 * 1024;
+/// Pending replies bound before AUTH (Redis: 1 KB), whatever
+/// `client-output-buffer-limit` says; enforced by the connection.
+pub const UNAUTH_OUTPUT_LIMIT: usize = 1024;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ParserLimits {

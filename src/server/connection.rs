@@ -153,6 +153,11 @@ async fn run(
         let mut fatal = false;
         loop {
             parser.limits.unauthenticated = !session.authenticated();
+            if parser.limits.unauthenticated {
+                batch.limit = limit.min(crate::protocol::request::UNAUTH_OUTPUT_LIMIT);
+            } else {
+                batch.limit = limit;
+            }
             match parser.parse(&mut buf) {
                 Ok(Some(args)) => {
                     execute(server, session, &mut batch, args).await;
