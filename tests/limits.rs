@@ -379,6 +379,18 @@ fn pipelined_gets_without_reading_hit_the_output_limit() {
         .arg(vec![b'x'; MB as usize])
         .query(&mut con)
         .unwrap();
+    let shown: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("client-output-buffer-limit")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(
+        shown,
+        [
+            "client-output-buffer-limit",
+            "normal 67108864 16777216 10 slave 1048576 1048576 1 pubsub 1024 1024 1"
+        ]
+    );
     // A normal client may read well past the pubsub and replica limits.
     let v: Vec<u8> = redis::cmd("GET").arg("big").query(&mut con).unwrap();
     assert_eq!(v.len() as u64, MB);
