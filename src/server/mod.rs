@@ -169,9 +169,11 @@ impl Server {
                     continue;
                 }
             };
+            let laddr = stream.local_addr().unwrap_or(peer);
+            let _ = stream.set_nodelay(true);
             let server = self.clone();
             tokio::spawn(async move {
-                connection::handle(server, stream, peer).await;
+                connection::handle(server, stream, peer, laddr).await;
             });
         }
     }
