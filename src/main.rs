@@ -120,6 +120,7 @@ async fn start(c: Config) -> anyhow::Result<()> {
         config_pairs: c.config_get_pairs(),
         node_id: c.node_id,
         me,
+        tls_cluster: c.tls_cluster,
         bus_port: c.bus_port,
         dir: c.dir.clone(),
     };

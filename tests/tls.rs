@@ -2,7 +2,8 @@
 //! in a temp dir, and `redis-cli --tls` as the client (the `redis` crate is
 //! built without TLS here). Plain text on the TLS port, client
 //! certificates (`tls-auth-clients`), a TLS-only node (`port 0`), the
-//! handshake timeout, and MOVED naming the TLS port with `tls-cluster`.
+//! handshake timeout, and MOVED (and CLUSTER SLOTS/NODES/SHARDS) naming the
+//! TLS port with `tls-cluster`.
 
 mod common;
 
@@ -496,4 +497,21 @@ fn tls_cluster_moved_names_the_tls_port() {
     for port in &tls_ports {
         assert!(nodes.contains(&format!("127.0.0.1:{port}@")), "{nodes}");
     }
+    // CLUSTER SHARDS lists them as tls-port, as Redis does.
+    let shards = stdout(&cli_tls(
+        &certs,
+        follower_tls,
+        ClientCert::Good,
+        &["CLUSTER", "SHARDS"],
+    ));
+    let lines: Vec<&str> = shards.lines().collect();
+    for port in &tls_ports {
+        assert!(
+            lines
+                .windows(2)
+                .any(|w| w[0] == "tls-port" && w[1] == port.to_string()),
+            "{shards}"
+        );
+    }
+    assert!(!lines.contains(&"port"), "{shards}");
 }

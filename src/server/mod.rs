@@ -36,6 +36,9 @@ pub struct ServerSettings {
     pub config_pairs: Vec<(String, String)>,
     pub node_id: u64,
     pub me: NodeInfo,
+    /// `tls-cluster`: the advertised client ports (`me.addr`, and every
+    /// member's, as all should agree) are TLS ports.
+    pub tls_cluster: bool,
     pub bus_port: u16,
     pub dir: std::path::PathBuf,
 }
