@@ -7,6 +7,7 @@ use tokio::net::TcpListener;
 use crate::raft::membership::{self, MemberAddr};
 use crate::raft::{RaftNode, RaftSettings};
 use crate::router::Router;
+use crate::server::tls::TlsListen;
 use crate::server::{Server, ServerSettings};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +28,10 @@ pub enum StartError {
 /// Everything `run` needs besides the raft and server settings.
 #[derive(Debug, Clone)]
 pub struct BootSettings {
-    pub client_listen: String,
+    /// Plain-text clients (`port`); None with `port 0`.
+    pub client_listen: Option<String>,
+    /// TLS clients (`tls-port`).
+    pub tls_listen: Option<TlsListen>,
     pub bus_listen: String,
     /// A member to join through: `host:port[@busport]` (its client address;
     /// the bus port defaults to port + 10000).
@@ -60,12 +64,14 @@ pub async fn run(
             tracing::warn!(%addr, "/metrics listens on a non-loopback address and has no authentication: restrict who can reach it (metrics-bind)");
         }
     }
-    let client = TcpListener::bind(&boot.client_listen)
-        .await
-        .map_err(|source| StartError::Listen {
-            addr: boot.client_listen.clone(),
-            source,
-        })?;
+    let client = match &boot.client_listen {
+        Some(addr) => Some(listen(addr).await?),
+        None => None,
+    };
+    let tls_client = match &boot.tls_listen {
+        Some(t) => Some((listen(&t.addr).await?, t.acceptor.clone())),
+        None => None,
+    };
     let bus = TcpListener::bind(&boot.bus_listen)
         .await
         .map_err(|source| StartError::Listen {
@@ -100,8 +106,10 @@ pub async fn run(
         .map_err(|e| StartError::Raft(e.to_string()))?;
     let router = Router::new(node.clone());
     let server = Server::new(server, router);
-    tracing::info!(node_id = id, client = %boot.client_listen, bus = %boot.bus_listen, name = %me.name, "raftcache ready");
-    let serving = tokio::spawn(server.clone().serve(client));
+    let client_addr = boot.client_listen.as_deref().unwrap_or("-");
+    let tls_addr = boot.tls_listen.as_ref().map_or("-", |t| t.addr.as_str());
+    tracing::info!(node_id = id, client = %client_addr, tls = %tls_addr, bus = %boot.bus_listen, announce = %me.addr, name = %me.name, "raftcache ready");
+    let serving = tokio::spawn(server.clone().serve(client, tls_client));
     if initialized {
         if boot.join.is_some() {
             tracing::info!("data dir already holds cluster state; --join ignored");
@@ -128,4 +136,13 @@ pub async fn run(
     }
     let _ = serving.await;
     Ok(())
+}
+
+async fn listen(addr: &str) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: addr.to_owned(),
+            source,
+        })
 }

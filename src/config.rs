@@ -215,6 +215,19 @@ impl Default for OutputBufferLimits {
         }
     }
 }
+
+/// `tls-auth-clients`, as in redis.conf: whether clients on `tls-port`
+/// must present a certificate signed by `tls-ca-cert-file`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsAuthClients {
+    /// A client certificate is required (Redis's default).
+    Yes,
+    /// A client certificate is verified if presented, else not required.
+    Optional,
+    /// No client certificate is asked for.
+    No,
+}
+
 /// `cluster-bootstrap`: what a node does on an empty data dir without
 /// `join`. `Config::resolve` turns `Auto` into `Yes` or `No`: `auto`
 /// bootstraps only the single-node default, i.e. when no node id was
@@ -335,6 +348,28 @@ impl Knob for bool {
     }
     fn render(v: &bool) -> String {
         if *v { "yes" } else { "no" }.into()
+    }
+}
+
+impl Knob for TlsAuthClients {
+    type Value = TlsAuthClients;
+    fn parse(s: &str) -> Result<TlsAuthClients, String> {
+        if s.trim().eq_ignore_ascii_case("optional") {
+            return Ok(TlsAuthClients::Optional);
+        }
+        match bool::parse(s) {
+            Ok(true) => Ok(TlsAuthClients::Yes),
+            Ok(false) => Ok(TlsAuthClients::No),
+            Err(_) => Err("expected yes, no or optional".into()),
+        }
+    }
+    fn render(v: &TlsAuthClients) -> String {
+        match v {
+            TlsAuthClients::Yes => "yes",
+            TlsAuthClients::Optional => "optional",
+            TlsAuthClients::No => "no",
+        }
+        .into()
     }
 }
 
@@ -826,14 +861,32 @@ macro_rules! knobs {
 knobs! {
     /// Address to listen on for clients (one IP; 0.0.0.0 or :: = all interfaces).
     bind: IpAddr = Ipv4Addr::LOCALHOST.into(), get: true, set: false;
-    /// Client (RESP) port.
-    port: u16 = 6379, get: true, set: false, check: within(1.., "must be 1..=65535");
+    /// Client (RESP) port; 0 = no plain-text listener (TLS only: needs tls-port).
+    port: u16 = 6379, get: true, set: false;
+    /// TLS client port (same protocol as port, over TLS); 0 = no TLS listener. Needs tls-cert-file and tls-key-file.
+    tls_port: Option<u16> as OptionalPort = None, get: true, set: false;
+    /// Server certificate chain for tls-port, PEM (leaf first).
+    tls_cert_file: Option<String> as OptString = None, get: true, set: false;
+    /// Private key of tls-cert-file, PEM (PKCS#8, PKCS#1 or SEC1), unencrypted.
+    tls_key_file: Option<String> as OptString = None, get: true, set: false;
+    /// CA certificates (PEM) that sign client certificates; needed unless tls-auth-clients is no.
+    tls_ca_cert_file: Option<String> as OptString = None, get: true, set: false;
+    /// Client certificates on tls-port: yes (required, signed by tls-ca-cert-file), optional (verified if presented) or no.
+    tls_auth_clients: TlsAuthClients = TlsAuthClients::Yes, get: true, set: false;
+    /// MOVED and CLUSTER SLOTS/SHARDS/NODES advertise the TLS port instead of port (and the bus port defaults to it + 10000).
+    #[arg(num_args = 0..=1, default_missing_value = "yes", value_name = "yes|no")]
+    tls_cluster: bool = port == 0 => "yes if port is 0, else no", get: true, set: false;
+    /// TLS client port advertised with tls-cluster yes (e.g. behind NAT or docker port mapping); 0 = tls-port.
+    cluster_announce_tls_port: Option<u16> as OptionalPort = tls_port => "tls-port", get: true, set: false;
     /// Data directory: raft log (LMDB), snapshots, node id file.
     dir: PathBuf = "./data".into(), get: true, set: false;
     /// Raft node id; unique in the cluster.
     node_id: u64 = 1, get: true, set: false;
     /// Raft bus port (node-to-node RPCs).
-    bus_port: u16 = bus_port_default(port)? => "port + 10000", get: true, set: false,
+    bus_port: u16 = bus_port_default(match tls_cluster {
+        true => tls_port.unwrap_or(port),
+        false => port,
+    })? => "port + 10000 (tls-port + 10000 with tls-cluster yes)", get: true, set: false,
         check: within(1.., "must be 1..=65535");
     /// Client address (host:port[@busport]; bus port = port + 10000 unless given) of any cluster member to join; empty = start or restart on my own.
     join: Option<String> as OptString = None, get: true, set: false,
@@ -846,8 +899,8 @@ knobs! {
         => "bind address, or 127.0.0.1 if bind is 0.0.0.0/::", get: true, set: false,
         check: |ip| refuse(ip.contains(char::is_whitespace), "must not contain spaces");
     /// Client port advertised to clients (e.g. behind NAT or docker port mapping).
-    cluster_announce_port: u16 = port => "port", get: true, set: false,
-        check: within(1.., "must be 1..=65535");
+    // 0 only with port 0 (TLS only), checked in `Config::resolve`.
+    cluster_announce_port: u16 = port => "port", get: true, set: false;
     /// Bus port advertised to other nodes.
     cluster_announce_bus_port: u16 = bus_port => "bus-port", get: true, set: false,
         check: within(1.., "must be 1..=65535");
@@ -1112,6 +1165,7 @@ impl Config {
                 c.heartbeat_interval, c.election_timeout_min, c.election_timeout_max
             )));
         }
+        c.resolve_tls()?;
         if c.cluster_bootstrap == Bootstrap::Auto {
             c.cluster_bootstrap = match node_id_configured {
                 true => Bootstrap::No,
@@ -1119,6 +1173,57 @@ impl Config {
             };
         }
         Ok(c)
+    }
+
+    /// The rules between `port` and the `tls-*` knobs (the certificate
+    /// files themselves are read at startup, `crate::tls`).
+    fn resolve_tls(&self) -> Result<(), ConfigError> {
+        let conflict = |m: String| Err(ConfigError::Conflict(m));
+        if self.port == 0 && self.tls_port.is_none() {
+            return conflict(
+                "port = 0 disables the plain-text port; set tls-port (a node needs a client port)"
+                    .into(),
+            );
+        }
+        let Some(tls_port) = self.tls_port else {
+            if self.tls_cluster {
+                return conflict("tls-cluster = yes needs tls-port".into());
+            }
+            return Ok(());
+        };
+        if self.tls_cert_file.is_none() || self.tls_key_file.is_none() {
+            return conflict(format!(
+                "tls-port = {tls_port} needs tls-cert-file and tls-key-file"
+            ));
+        }
+        if self.tls_auth_clients != TlsAuthClients::No && self.tls_ca_cert_file.is_none() {
+            return conflict(format!(
+                "tls-auth-clients = {} needs tls-ca-cert-file (the CA that signs client \
+                 certificates); or set tls-auth-clients no",
+                TlsAuthClients::render(&self.tls_auth_clients)
+            ));
+        }
+        if tls_port == self.port || tls_port == self.bus_port {
+            return conflict(format!(
+                "tls-port = {tls_port} is also {}",
+                if tls_port == self.port {
+                    "port"
+                } else {
+                    "bus-port"
+                }
+            ));
+        }
+        if self.port == 0 && !self.tls_cluster {
+            return conflict(
+                "port = 0 (TLS only) needs tls-cluster yes: MOVED and CLUSTER replies \
+                 must name a port clients can reach"
+                    .into(),
+            );
+        }
+        if !self.tls_cluster && self.cluster_announce_port == 0 {
+            return conflict("cluster-announce-port = 0: must be 1..=65535".into());
+        }
+        Ok(())
     }
 
     /// On an empty data dir without `join`: bootstrap a new one-node
@@ -1152,9 +1257,14 @@ impl Config {
             .collect()
     }
 
-    /// Where clients connect.
-    pub fn client_addr(&self) -> SocketAddr {
-        SocketAddr::new(self.bind, self.port)
+    /// Where plain-text clients connect; None with `port 0` (TLS only).
+    pub fn client_addr(&self) -> Option<SocketAddr> {
+        (self.port != 0).then(|| SocketAddr::new(self.bind, self.port))
+    }
+
+    /// Where TLS clients connect (`tls-port`), if enabled.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_port.map(|p| SocketAddr::new(self.bind, p))
     }
 
     /// Where the raft bus listens.
@@ -1169,8 +1279,15 @@ impl Config {
     }
 
     /// `host:port` clients are told to use for this node (MOVED, CLUSTER SLOTS).
+    /// With `tls-cluster yes` that is the TLS port
+    /// (`cluster-announce-tls-port`, default `tls-port`).
     pub fn announce_client_addr(&self) -> String {
-        host_port(&self.cluster_announce_ip, self.cluster_announce_port)
+        let tls = self.cluster_announce_tls_port.or(self.tls_port);
+        let port = match (self.tls_cluster, tls) {
+            (true, Some(tls)) => tls,
+            _ => self.cluster_announce_port,
+        };
+        host_port(&self.cluster_announce_ip, port)
     }
 
     /// `host:port` other nodes use to reach this node's raft bus.
@@ -1284,7 +1401,7 @@ mod tests {
         assert_eq!(c.snapshot_log_bytes_since_last, 1 << 30);
         assert_eq!(c.max_in_snapshot_log_bytes_to_keep, 256 << 20);
         assert_eq!(c.lmdb_map_write_percent, 50);
-        assert_eq!(c.client_addr(), "127.0.0.1:6379".parse().unwrap());
+        assert_eq!(c.client_addr(), Some("127.0.0.1:6379".parse().unwrap()));
         assert_eq!(c.announce_client_addr(), "127.0.0.1:6379");
     }
 
@@ -1488,7 +1605,7 @@ mod tests {
     #[test]
     fn metrics_listen_on_loopback_unless_told() {
         let c = load_ok(&["--bind", "0.0.0.0", "--metrics-port", "9121"], &[]);
-        assert_eq!(c.client_addr(), "0.0.0.0:6379".parse().unwrap());
+        assert_eq!(c.client_addr(), Some("0.0.0.0:6379".parse().unwrap()));
         assert_eq!(c.metrics_addr(), Some("127.0.0.1:9121".parse().unwrap()));
         let c = load_ok(
             &[
@@ -1710,6 +1827,74 @@ mod tests {
     /// What `CONFIG GET` shows is valid configuration: given back as flags
     /// it configures the same node.
     #[test]
+    fn tls_knobs() {
+        let tls = [
+            "--tls-port",
+            "7443",
+            "--tls-cert-file",
+            "s.crt",
+            "--tls-key-file",
+            "s.key",
+            "--tls-ca-cert-file",
+            "ca.crt",
+        ];
+        let c = load_ok(&tls, &[]);
+        assert_eq!(c.tls_addr(), Some("127.0.0.1:7443".parse().unwrap()));
+        assert_eq!(c.tls_auth_clients, TlsAuthClients::Yes);
+        assert!(!c.tls_cluster);
+        assert_eq!(
+            (c.bus_port, c.announce_client_addr().as_str()),
+            (16379, "127.0.0.1:6379")
+        );
+        // tls-cluster: the TLS port is advertised, the bus follows it
+        let c = load_ok(&[&tls[..], &["--tls-cluster"]].concat(), &[]);
+        assert_eq!(
+            (c.bus_port, c.announce_client_addr().as_str()),
+            (17443, "127.0.0.1:7443")
+        );
+        let c = load_ok(
+            &[
+                &tls[..],
+                &["--tls-cluster", "yes", "--cluster-announce-tls-port", "443"],
+            ]
+            .concat(),
+            &[],
+        );
+        assert_eq!(c.announce_client_addr(), "127.0.0.1:443");
+        // port 0: TLS only, tls-cluster implied
+        let c = load_ok(&[&tls[..], &["--port", "0"]].concat(), &[]);
+        assert_eq!(c.client_addr(), None);
+        assert!(c.tls_cluster);
+        assert_eq!(
+            (c.bus_port, c.announce_client_addr().as_str()),
+            (17443, "127.0.0.1:7443")
+        );
+        let e = load_err(
+            &[&tls[..], &["--port", "0", "--tls-cluster", "no"]].concat(),
+            &[],
+        );
+        assert!(e.contains("tls-cluster"), "{e}");
+        assert!(load_err(&["--port", "0"], &[]).contains("set tls-port"));
+        // files and client-auth rules
+        let e = load_err(&["--tls-port", "7443", "--tls-cert-file", "s.crt"], &[]);
+        assert!(e.contains("tls-key-file"), "{e}");
+        let e = load_err(&tls[..6], &[]);
+        assert!(e.contains("tls-ca-cert-file"), "{e}");
+        let c = load_ok(&[&tls[..6], &["--tls-auth-clients", "no"]].concat(), &[]);
+        assert_eq!(c.tls_auth_clients, TlsAuthClients::No);
+        let c = load_ok(
+            &[&tls[..], &["--tls-auth-clients", "optional"]].concat(),
+            &[],
+        );
+        assert_eq!(c.tls_auth_clients, TlsAuthClients::Optional);
+        let e = load_err(&["--tls-auth-clients", "maybe"], &[]);
+        assert!(e.contains("yes, no or optional"), "{e}");
+        assert!(load_err(&["--tls-cluster"], &[]).contains("needs tls-port"));
+        let e = load_err(&[&tls[..], &["--tls-port", "6379"]].concat(), &[]);
+        assert!(e.contains("is also port"), "{e}");
+    }
+
+    #[test]
     fn config_get_values_parse_back() {
         let c = load_ok(
             &[
@@ -1729,6 +1914,15 @@ mod tests {
                 "1mb 0 0",
                 "--bus-route",
                 "1=a:1",
+                "--tls-port",
+                "7443",
+                "--tls-cert-file",
+                "s.crt",
+                "--tls-key-file",
+                "s.key",
+                "--tls-auth-clients",
+                "no",
+                "--tls-cluster",
             ],
             &[],
         );

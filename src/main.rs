@@ -9,6 +9,7 @@ use raftcache::raft::bounds::LogLimits;
 use raftcache::raft::identity::Identity;
 use raftcache::raft::types::NodeInfo;
 use raftcache::raft::RaftSettings;
+use raftcache::server::tls::{self, TlsListen, TlsSettings};
 use raftcache::server::ServerSettings;
 
 fn main() {
@@ -43,6 +44,24 @@ fn init_tracing(config: &Config) {
 }
 
 async fn start(c: Config) -> anyhow::Result<()> {
+    // The certificate files first: a bad one stops the node before it
+    // touches its data dir (the error names the knob and the file).
+    let tls_listen = match c.tls_addr() {
+        Some(addr) => {
+            let files = TlsSettings {
+                cert_file: c.tls_cert_file.clone().unwrap_or_default().into(),
+                key_file: c.tls_key_file.clone().unwrap_or_default().into(),
+                ca_cert_file: c.tls_ca_cert_file.clone().map(Into::into),
+                auth_clients: c.tls_auth_clients,
+            };
+            let acceptor = tls::acceptor(&files)?;
+            Some(TlsListen {
+                addr: addr.to_string(),
+                acceptor,
+            })
+        }
+        None => None,
+    };
     let identity = Arc::new(Identity::load(&c.dir, c.node_id)?);
     let me = NodeInfo {
         addr: c.announce_client_addr(),
@@ -102,11 +121,13 @@ async fn start(c: Config) -> anyhow::Result<()> {
         config_pairs: c.config_get_pairs(),
         node_id: c.node_id,
         me,
+        tls_cluster: c.tls_cluster,
         bus_port: c.bus_port,
         dir: c.dir.clone(),
     };
     let boot = BootSettings {
-        client_listen: c.client_addr().to_string(),
+        client_listen: c.client_addr().map(|a| a.to_string()),
+        tls_listen,
         bus_listen: c.bus_addr().to_string(),
         join: c.join.clone(),
         bootstrap: c.bootstraps(),

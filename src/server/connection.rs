@@ -16,8 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::command::{self, table::CommandSpec, Plan};
 use crate::keyspace::{KeyspaceError, Outcome};
@@ -108,10 +107,20 @@ fn outcome_reply(spec: &CommandSpec, r: Result<Outcome, Redirect>) -> Reply {
     }
 }
 
-pub async fn handle(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
+/// A client's byte stream: a plain `TcpStream` (`port`) or a TLS stream
+/// after its handshake (`tls-port`); both take exactly this path.
+pub trait ClientStream: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> ClientStream for S {}
+
+/// Serve one client connection (`laddr`: the local address it reached).
+pub async fn handle<S: ClientStream>(
+    server: Arc<Server>,
+    stream: S,
+    peer: SocketAddr,
+    laddr: SocketAddr,
+) {
     let settings = &server.settings;
-    let laddr = stream.local_addr().unwrap_or(peer);
-    let _ = stream.set_nodelay(true);
     let authenticated = settings.requirepass.is_none();
     let Some(session) = server
         .clients
@@ -122,6 +131,7 @@ pub async fn handle(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
         let _ = stream
             .write_all(b"-ERR max number of clients reached\r\n")
             .await;
+        let _ = stream.flush().await;
         return;
     };
     server.stats.connections.incr();
@@ -131,9 +141,9 @@ pub async fn handle(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
     server.clients.unregister(session.id);
 }
 
-async fn run(
+async fn run<S: ClientStream>(
     server: &Arc<Server>,
-    mut stream: TcpStream,
+    mut stream: S,
     session: &Session,
 ) -> std::io::Result<()> {
     let settings = &server.settings;
@@ -238,13 +248,17 @@ fn log_output_limit_close(session: &Session) {
 /// (close the client) once more than `bytes` of it stayed unsent for
 /// `time` in a row, i.e. a client that reads too slowly, as Redis's soft
 /// `client-output-buffer-limit` does.
-async fn write_out(
-    stream: &mut TcpStream,
+///
+/// Ends with a flush: a TLS stream may still hold encrypted records that
+/// the socket did not take yet (a no-op for a plain `TcpStream`).
+async fn write_out<S: ClientStream>(
+    stream: &mut S,
     out: &[u8],
     soft: Option<(usize, std::time::Duration)>,
 ) -> std::io::Result<bool> {
     let Some((soft_bytes, soft_time)) = soft else {
         stream.write_all(out).await?;
+        stream.flush().await?;
         return Ok(true);
     };
     let mut rest = out;
@@ -260,6 +274,7 @@ async fn write_out(
         }
     }
     stream.write_all(rest).await?;
+    stream.flush().await?;
     Ok(true)
 }
 

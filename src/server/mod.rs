@@ -4,13 +4,15 @@
 pub mod clients;
 pub mod commands;
 pub mod connection;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 
 use crate::raft::types::NodeInfo;
 use crate::router::Router;
@@ -34,6 +36,9 @@ pub struct ServerSettings {
     pub config_pairs: Vec<(String, String)>,
     pub node_id: u64,
     pub me: NodeInfo,
+    /// `tls-cluster`: the advertised client ports (`me.addr`, and every
+    /// member's, as all should agree) are TLS ports.
+    pub tls_cluster: bool,
     pub bus_port: u16,
     pub dir: std::path::PathBuf,
 }
@@ -145,8 +150,14 @@ impl Server {
         })
     }
 
-    /// Accept clients forever (and keep `/metrics` in step with `stats`).
-    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+    /// Accept clients forever on the plain-text listener (`port`) and the
+    /// TLS one (`tls-port`), whichever are given, and keep `/metrics` in
+    /// step with `stats`.
+    pub async fn serve(
+        self: Arc<Self>,
+        plain: Option<TcpListener>,
+        tls: Option<(TcpListener, tls::TlsAcceptor)>,
+    ) {
         let exporter = Arc::downgrade(&self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(METRICS_EXPORT_PERIOD);
@@ -159,6 +170,25 @@ impl Server {
                 server.stats.export(server.clients.len());
             }
         });
+        let tls = tls.map(|(listener, acceptor)| {
+            // Handshakes in progress hold no client slot; at most
+            // `maxclients` of them at a time, each for at most
+            // `tls::HANDSHAKE_TIMEOUT`.
+            let handshakes = Arc::new(Semaphore::new(self.settings.maxclients));
+            (listener, Some((acceptor, handshakes)))
+        });
+        let loops = [plain.map(|l| (l, None)), tls]
+            .into_iter()
+            .flatten()
+            .map(|(listener, tls)| self.clone().accept_loop(listener, tls));
+        futures::future::join_all(loops).await;
+    }
+
+    async fn accept_loop(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tls: Option<(tls::TlsAcceptor, Arc<Semaphore>)>,
+    ) {
         loop {
             let (stream, peer) = match listener.accept().await {
                 Ok(s) => s,
@@ -170,10 +200,45 @@ impl Server {
                 }
             };
             let server = self.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
-                connection::handle(server, stream, peer).await;
+                server.accepted(stream, peer, tls).await;
             });
         }
+    }
+
+    /// One accepted TCP connection: for `tls-port`, the TLS handshake
+    /// (bounded in time and in number) first; then the one client path.
+    async fn accepted(
+        self: Arc<Self>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        tls: Option<(tls::TlsAcceptor, Arc<Semaphore>)>,
+    ) {
+        let laddr = stream.local_addr().unwrap_or(peer);
+        let _ = stream.set_nodelay(true);
+        let Some((acceptor, handshakes)) = tls else {
+            return connection::handle(self, stream, peer, laddr).await;
+        };
+        let Ok(permit) = handshakes.try_acquire_owned() else {
+            self.stats.rejected_connections.incr();
+            tracing::debug!(%peer, "too many TLS handshakes in progress; connection dropped");
+            return;
+        };
+        let stream =
+            match tokio::time::timeout(tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+        drop(permit);
+        connection::handle(self, stream, peer, laddr).await;
     }
 
     pub fn local_addr_string(addr: SocketAddr) -> String {

@@ -59,6 +59,22 @@ pub fn tool_available(tool: &str, test: &str) -> bool {
     false
 }
 
+/// Like [`tool_available`], for a tool that answers `version_args`
+/// instead of `--version` (`openssl version`), from Debian package `package`.
+pub fn tool_available_as(tool: &str, version_args: &[&str], package: &str, test: &str) -> bool {
+    if Command::new(tool)
+        .args(version_args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        return true;
+    }
+    skip_missing(test, &format!("`{tool}`"), package);
+    false
+}
+
 /// `test` cannot run because `what` (Debian package `package`) is missing:
 /// fail where tools are required (CI), else print the skip and add it to
 /// the list `scripts/test` shows at the end.

@@ -41,8 +41,28 @@ def wait_for(what, fn, timeout=30.0):
         time.sleep(0.02)
 
 
+def make_certs(root):
+    """A CA, a server certificate for 127.0.0.1/localhost and a client
+    certificate signed by it, made by openssl in `root`."""
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=root, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=test CA")
+    exts = {
+        "server": "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+        "client": "extendedKeyUsage=clientAuth\n",
+    }
+    for name, ext in exts.items():
+        with open(os.path.join(root, f"{name}.ext"), "w") as f:
+            f.write("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n" + ext)
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext")
+    return {k: os.path.join(root, f) for k, f in [
+        ("ca", "ca.crt"), ("server_crt", "server.crt"), ("server_key", "server.key"), ("client_crt", "client.crt"), ("client_key", "client.key")]}
+
+
 class Node:
-    def __init__(self, node_id, root, join=None):
+    def __init__(self, node_id, root, join=None, certs=None, tls_cluster=False):
         self.id = node_id
         self.port = free_port()
         self.bus_port = free_port()
@@ -50,6 +70,10 @@ class Node:
         self.log = os.path.join(root, f"node{node_id}.log")
         self.join = join
         self.proc = None
+        # With certs: a TLS port too (tls-auth-clients yes, the test CA).
+        self.certs = certs
+        self.tls_port = free_port() if certs else None
+        self.tls_cluster = tls_cluster
 
     def start(self):
         args = [BIN, "--node-id", str(self.id), "--port", str(self.port), "--bus-port", str(self.bus_port), "--dir", self.dir]
@@ -57,6 +81,9 @@ class Node:
             args += ["--join", self.join]
         else:
             args += ["--cluster-bootstrap", "yes"]  # the seed founds the cluster
+        if self.certs:
+            args += ["--tls-port", str(self.tls_port), "--tls-cert-file", self.certs["server_crt"], "--tls-key-file", self.certs["server_key"], "--tls-ca-cert-file", self.certs["ca"]]
+            args += ["--tls-cluster", "yes" if self.tls_cluster else "no"]
         self.proc = subprocess.Popen(args, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
         wait_for(f"node {self.id} up", self._accepting)
 
@@ -77,16 +104,24 @@ class Node:
     def client(self, **kw):
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=10, **kw)
 
+    def tls_client(self, client_cert=True, **kw):
+        """A TLS connection to tls-port, trusting the test CA."""
+        if client_cert:
+            kw.update(ssl_certfile=self.certs["client_crt"], ssl_keyfile=self.certs["client_key"])
+        return redis.Redis(host="127.0.0.1", port=self.tls_port, socket_timeout=10, ssl=True, ssl_ca_certs=self.certs["ca"], **kw)
+
     def role(self):
         return self.client().info("replication")["role"]
 
 
 class Cluster:
-    def __init__(self, n):
+    def __init__(self, n, tls=False, tls_cluster=False):
         self.tmp = tempfile.TemporaryDirectory()
+        self.certs = make_certs(self.tmp.name) if tls else None
         self.nodes = []
         for i in range(n):
-            node = Node(i + 1, self.tmp.name, join=None if i == 0 else f"127.0.0.1:{self.nodes[0].port}@{self.nodes[0].bus_port}")
+            join = None if i == 0 else f"127.0.0.1:{self.nodes[0].port}@{self.nodes[0].bus_port}"
+            node = Node(i + 1, self.tmp.name, join=join, certs=self.certs, tls_cluster=tls_cluster)
             self.nodes.append(node)
             node.start()
             if i == 0:
@@ -113,5 +148,21 @@ def single():
 @pytest.fixture
 def trio():
     c = Cluster(3)
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def tls_single():
+    """One node with a TLS port (client certificates required)."""
+    c = Cluster(1, tls=True)
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def tls_trio():
+    """Three nodes with tls-cluster yes: MOVED and CLUSTER SLOTS name TLS ports."""
+    c = Cluster(3, tls=True, tls_cluster=True)
     yield c
     c.stop()

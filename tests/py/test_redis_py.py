@@ -69,3 +69,40 @@ def test_redis_cluster_client(trio):
         p.incr("{u}ctr")
     assert p.execute()[-1] == 50
     assert rc.get_primaries()[0].port == trio.leader().port
+
+
+def test_tls_client(tls_single):
+    """ssl=True with the test CA and a client certificate; none is refused."""
+    node = tls_single.nodes[0]
+    r = node.tls_client(decode_responses=True)
+    assert r.ping()
+    assert r.set("tk", "tv") is True
+    assert r.get("tk") == "tv"
+    p = r.pipeline(transaction=False)
+    for i in range(300):
+        p.incr("tctr")
+    assert p.execute()[-1] == 300
+    # The same data through the plain port.
+    assert node.client(decode_responses=True).get("tctr") == "300"
+    # tls-auth-clients yes (the default): no client certificate, no service.
+    with pytest.raises(redis.ConnectionError):
+        node.tls_client(client_cert=False).ping()
+    # The node keeps serving TLS clients.
+    assert r.get("tk") == "tv"
+
+
+def test_redis_cluster_client_over_tls(tls_trio):
+    """With tls-cluster yes, RedisCluster(ssl=True) follows CLUSTER SLOTS and MOVED over TLS."""
+    from redis.cluster import RedisCluster, ClusterNode
+
+    certs = tls_trio.certs
+    follower = next(n for n in tls_trio.nodes if n.role() != "master")
+    rc = RedisCluster(
+        startup_nodes=[ClusterNode("127.0.0.1", follower.tls_port)],
+        ssl=True, ssl_ca_certs=certs["ca"], ssl_certfile=certs["client_crt"], ssl_keyfile=certs["client_key"],
+        decode_responses=True,
+    )
+    for i in range(50):
+        assert rc.set(f"tpk{i}", i) is True
+    assert [rc.get(f"tpk{i}") for i in range(50)] == [str(i) for i in range(50)]
+    assert rc.get_primaries()[0].port == tls_trio.leader().tls_port

@@ -54,8 +54,13 @@ pub(super) fn slots(server: &Server, resp3: bool) -> Reply {
     Reply::Array(vec![Reply::Array(range)])
 }
 
-/// `CLUSTER SHARDS`.
+/// `CLUSTER SHARDS`. As in Redis, an advertised TLS port (`tls-cluster`)
+/// is listed as `tls-port`.
 pub(super) fn shards(server: &Server) -> Reply {
+    let port_field = match server.settings.tls_cluster {
+        true => "tls-port",
+        false => "port",
+    };
     let node = server.router.local_node();
     let view = node.view();
     let nodes = ordered_nodes(&view)
@@ -69,7 +74,7 @@ pub(super) fn shards(server: &Server) -> Reply {
             };
             Reply::Map(vec![
                 (bulk("id"), bulk(info.name.clone())),
-                (bulk("port"), Reply::Int(i64::from(port))),
+                (bulk(port_field), Reply::Int(i64::from(port))),
                 (bulk("ip"), bulk(ip.clone())),
                 (bulk("endpoint"), bulk(ip)),
                 (bulk("role"), bulk(role)),
