@@ -489,3 +489,33 @@ fn a_captured_handshake_replayed_is_refused() {
     wait_log(&c.nodes[1], "bad MAC");
     still_serving(&c, "after-replay");
 }
+
+/// A node bound to a non-loopback address without a cluster secret does
+/// not start: exit 2, naming both knobs. With the secret it starts.
+#[test]
+fn a_non_loopback_bind_without_a_secret_does_not_start() {
+    let root = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(common::BIN)
+        .args(["--bind", "0.0.0.0", "--port"])
+        .arg(common::free_port().to_string())
+        .arg("--dir")
+        .arg(root.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cluster-secret") && err.contains("cluster-secret-file"),
+        "{err}"
+    );
+    // With a secret it starts (and answers clients on all interfaces).
+    let mut n = Node::new(1, root.path());
+    n.extra = vec![
+        "--bind".into(),
+        "0.0.0.0".into(),
+        "--cluster-secret".into(),
+        SECRET.into(),
+    ];
+    n.start();
+    wait_leader_on(std::slice::from_ref(&n));
+}
