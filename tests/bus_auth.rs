@@ -312,11 +312,17 @@ fn a_cluster_with_a_secret_fails_over_rejoins_and_keeps_strangers_out() {
     assert!(status.contains("raft_state:Follower"), "{status}");
 
     // A node without the secret cannot join, and says why.
-    let seed = c.nodes[c.leader()].join_addr();
+    let seed_node = c.leader();
+    let seed = c.nodes[seed_node].join_addr();
     let mut plain = Node::new(4, c.root.path());
     plain.join = Some(seed.clone());
     plain.start();
     wait_log(&plain, "the peer requires the cluster secret");
+    let leader = c.leader();
+    wait_log(
+        &c.nodes[leader],
+        "closed instead of proving the cluster secret",
+    );
     // One with another secret neither.
     let mut wrong = Node::new(5, c.root.path());
     wrong.extra = vec!["--cluster-secret".into(), "another secret".into()];

@@ -150,12 +150,14 @@ impl From<io::Error> for NotAdmitted {
     }
 }
 
+const CLOSED: &str = "closed during the handshake";
+
 /// Read one handshake frame: at most `HANDSHAKE_FRAME_MAX` bytes, decoded
 /// only once it is all in.
 async fn handshake_frame(conn: &mut BufStream<TcpStream>) -> Result<BusRequest, NotAdmitted> {
     let body = read_frame_body(conn, HANDSHAKE_FRAME_MAX)
         .await?
-        .ok_or_else(|| NotAdmitted::Refused("closed during the handshake".into()))?;
+        .ok_or_else(|| NotAdmitted::Refused(CLOSED.into()))?;
     decode_frame(&body).map_err(|e| NotAdmitted::Refused(format!("garbage: {e}")))
 }
 
@@ -209,7 +211,17 @@ async fn admit(
                 },
             )
             .await?;
-            let (dialer_nonce, mac) = match handshake_frame(conn).await? {
+            let proof = match handshake_frame(conn).await {
+                Err(NotAdmitted::Refused(why)) if why == CLOSED => {
+                    return Err(NotAdmitted::Refused(
+                        "closed instead of proving the cluster secret (a node without \
+                         cluster-secret?)"
+                            .into(),
+                    ))
+                }
+                r => r?,
+            };
+            let (dialer_nonce, mac) = match proof {
                 BusRequest::Proof { nonce, mac } => (nonce, mac),
                 other => {
                     return Err(NotAdmitted::Refused(format!(
