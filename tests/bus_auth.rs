@@ -18,7 +18,7 @@ use common::{converged_digest, wait_for, wait_leader_on, Cluster, Node};
 use raftcache::raft::auth::{ClusterSecret, Side, Transcript};
 use raftcache::raft::identity::GuestHello;
 use raftcache::raft::network::{write_frame, BusRequest, BusResponse, BUS_VERSION};
-use raftcache::raft::types::{decode, Vote};
+use raftcache::raft::types::{decode, SnapshotMeta, Vote};
 
 const SECRET: &str = "correct horse battery staple";
 
@@ -193,6 +193,40 @@ fn unauthenticated_bus_traffic_is_refused_and_the_cluster_keeps_going() {
         "no proof of the cluster secret (a vote request instead)",
     );
     assert!(term() < 1000, "an unauthenticated vote moved the term");
+    // A snapshot chunk, first or in place of the proof: refused before it
+    // reaches the disk.
+    let chunk = BusRequest::SnapshotChunk {
+        vote: Vote::new_committed(1000, 2),
+        meta: SnapshotMeta {
+            last_log_id: None,
+            last_membership: Default::default(),
+        },
+        offset: 0,
+        data: bytes::Bytes::from_static(b"not a snapshot"),
+        done: false,
+    };
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.write_all(&frame(&chunk)).unwrap();
+    assert!(closed(&mut s));
+    wait_log(
+        target,
+        "first bus frame was not a hello (a snapshot chunk request",
+    );
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.write_all(&frame(&guest_hello())).unwrap();
+    assert!(matches!(
+        read_response(&mut s),
+        Some(BusResponse::Challenge { .. })
+    ));
+    s.write_all(&frame(&chunk)).unwrap();
+    assert!(closed(&mut s));
+    wait_log(target, "(a snapshot chunk request instead)");
+    let received: Vec<_> = std::fs::read_dir(target.dir.join("snapshots"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("recv-"))
+        .collect();
+    assert!(received.is_empty(), "{received:?}");
     still_serving(&c, "k2");
 
     // A legitimate handshake (the right secret) is admitted: the node
