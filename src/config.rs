@@ -977,6 +977,11 @@ knobs! {
     lmdb_map_write_percent: u32 = 50, get: true, set: false, check: within(1..=90, "must be 1..=90");
     /// Dial these addresses instead of peers' advertised bus addresses: 'id=host:port,...' (NAT, test proxies).
     bus_route: BTreeMap<u64, String> as BusRoutes = BTreeMap::new(), get: true, set: false;
+    /// Shared secret every node proves (HMAC challenge-response) on each raft bus connection; required unless bind is a loopback address. Never shown or logged.
+    // After resolution it holds the effective secret (also when read from cluster-secret-file).
+    cluster_secret: Option<String> as OptString = None, get: false, set: false;
+    /// File holding the cluster secret (surrounding whitespace trimmed); instead of cluster-secret.
+    cluster_secret_file: Option<String> as OptString = None, get: true, set: false;
     /// On an empty dir without --join: create a new one-node cluster (yes), wait to be added (no), or auto: yes only when no node-id is configured.
     #[arg(num_args = 0..=1, default_missing_value = "yes", value_name = "yes|no|auto")]
     cluster_bootstrap: Bootstrap = Bootstrap::Auto, get: true, set: false;
@@ -1166,6 +1171,31 @@ impl Config {
             )));
         }
         c.resolve_tls()?;
+        if let Some(path) = &c.cluster_secret_file {
+            if c.cluster_secret.is_some() {
+                return Err(ConfigError::Conflict(
+                    "set cluster-secret or cluster-secret-file, not both".into(),
+                ));
+            }
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::Conflict(format!("cannot read cluster-secret-file {path}: {e}"))
+            })?;
+            let secret = text.trim();
+            if secret.is_empty() {
+                return Err(ConfigError::Conflict(format!(
+                    "cluster-secret-file {path} is empty"
+                )));
+            }
+            c.cluster_secret = Some(secret.to_string());
+        }
+        if c.cluster_secret.is_none() && !c.bind.is_loopback() {
+            return Err(ConfigError::Conflict(format!(
+                "bind {} is not a loopback address and no cluster secret is set: anyone who \
+                 can reach the raft bus could join or take over the cluster; set \
+                 cluster-secret or cluster-secret-file (the same on every node)",
+                c.bind
+            )));
+        }
         if c.cluster_bootstrap == Bootstrap::Auto {
             c.cluster_bootstrap = match node_id_configured {
                 true => Bootstrap::No,
@@ -1439,9 +1469,56 @@ mod tests {
         }
     }
 
+    /// A bus reachable from other hosts needs a cluster secret; loopback
+    /// needs none. The secret comes from the knob or, trimmed, a file.
+    #[test]
+    fn non_loopback_bind_needs_a_cluster_secret() {
+        for bind in ["0.0.0.0", "::", "10.1.2.3"] {
+            let e = load_err(&["--bind", bind], &[]);
+            assert!(
+                e.contains("cluster-secret") && e.contains("cluster-secret-file"),
+                "{bind}: {e}"
+            );
+            let c = load_ok(&["--bind", bind, "--cluster-secret", "s3cret"], &[]);
+            assert_eq!(c.cluster_secret.as_deref(), Some("s3cret"));
+        }
+        for bind in ["127.0.0.1", "::1"] {
+            assert_eq!(load_ok(&["--bind", bind], &[]).cluster_secret, None);
+        }
+        let f = temp_toml("  from-file\n");
+        let path = f.path().to_str().unwrap();
+        let c = load_ok(&["--bind", "0.0.0.0", "--cluster-secret-file", path], &[]);
+        assert_eq!(c.cluster_secret.as_deref(), Some("from-file"));
+        let both = ["--cluster-secret", "x", "--cluster-secret-file", path];
+        assert!(load_err(&both, &[]).contains("not both"));
+        let empty = temp_toml(" \n");
+        let e = load_err(
+            &["--cluster-secret-file", empty.path().to_str().unwrap()],
+            &[],
+        );
+        assert!(e.contains("is empty"), "{e}");
+        assert!(
+            load_err(&["--cluster-secret-file", "/nonexistent/secret"], &[])
+                .contains("cannot read cluster-secret-file")
+        );
+        // Never shown by CONFIG GET.
+        let c = load_ok(&["--cluster-secret", "hunter2"], &[]);
+        assert!(!format!("{:?}", c.config_get_pairs()).contains("hunter2"));
+    }
+
     #[test]
     fn derived_defaults_follow_their_knob() {
-        let c = load_ok(&["--port", "7001", "--bind", "0.0.0.0"], &[]);
+        let c = load_ok(
+            &[
+                "--port",
+                "7001",
+                "--bind",
+                "0.0.0.0",
+                "--cluster-secret",
+                "s",
+            ],
+            &[],
+        );
         assert_eq!(
             (
                 c.bus_port,
@@ -1451,7 +1528,17 @@ mod tests {
             (17001, 7001, 17001)
         );
         assert_eq!(c.cluster_announce_ip, "127.0.0.1");
-        let c = load_ok(&["--bind", "10.1.2.3", "--bus-port", "9000"], &[]);
+        let c = load_ok(
+            &[
+                "--bind",
+                "10.1.2.3",
+                "--bus-port",
+                "9000",
+                "--cluster-secret",
+                "s",
+            ],
+            &[],
+        );
         assert_eq!(c.cluster_announce_ip, "10.1.2.3");
         assert_eq!(c.cluster_announce_bus_port, 9000);
         let c = load_ok(
@@ -1604,7 +1691,9 @@ mod tests {
 
     #[test]
     fn metrics_listen_on_loopback_unless_told() {
-        let c = load_ok(&["--bind", "0.0.0.0", "--metrics-port", "9121"], &[]);
+        // A non-loopback bind needs a cluster secret.
+        let secret = [("RAFTCACHE_CLUSTER_SECRET", "s")];
+        let c = load_ok(&["--bind", "0.0.0.0", "--metrics-port", "9121"], &secret);
         assert_eq!(c.client_addr(), Some("0.0.0.0:6379".parse().unwrap()));
         assert_eq!(c.metrics_addr(), Some("127.0.0.1:9121".parse().unwrap()));
         let c = load_ok(
@@ -1616,7 +1705,7 @@ mod tests {
                 "--metrics-bind",
                 "0.0.0.0",
             ],
-            &[],
+            &secret,
         );
         assert_eq!(c.metrics_addr(), Some("0.0.0.0:9121".parse().unwrap()));
         let c = load_ok(&["--metrics-bind", "::1", "--metrics-port", "1"], &[]);
@@ -1924,7 +2013,8 @@ mod tests {
                 "no",
                 "--tls-cluster",
             ],
-            &[],
+            // Not shown by CONFIG GET, so given to both loads.
+            &[("RAFTCACHE_CLUSTER_SECRET", "s")],
         );
         let shown: Vec<String> = c
             .config_get_pairs()
@@ -1933,7 +2023,11 @@ mod tests {
             .map(|(name, value)| format!("--{name}={value}"))
             .collect();
         let args: Vec<&str> = shown.iter().map(String::as_str).collect();
-        assert_eq!(load_ok(&args, &[]), c, "{args:?}");
+        assert_eq!(
+            load_ok(&args, &[("RAFTCACHE_CLUSTER_SECRET", "s")]),
+            c,
+            "{args:?}"
+        );
     }
 
     /// `defaults` as they resolve once knob `field` is set to its default

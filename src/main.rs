@@ -5,6 +5,7 @@ use std::sync::Arc;
 use raftcache::boot::{self, BootSettings};
 use raftcache::config::{Config, LogFormat};
 use raftcache::keyspace::Limits;
+use raftcache::raft::auth::ClusterSecret;
 use raftcache::raft::bounds::LogLimits;
 use raftcache::raft::identity::Identity;
 use raftcache::raft::types::NodeInfo;
@@ -62,7 +63,13 @@ async fn start(c: Config) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let identity = Arc::new(Identity::load(&c.dir, c.node_id)?);
+    let secret = c.cluster_secret.as_deref().map(ClusterSecret::new);
+    if secret.is_none() {
+        tracing::info!(
+            "no cluster-secret: the raft bus does not authenticate peers (loopback only)"
+        );
+    }
+    let identity = Arc::new(Identity::load(&c.dir, c.node_id)?.with_secret(secret));
     let me = NodeInfo {
         addr: c.announce_client_addr(),
         bus_addr: c.announce_bus_addr(),

@@ -102,7 +102,15 @@ fn metrics_listen_on_loopback_unless_told() {
         return;
     };
     let port = free_port();
-    let c = Cluster::single(&["--bind", "0.0.0.0", "--metrics-port", &port.to_string()]);
+    // A node bound beyond loopback needs a cluster secret for its bus.
+    let c = Cluster::single(&[
+        "--bind",
+        "0.0.0.0",
+        "--metrics-port",
+        &port.to_string(),
+        "--cluster-secret",
+        "limits-test",
+    ]);
     let node = &c.nodes[0];
     // The premise: clients do reach this node on the other address.
     let mut client =
@@ -137,6 +145,8 @@ fn metrics_listen_on_loopback_unless_told() {
         &port.to_string(),
         "--metrics-bind",
         "0.0.0.0",
+        "--cluster-secret",
+        "limits-test",
     ]);
     wait_for(
         "/metrics on the other address",

@@ -41,6 +41,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
+use crate::raft::auth::ClusterSecret;
 use crate::raft::types::NodeId;
 
 const NODE_NAME_FILE: &str = "node-name";
@@ -194,6 +195,9 @@ pub struct Identity {
     /// Per refused peer: when its refusal was last logged, and how many
     /// refusals were not logged since.
     refusals: Mutex<HashMap<NodeId, (Instant, u64)>>,
+    /// The cluster secret every bus connection must prove (`raft::auth`);
+    /// `None`: no authentication (loopback-only deployments).
+    secret: Option<ClusterSecret>,
 }
 
 impl Identity {
@@ -233,7 +237,19 @@ impl Identity {
             dir: dir.to_path_buf(),
             cluster: RwLock::new(cluster),
             refusals: Mutex::default(),
+            secret: None,
         })
+    }
+
+    /// This identity, proving `secret` on every bus connection.
+    pub fn with_secret(mut self, secret: Option<ClusterSecret>) -> Identity {
+        self.secret = secret;
+        self
+    }
+
+    /// The cluster secret, if one is configured.
+    pub fn secret(&self) -> Option<&ClusterSecret> {
+        self.secret.as_ref()
     }
 
     pub fn cluster_id(&self) -> Option<String> {

@@ -1,6 +1,7 @@
 //! Consensus: openraft wired to our LMDB log store, our state machine and our
 //! TCP bus. Knows keyspace operations, never RESP.
 
+pub mod auth;
 pub mod bounds;
 pub mod clock;
 pub mod identity;

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufStream};
 use tokio::net::TcpStream;
 
+use crate::raft::auth::{self, Nonce, Side, Tag, Transcript, HANDSHAKE_FRAME_MAX};
 use crate::raft::identity::{GuestHello, Hello, Identity};
 use crate::raft::lease::Acks;
 use crate::raft::state_machine::SnapshotFile;
@@ -39,8 +40,9 @@ pub const SNAPSHOT_CHUNK: usize = 1 << 20;
 /// Bus protocol version, checked on every connection's first frame
 /// (2: the hello carries cluster id and node names; 3: log entries carry
 /// their format version, `types::PROPOSAL_VERSION`, and the membership
-/// requests exist — the guest hello, who-are-you, join, transfer leadership).
-pub const BUS_VERSION: u32 = 3;
+/// requests exist — the guest hello, who-are-you, join, transfer leadership;
+/// 4: the cluster-secret handshake, `raft::auth`).
+pub const BUS_VERSION: u32 = 4;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub enum BusRequest {
@@ -88,6 +90,12 @@ pub enum BusRequest {
     TransferLeadership {
         to: NodeId,
     },
+    /// The dialer's answer to a `BusResponse::Challenge`: its nonce and
+    /// its proof of the cluster secret (see `raft::auth`).
+    Proof {
+        nonce: Nonce,
+        mac: Tag,
+    },
 }
 
 /// The answer to a join.
@@ -124,6 +132,17 @@ pub enum BusResponse {
     Join(JoinReply),
     /// A request without an answer of its own was carried out.
     Done,
+    /// The listener has a cluster secret: prove it (`BusRequest::Proof`)
+    /// over a transcript that includes this fresh nonce.
+    Challenge {
+        nonce: Nonce,
+    },
+    /// The dialer's proof and its hello were accepted; this is the
+    /// listener's own proof of the secret. Ends the handshake as
+    /// `Hello` does without a secret.
+    Proof {
+        mac: Tag,
+    },
 }
 
 pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(
@@ -145,6 +164,29 @@ pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(
 pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
     r: &mut R,
 ) -> io::Result<Option<T>> {
+    match read_frame_body(r, MAX_FRAME).await? {
+        Some(body) => decode_frame(&body).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Decode a frame body read by [`read_frame_body`].
+pub fn decode_frame<T: DeserializeOwned>(body: &[u8]) -> io::Result<T> {
+    crate::raft::types::decode(body).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("undecodable bus frame: {e}"),
+        )
+    })
+}
+
+/// Read one frame's body, undecoded, refusing a declared length above
+/// `max` before reading or allocating anything; `Ok(None)` on a clean EOF
+/// between frames.
+pub async fn read_frame_body<R: AsyncRead + Unpin>(
+    r: &mut R,
+    max: u32,
+) -> io::Result<Option<Vec<u8>>> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len).await {
         Ok(_) => {}
@@ -152,10 +194,10 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
         Err(e) => return Err(e),
     }
     let len = u32::from_be_bytes(len);
-    if len > MAX_FRAME {
+    if len > max {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("bus frame of {len} bytes exceeds the limit"),
+            format!("bus frame of {len} bytes exceeds the limit of {max}"),
         ));
     }
     let mut body = Vec::with_capacity((len as usize).min(64 * 1024));
@@ -166,12 +208,89 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
             "truncated bus frame",
         ));
     }
-    crate::raft::types::decode(&body).map(Some).map_err(|e| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("undecodable bus frame: {e}"),
-        )
-    })
+    Ok(Some(body))
+}
+
+/// Why the dialer side of a handshake failed.
+#[derive(Debug)]
+enum DialError {
+    Io(io::Error),
+    /// The listener refused us, or we refuse it (it does not prove the
+    /// cluster secret, or asks for one we do not have).
+    Refused(String),
+    /// Not our bus protocol.
+    Protocol(String),
+}
+
+impl From<io::Error> for DialError {
+    fn from(e: io::Error) -> Self {
+        DialError::Io(e)
+    }
+}
+
+/// The dialer's side of the handshake (`raft::auth`): send `hello`, and
+/// prove the cluster secret and check the listener's proof when the
+/// listener has one. With a secret of its own, the dialer refuses a
+/// listener that does not authenticate.
+async fn dial_handshake(
+    conn: &mut BufStream<TcpStream>,
+    me: &Identity,
+    hello: &BusRequest,
+) -> Result<(), DialError> {
+    let body =
+        postcard::to_stdvec(hello).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    write_frame(conn, hello).await?;
+    let reply = |b: Option<Vec<u8>>| -> Result<BusResponse, DialError> {
+        match b {
+            None => Err(DialError::Protocol(
+                "closed the connection during the handshake".into(),
+            )),
+            Some(b) => decode_frame(&b).map_err(|e| DialError::Protocol(e.to_string())),
+        }
+    };
+    let first = reply(read_frame_body(conn, HANDSHAKE_FRAME_MAX).await?)?;
+    let listener_nonce = match (first, me.secret()) {
+        (BusResponse::Hello, None) => return Ok(()),
+        (BusResponse::Hello, Some(_)) => {
+            return Err(DialError::Refused(
+                "the peer does not authenticate (it has no cluster-secret) while this node \
+                 has one: not talking to it"
+                    .into(),
+            ))
+        }
+        (BusResponse::Challenge { .. }, None) => {
+            return Err(DialError::Refused(
+                "the peer requires the cluster secret: set cluster-secret or \
+                 cluster-secret-file on this node"
+                    .into(),
+            ))
+        }
+        (BusResponse::Challenge { nonce }, Some(_)) => nonce,
+        (BusResponse::Error(why), _) => return Err(DialError::Refused(why)),
+        (other, _) => return Err(DialError::Protocol(format!("bad hello reply: {other:?}"))),
+    };
+    let secret = me.secret().expect("matched above");
+    let dialer_nonce = auth::nonce();
+    let t = Transcript {
+        hello: &body,
+        listener_nonce: &listener_nonce,
+        dialer_nonce: &dialer_nonce,
+    };
+    let proof = BusRequest::Proof {
+        nonce: dialer_nonce,
+        mac: secret.prove(Side::Dialer, &t),
+    };
+    write_frame(conn, &proof).await?;
+    match reply(read_frame_body(conn, HANDSHAKE_FRAME_MAX).await?)? {
+        BusResponse::Proof { mac } if secret.verify(Side::Listener, &t, &mac) => Ok(()),
+        BusResponse::Proof { .. } => Err(DialError::Refused(
+            "the peer's proof of the cluster secret is wrong (another secret, or not a \
+             member of this cluster): not talking to it"
+                .into(),
+        )),
+        BusResponse::Error(why) => Err(DialError::Refused(why)),
+        other => Err(DialError::Protocol(format!("bad proof reply: {other:?}"))),
+    }
 }
 
 /// Creates one `PeerClient` per (target, purpose); openraft keeps them.
@@ -240,11 +359,11 @@ impl Network {
             let mut conn = BufStream::new(stream);
             let hello = BusRequest::GuestHello(self.me.guest_hello(BUS_VERSION));
             let io = |e: io::Error| AskError::Protocol(e.to_string());
-            write_frame(&mut conn, &hello).await.map_err(io)?;
-            match read_frame::<_, BusResponse>(&mut conn).await.map_err(io)? {
-                Some(BusResponse::Hello) => {}
-                Some(BusResponse::Error(why)) => return Err(AskError::Refused(why)),
-                other => return Err(AskError::Protocol(format!("bad hello reply: {other:?}"))),
+            match dial_handshake(&mut conn, &self.me, &hello).await {
+                Ok(()) => {}
+                Err(DialError::Refused(why)) => return Err(AskError::Refused(why)),
+                Err(DialError::Io(e)) => return Err(io(e)),
+                Err(DialError::Protocol(e)) => return Err(AskError::Protocol(e)),
             }
             write_frame(&mut conn, req).await.map_err(io)?;
             match read_frame::<_, BusResponse>(&mut conn).await.map_err(io)? {
@@ -337,12 +456,13 @@ impl PeerClient {
             stream.set_nodelay(true)?;
             let mut stream = BufStream::new(stream);
             let hello = self.me.hello(BUS_VERSION, self.target, &self.target_name);
-            write_frame(&mut stream, &BusRequest::Hello(hello)).await?;
-            let refused = match read_frame::<_, BusResponse>(&mut stream).await? {
-                Some(BusResponse::Hello) => None,
-                Some(BusResponse::Error(why)) => Some(format!("refused by the peer: {why}")),
-                other => Some(format!("bad bus hello reply: {other:?}")),
-            };
+            let refused =
+                match dial_handshake(&mut stream, &self.me, &BusRequest::Hello(hello)).await {
+                    Ok(()) => None,
+                    Err(DialError::Io(e)) => return Err(e),
+                    Err(DialError::Refused(why)) => Some(format!("bus handshake refused: {why}")),
+                    Err(DialError::Protocol(why)) => Some(format!("bad bus hello reply: {why}")),
+                };
             if let Some(why) = refused {
                 // Back off as for a failed dial: a peer that refuses us will
                 // keep refusing until an operator acts.

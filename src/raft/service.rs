@@ -1,20 +1,34 @@
-//! The raft bus, inbound side: accept peers on the bus port and hand their
-//! RPCs to openraft. Anything that is not a well-formed frame of our bus
-//! protocol (wrong version, garbage, oversize) is logged and the connection
-//! closed — a stray client on the bus port can never crash the node.
+//! The raft bus, inbound side: accept peers on the bus port, authenticate
+//! them (`raft::auth`, when a cluster secret is set) and hand their RPCs to
+//! openraft. Anything that is not a well-formed frame of our bus protocol
+//! (wrong version, garbage, oversize, a bad proof, too slow) is logged and
+//! counted, and the connection closed — a stray client on the bus port can
+//! never crash the node. Before a connection is admitted only small
+//! handshake frames are read, under a timeout, and only so many
+//! connections may be in their handshake at once.
 
+use std::collections::HashMap;
 use std::io::{self, Write};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use openraft::async_runtime::watch::WatchReceiver;
+use parking_lot::Mutex;
 use tokio::io::BufStream;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::raft::identity::{AdmitError, GuestHello, Identity};
+use crate::raft::auth::{
+    self, Side, Transcript, HANDSHAKE_FRAME_MAX, HANDSHAKE_TIMEOUT, MAX_UNAUTHENTICATED,
+};
+use crate::raft::identity::{AdmitError, GuestHello, Identity, Refusal};
 use crate::raft::lease::{ReadConfirm, Refused};
 use crate::raft::membership;
-use crate::raft::network::{read_frame, write_frame, BusRequest, BusResponse, BUS_VERSION};
+use crate::raft::network::{
+    decode_frame, read_frame, read_frame_body, write_frame, BusRequest, BusResponse, BUS_VERSION,
+};
 use crate::raft::node::RaftNode;
 use crate::raft::state_machine::SnapshotFile;
 use crate::raft::types::{Raft, SnapshotMeta};
@@ -25,6 +39,8 @@ pub async fn serve(
     snapshot_dir: PathBuf,
     identity: Arc<Identity>,
 ) {
+    let handshakes = Arc::new(Semaphore::new(MAX_UNAUTHENTICATED));
+    let refusals = Arc::new(RefusalLog::default());
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
@@ -34,14 +50,67 @@ pub async fn serve(
                 continue;
             }
         };
+        // A slot among the connections still in their handshake, or the
+        // connection is closed at once.
+        let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+            refusals.refuse(
+                peer,
+                &format!("{MAX_UNAUTHENTICATED} bus connections are already in their handshake"),
+            );
+            drop(stream);
+            continue;
+        };
         let node = node.clone();
         let dir = snapshot_dir.clone();
         let identity = identity.clone();
+        let refusals = refusals.clone();
         tokio::spawn(async move {
-            if let Err(e) = handle(stream, node, dir, &identity).await {
+            if let Err(e) = handle(stream, peer, permit, node, dir, &identity, &refusals).await {
                 tracing::warn!(%peer, error = %e, "bus connection closed");
             }
         });
+    }
+}
+
+/// Refusals before or at admission: counted (`raftcache_bus_refused_total`)
+/// and logged with the peer's address and the reason, at most
+/// `LOG_BURST` messages per address per `LOG_PERIOD` (a peer that keeps
+/// trying must not flood the log); the rest are summed up in the next
+/// message.
+#[derive(Default)]
+struct RefusalLog {
+    by_ip: Mutex<HashMap<IpAddr, (Instant, u32, u64)>>,
+}
+
+impl RefusalLog {
+    const LOG_PERIOD: Duration = Duration::from_secs(10);
+    const LOG_BURST: u32 = 20;
+
+    fn refuse(&self, peer: SocketAddr, why: &str) {
+        metrics::counter!(crate::metrics::BUS_REFUSED_TOTAL).increment(1);
+        let now = Instant::now();
+        let quiet = {
+            let mut map = self.by_ip.lock();
+            if map.len() > 4096 {
+                map.clear();
+            }
+            let e = map.entry(peer.ip()).or_insert((now, 0, 0));
+            if now.duration_since(e.0) >= Self::LOG_PERIOD {
+                *e = (now, 0, e.2);
+            }
+            if e.1 >= Self::LOG_BURST {
+                e.2 += 1;
+                return;
+            }
+            e.1 += 1;
+            std::mem::take(&mut e.2)
+        };
+        let more = if quiet > 0 {
+            format!(" ({quiet} more refusals from this address not logged)")
+        } else {
+            String::new()
+        };
+        tracing::warn!(%peer, "bus connection closed: refused peer {peer}: {why}{more}");
     }
 }
 
@@ -61,22 +130,121 @@ impl Admission {
     fn allows(&self, req: &BusRequest) -> bool {
         use BusRequest as R;
         match self {
-            Admission::Peer => !matches!(req, R::GuestHello(_) | R::Join { .. }),
+            Admission::Peer => !matches!(req, R::GuestHello(_) | R::Join { .. } | R::Proof { .. }),
             Admission::Guest(_) => matches!(req, R::WhoAreYou | R::Join { .. }),
         }
     }
 }
 
-/// The one place a bus connection is admitted: read its first frame, and
-/// accept it (as a peer or a guest) or refuse it with the reason. `None`:
-/// refused (the reason was sent) or closed before a hello.
+/// Why [`admit`] did not admit a connection.
+enum NotAdmitted {
+    /// Closed before sending anything: not worth a word (port probes).
+    Silent,
+    /// Refused, and why; the reason was sent to the peer when it could be.
+    Refused(String),
+}
+
+impl From<io::Error> for NotAdmitted {
+    fn from(e: io::Error) -> Self {
+        NotAdmitted::Refused(format!("bus handshake failed: {e}"))
+    }
+}
+
+const CLOSED: &str = "closed during the handshake";
+
+/// Read one handshake frame: at most `HANDSHAKE_FRAME_MAX` bytes, decoded
+/// only once it is all in.
+async fn handshake_frame(conn: &mut BufStream<TcpStream>) -> Result<BusRequest, NotAdmitted> {
+    let body = read_frame_body(conn, HANDSHAKE_FRAME_MAX)
+        .await?
+        .ok_or_else(|| NotAdmitted::Refused(CLOSED.into()))?;
+    decode_frame(&body).map_err(|e| NotAdmitted::Refused(format!("garbage: {e}")))
+}
+
+/// The one place a bus connection is admitted (see `raft::auth` for the
+/// handshake): read its hello, check its version, have the dialer prove
+/// the cluster secret when this node has one, then judge the hello
+/// (`raft::identity`) and accept it (as a peer or a guest) or refuse it
+/// with the reason. Nothing but small handshake frames is read, and
+/// nothing is stored (a cluster id adopted), before the proof is checked.
 async fn admit(
     conn: &mut BufStream<TcpStream>,
     raft: &Raft,
     identity: &Identity,
-) -> io::Result<Option<Admission>> {
-    let (admitted, from) = match read_frame::<_, BusRequest>(conn).await? {
-        Some(BusRequest::Hello(hello)) => {
+) -> Result<Admission, NotAdmitted> {
+    let body = match read_frame_body(conn, HANDSHAKE_FRAME_MAX).await? {
+        Some(b) => b,
+        None => return Err(NotAdmitted::Silent),
+    };
+    let first = decode_frame::<BusRequest>(&body)
+        .map_err(|e| NotAdmitted::Refused(format!("garbage: {e}")))?;
+    let version = match &first {
+        BusRequest::Hello(h) => h.version,
+        BusRequest::GuestHello(h) => h.version,
+        other => {
+            let why = format!(
+                "first bus frame was not a hello (a {} request before authentication)",
+                request_name(other)
+            );
+            write_frame(conn, &BusResponse::Error(why.clone())).await?;
+            return Err(NotAdmitted::Refused(why));
+        }
+    };
+    if version != BUS_VERSION {
+        let e = Refusal::Version {
+            ours: BUS_VERSION,
+            theirs: version,
+        };
+        write_frame(conn, &BusResponse::Error(e.to_string())).await?;
+        return Err(NotAdmitted::Refused(e.to_string()));
+    }
+    // The secret first: a dialer that cannot prove it learns nothing
+    // about this node's identity checks, and changes nothing here.
+    let proved = match identity.secret() {
+        None => None,
+        Some(secret) => {
+            let listener_nonce = auth::nonce();
+            write_frame(
+                conn,
+                &BusResponse::Challenge {
+                    nonce: listener_nonce,
+                },
+            )
+            .await?;
+            let proof = match handshake_frame(conn).await {
+                Err(NotAdmitted::Refused(why)) if why == CLOSED => {
+                    return Err(NotAdmitted::Refused(
+                        "closed instead of proving the cluster secret (a node without \
+                         cluster-secret?)"
+                            .into(),
+                    ))
+                }
+                r => r?,
+            };
+            let (dialer_nonce, mac) = match proof {
+                BusRequest::Proof { nonce, mac } => (nonce, mac),
+                other => {
+                    return Err(NotAdmitted::Refused(format!(
+                        "no proof of the cluster secret (a {} request instead)",
+                        request_name(&other)
+                    )))
+                }
+            };
+            let t = Transcript {
+                hello: &body,
+                listener_nonce: &listener_nonce,
+                dialer_nonce: &dialer_nonce,
+            };
+            if !secret.verify(Side::Dialer, &t, &mac) {
+                let why = "bad MAC: wrong cluster secret, or a replayed handshake";
+                write_frame(conn, &BusResponse::Error(why.into())).await?;
+                return Err(NotAdmitted::Refused(why.into()));
+            }
+            Some(secret.prove(Side::Listener, &t))
+        }
+    };
+    let (admitted, from) = match first {
+        BusRequest::Hello(hello) => {
             // Does this node's latest membership (its log, committed or
             // not) list it under its current name? See `raft::identity`.
             let listed = {
@@ -90,22 +258,21 @@ async fn admit(
             let r = identity.admit(&hello, listed, BUS_VERSION);
             (r.map(|()| Admission::Peer), hello.from)
         }
-        Some(BusRequest::GuestHello(hello)) => {
+        BusRequest::GuestHello(hello) => {
             let r = identity.admit_guest(&hello, BUS_VERSION);
             let from = hello.from;
             (r.map(|()| Admission::Guest(hello)), from)
         }
-        Some(_) => {
-            return Err(std::io::Error::other(
-                "first bus frame was not a valid hello",
-            ))
-        }
-        None => return Ok(None),
+        _ => unreachable!("checked above"),
     };
     match admitted {
         Ok(a) => {
-            write_frame(conn, &BusResponse::Hello).await?;
-            Ok(Some(a))
+            let ok = match proved {
+                Some(mac) => BusResponse::Proof { mac },
+                None => BusResponse::Hello,
+            };
+            write_frame(conn, &ok).await?;
+            Ok(a)
         }
         Err(e) => {
             if let AdmitError::Refused(_) = e {
@@ -120,8 +287,26 @@ async fn admit(
                 tracing::warn!("refusing bus peer node {from}: {e}{more}");
             }
             write_frame(conn, &BusResponse::Error(e.to_string())).await?;
-            Ok(None)
+            Err(NotAdmitted::Silent)
         }
+    }
+}
+
+/// A request's name for a log line (never its content).
+fn request_name(r: &BusRequest) -> &'static str {
+    match r {
+        BusRequest::Hello(_) => "hello",
+        BusRequest::Append(_) => "append",
+        BusRequest::Vote(_) => "vote",
+        BusRequest::PreVote(_) => "pre-vote",
+        BusRequest::TransferLeader(_) => "transfer-leader",
+        BusRequest::SnapshotChunk { .. } => "snapshot chunk",
+        BusRequest::ReadIndex { .. } => "read-index",
+        BusRequest::GuestHello(_) => "guest hello",
+        BusRequest::WhoAreYou => "who-are-you",
+        BusRequest::Join { .. } => "join",
+        BusRequest::TransferLeadership { .. } => "transfer-leadership",
+        BusRequest::Proof { .. } => "proof",
     }
 }
 
@@ -166,15 +351,32 @@ async fn blocking<T: Send + 'static>(
 
 async fn handle(
     stream: TcpStream,
+    peer: SocketAddr,
+    handshake_slot: OwnedSemaphorePermit,
     node: Arc<RaftNode>,
     dir: PathBuf,
     identity: &Identity,
+    refusals: &RefusalLog,
 ) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let mut conn = BufStream::new(stream);
     let raft = node.raft.clone();
-    let Some(admission) = admit(&mut conn, &raft, identity).await? else {
-        return Ok(());
+    let admitted = tokio::time::timeout(HANDSHAKE_TIMEOUT, admit(&mut conn, &raft, identity)).await;
+    drop(handshake_slot);
+    let admission = match admitted {
+        Ok(Ok(a)) => a,
+        Ok(Err(NotAdmitted::Silent)) => return Ok(()),
+        Ok(Err(NotAdmitted::Refused(why))) => {
+            refusals.refuse(peer, &why);
+            return Ok(());
+        }
+        Err(_) => {
+            refusals.refuse(
+                peer,
+                &format!("timeout: no complete handshake within {HANDSHAKE_TIMEOUT:?}"),
+            );
+            return Ok(());
+        }
     };
     let confirm = &node.confirm;
     let contact = node.leader_contact();
@@ -187,6 +389,7 @@ async fn handle(
         }
         let resp = match req {
             BusRequest::Hello(_) | BusRequest::GuestHello(_) => BusResponse::Hello,
+            BusRequest::Proof { .. } => BusResponse::Error("no handshake in progress".into()),
             BusRequest::WhoAreYou => {
                 let (id, info, cluster) = membership::whoami(&node);
                 BusResponse::Identity { id, info, cluster }
