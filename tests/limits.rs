@@ -555,6 +555,62 @@ fn idle_clients_are_closed_after_timeout() {
     }
 }
 
+/// `timeout 1` also closes a client that stopped reading: replies it does
+/// not take count as idleness (Redis counts a write as an interaction), so
+/// a client that pipelines without reading cannot hold its connection, and
+/// the replies queued for it, forever.
+#[test]
+fn a_client_that_stops_reading_is_closed_after_timeout() {
+    let c = Cluster::single(&["--timeout", "1"]);
+    let node = &c.nodes[0];
+    let mut con = node.conn();
+    let _: () = redis::cmd("SET")
+        .arg("medium")
+        .arg(vec![b'y'; 4096])
+        .query(&mut con)
+        .unwrap();
+    let abuser = TcpStream::connect(node.addr()).unwrap();
+    // 50 000 GETs of 4 KB: 200 MB of replies, under every output limit, so
+    // only TCP (and `timeout`) stand between the node and the client.
+    let writer = pipeline_without_reading(
+        &abuser,
+        resp(&[b"GET", b"medium"]),
+        50_000,
+        Duration::from_secs(20),
+    );
+    let (sent, error) = writer.join().unwrap();
+    eprintln!("abuser: {sent} requests written, then {error:?}");
+    // The requests fit in the socket buffers; the replies do not. Stay
+    // away well past `timeout` while the node's writes are stuck, then
+    // read what is left: a close, not the whole 200 MB.
+    std::thread::sleep(Duration::from_secs(3));
+    let mut abuser = abuser;
+    abuser
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut received = 0u64;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match abuser.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => received += n as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the client that stopped reading was not closed: {e}"),
+        }
+    }
+    let all = 50_000 * (4096 + 12);
+    assert!(
+        received < all / 2,
+        "{received} of {all} reply bytes delivered: the stalled client was kept"
+    );
+    // The node still serves (a new connection: `con` idled past `timeout`).
+    let v: Vec<u8> = redis::cmd("GET")
+        .arg("medium")
+        .query(&mut node.conn())
+        .unwrap();
+    assert_eq!(v.len(), 4096);
+}
+
 /// `client-query-buffer-limit 2mb`: a declared 512 MB bulk is refused at
 /// its length line (`proto-max-bulk-len`, which may not exceed the query
 /// buffer limit); a request whose arguments add up past 2 MB, trickled in,

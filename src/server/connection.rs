@@ -13,7 +13,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -198,9 +198,17 @@ async fn run<S: ClientStream>(
         out = batch.out;
         if !out.is_empty() {
             server.stats.net_output_bytes.add(out.len() as u64);
-            if !write_out(&mut stream, &out, settings.client_output_buffer_soft).await? {
-                log_output_limit_close(session);
-                return Ok(());
+            let soft = settings.client_output_buffer_soft;
+            match write_out(&mut stream, &out, soft, settings.idle_timeout).await? {
+                WriteEnd::Done => {}
+                WriteEnd::SoftLimit => {
+                    log_output_limit_close(session);
+                    return Ok(());
+                }
+                WriteEnd::Idle => {
+                    tracing::debug!(peer = %session.addr, "client took no reply bytes for `timeout`; closed");
+                    return Ok(());
+                }
             }
             out.clear();
             if out.capacity() > 1 << 20 {
@@ -244,38 +252,65 @@ fn log_output_limit_close(session: &Session) {
     );
 }
 
-/// Write `out` to the client. With a soft limit `(bytes, time)`: `false`
-/// (close the client) once more than `bytes` of it stayed unsent for
-/// `time` in a row, i.e. a client that reads too slowly, as Redis's soft
-/// `client-output-buffer-limit` does.
+/// Why `write_out` gave up on a client.
+enum WriteEnd {
+    /// Everything was written.
+    Done,
+    /// More than the soft limit stayed unsent for the soft time in a row.
+    SoftLimit,
+    /// Not a byte was taken for `timeout` seconds: a client that stopped
+    /// reading is idle too (Redis counts a write as an interaction, so a
+    /// client whose replies cannot be delivered times out like one that
+    /// sends nothing).
+    Idle,
+}
+
+/// Write `out` to the client, giving up as `WriteEnd` says: with a soft
+/// limit `(bytes, time)`, once more than `bytes` of it stayed unsent for
+/// `time` in a row (a client that reads too slowly, as Redis's soft
+/// `client-output-buffer-limit`); with `idle`, once no byte was taken for
+/// that long.
 ///
 /// Ends with a flush: a TLS stream may still hold encrypted records that
 /// the socket did not take yet (a no-op for a plain `TcpStream`).
 async fn write_out<S: ClientStream>(
     stream: &mut S,
     out: &[u8],
-    soft: Option<(usize, std::time::Duration)>,
-) -> std::io::Result<bool> {
-    let Some((soft_bytes, soft_time)) = soft else {
-        stream.write_all(out).await?;
-        stream.flush().await?;
-        return Ok(true);
-    };
+    soft: Option<(usize, Duration)>,
+    idle: Option<Duration>,
+) -> std::io::Result<WriteEnd> {
     let mut rest = out;
     let mut above_since: Option<Instant> = None;
-    while rest.len() > soft_bytes {
-        let since = *above_since.get_or_insert_with(Instant::now);
-        let left = soft_time.saturating_sub(since.elapsed());
-        match tokio::time::timeout(left, stream.write(rest)).await {
-            Ok(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(Ok(n)) => rest = &rest[n..],
-            Ok(Err(e)) => return Err(e),
-            Err(_) => return Ok(false),
+    while !rest.is_empty() {
+        // How long this write may wait for progress, and what ends it.
+        let mut wait = idle.map(|t| (t, WriteEnd::Idle));
+        if let Some((_, soft_time)) = soft.filter(|(b, _)| rest.len() > *b) {
+            let since = *above_since.get_or_insert_with(Instant::now);
+            let left = soft_time.saturating_sub(since.elapsed());
+            if wait.as_ref().is_none_or(|(t, _)| left < *t) {
+                wait = Some((left, WriteEnd::SoftLimit));
+            }
         }
+        let n = match wait {
+            None => stream.write(rest).await?,
+            Some((t, end)) => match tokio::time::timeout(t, stream.write(rest)).await {
+                Ok(r) => r?,
+                Err(_) => return Ok(end),
+            },
+        };
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        rest = &rest[n..];
     }
-    stream.write_all(rest).await?;
-    stream.flush().await?;
-    Ok(true)
+    match idle {
+        Some(t) => match tokio::time::timeout(t, stream.flush()).await {
+            Ok(r) => r?,
+            Err(_) => return Ok(WriteEnd::Idle),
+        },
+        None => stream.flush().await?,
+    }
+    Ok(WriteEnd::Done)
 }
 
 fn slot_of(key: &Bytes) -> u16 {
