@@ -112,7 +112,15 @@ pub async fn handle(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
     let settings = &server.settings;
     let laddr = stream.local_addr().unwrap_or(peer);
     let _ = stream.set_nodelay(true);
-    let authenticated = settings.requirepass.is_none();
+    if settings.protected_mode
+        && !peer.ip().is_loopback()
+        && crate::server::commands::acl::default_has_no_password(&server)
+    {
+        let mut stream = stream;
+        let _ = stream.write_all(PROTECTED_MODE_DENIED.as_bytes()).await;
+        return;
+    }
+    let authenticated = crate::server::commands::acl::default_is_open(&server);
     let Some(session) = server
         .clients
         .register(peer, laddr, settings.maxclients, authenticated)
@@ -258,6 +266,9 @@ async fn write_out(
     Ok(true)
 }
 
+/// Redis's protected-mode refusal (networking.c), word for word.
+const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
 fn slot_of(key: &Bytes) -> u16 {
     crate::slot::key_slot(key)
 }
@@ -280,6 +291,15 @@ async fn execute(server: &Arc<Server>, session: &Session, batch: &mut Batch, arg
     session.touch(spec);
     if !session.authenticated() && !command::allowed_before_auth(spec) {
         batch.push(Reply::error("NOAUTH Authentication required."), resp3);
+        return;
+    }
+    // ACL: the user's commands, categories and key patterns (once per command).
+    if let Err(denied) = crate::server::commands::acl::check(server, session, spec, &args) {
+        match denied {
+            Some(reply) => batch.push(reply, resp3),
+            // The user was deleted: close, as Redis does.
+            None => session.close_after_reply(),
+        }
         return;
     }
     // The slot of every key: the router checks they all belong to one group.
