@@ -60,8 +60,8 @@ fn read_only_user_with_key_patterns() {
     // Exact texts on the wire.
     raw_expect(
         &node.addr(),
-        b"AUTH alice secret\r\nSET cache:x 2\r\nGET other:x\r\nAUTH alice nope\r\n",
-        b"+OK\r\n-NOPERM User alice has no permissions to run the 'set' command\r\n-NOPERM No permissions to access a key\r\n-WRONGPASS invalid username-password pair or user is disabled.\r\n",
+        b"AUTH alice secret\r\nSET cache:x 2\r\nGET other:x\r\nSET cache:x 2 BADOPT\r\nAUTH alice nope\r\n",
+        b"+OK\r\n-NOPERM User alice has no permissions to run the 'set' command\r\n-NOPERM No permissions to access a key\r\n-NOPERM User alice has no permissions to run the 'set' command\r\n-WRONGPASS invalid username-password pair or user is disabled.\r\n",
     );
     for (user, pass) in [("alice", "wrong"), ("nobody", "secret")] {
         let e = conn_err(node, user, pass);
@@ -163,6 +163,12 @@ fn admin_verbs_need_admin() {
 fn passwords_are_never_shown() {
     let c = with_aclfile(1, &["--requirepass", "topsecret-pw"]);
     let node = &c.nodes[0];
+    // Before AUTH, even a malformed known command is NOAUTH (as in Redis).
+    raw_expect(
+        &node.addr(),
+        b"SET k v BADOPT\r\n",
+        b"-NOAUTH Authentication required.\r\n",
+    );
     let mut conn = node.conn();
     let _a = conn_as(node, "alice", "secret").unwrap();
     let config: Vec<String> = redis::cmd("CONFIG")

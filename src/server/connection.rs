@@ -282,6 +282,22 @@ async fn execute(server: &Arc<Server>, session: &Session, batch: &mut Batch, arg
     let parsed = match command::parse(&args, now) {
         Ok(p) => p,
         Err(reply) => {
+            // As in Redis, a known command with a valid arity is refused
+            // for NOAUTH / NOPERM before its arguments are judged: a client
+            // learns nothing about a command it may not run.
+            let reply = match command::resolve(&args) {
+                Ok((spec, _)) => match admit(server, session, spec, &args) {
+                    Ok(()) => reply,
+                    Err(refusal) => {
+                        server.stats.error_replies.incr();
+                        if let Some(r) = refusal {
+                            batch.push(r, resp3);
+                        }
+                        return;
+                    }
+                },
+                Err(_) => reply,
+            };
             server.stats.error_replies.incr();
             batch.push(reply, resp3);
             return;
@@ -289,16 +305,9 @@ async fn execute(server: &Arc<Server>, session: &Session, batch: &mut Batch, arg
     };
     let spec = parsed.spec;
     session.touch(spec);
-    if !session.authenticated() && !command::allowed_before_auth(spec) {
-        batch.push(Reply::error("NOAUTH Authentication required."), resp3);
-        return;
-    }
-    // ACL: the user's commands, categories and key patterns (once per command).
-    if let Err(denied) = crate::server::commands::acl::check(server, session, spec, &args) {
-        match denied {
-            Some(reply) => batch.push(reply, resp3),
-            // The user was deleted: close, as Redis does.
-            None => session.close_after_reply(),
+    if let Err(refusal) = admit(server, session, spec, &args) {
+        if let Some(r) = refusal {
+            batch.push(r, resp3);
         }
         return;
     }
@@ -339,6 +348,26 @@ async fn execute(server: &Arc<Server>, session: &Session, batch: &mut Batch, arg
             batch.push(reply, session.resp3());
         }
     }
+}
+
+/// Whether `session` may run this command line: authenticated (or a
+/// `no_auth` command), then the ACL check (the user's commands, categories
+/// and key patterns; once per command). `Err(None)`: no reply, the
+/// connection closes (its user was deleted, as Redis closes them).
+fn admit(
+    server: &Server,
+    session: &Session,
+    spec: &'static CommandSpec,
+    args: &[Bytes],
+) -> Result<(), Option<Reply>> {
+    if !session.authenticated() && !command::allowed_before_auth(spec) {
+        return Err(Some(Reply::error("NOAUTH Authentication required.")));
+    }
+    crate::server::commands::acl::check(server, session, spec, args).inspect_err(|denied| {
+        if denied.is_none() {
+            session.close_after_reply();
+        }
+    })
 }
 
 fn push_redirect(server: &Server, batch: &mut Batch, r: Redirect, resp3: bool) {

@@ -21,7 +21,7 @@ pub(super) fn hello(
     setname: Option<Bytes>,
 ) -> Reply {
     if let Some((user, pass)) = auth {
-        if let Err(e) = authenticate(server, session, Some(&user), &pass) {
+        if let Err(e) = super::acl::authenticate(server, session, Some(&user), &pass, "hello") {
             return e;
         }
     } else if !session.authenticated() {
