@@ -112,6 +112,37 @@ fn read_only_user_with_key_patterns() {
         .query(&mut node.conn())
         .unwrap();
     assert!(log.is_empty());
+    for (field, at_least) in [
+        ("acl_access_denied_cmd", 2),
+        ("acl_access_denied_key", 1),
+        ("acl_access_denied_auth", 3),
+    ] {
+        let n: u64 = node.info("stats", field).unwrap().parse().unwrap();
+        assert!(n >= at_least, "{field}: {n}");
+    }
+    // Deleting a user (here one from the aclfile) closes its connections
+    // at their next command, and it can no longer authenticate.
+    let n: i64 = redis::cmd("ACL")
+        .arg("DELUSER")
+        .arg("alice")
+        .query(&mut node.conn())
+        .unwrap();
+    assert_eq!(n, 1);
+    raw_expect(
+        &node.addr(),
+        b"AUTH alice secret\r\n",
+        b"-WRONGPASS invalid username-password pair or user is disabled.\r\n",
+    );
+    let e = redis::cmd("GET").arg("cache:x").query::<String>(&mut a);
+    assert!(
+        e.is_err(),
+        "a deleted user's connection still served: {e:?}"
+    );
+    let users: Vec<String> = redis::cmd("ACL")
+        .arg("USERS")
+        .query(&mut node.conn())
+        .unwrap();
+    assert_eq!(users, vec!["default", "ops"]);
 }
 
 #[test]

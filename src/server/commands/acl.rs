@@ -24,7 +24,7 @@ use crate::keyspace::acl::AclUser;
 use crate::keyspace::{Outcome, WriteOp};
 use crate::protocol::Reply;
 use crate::server::connection::Session;
-use crate::server::Server;
+use crate::server::{Counter, Server};
 
 /// Redis's `acllog-max-len` default.
 const LOG_MAX: usize = 128;
@@ -38,6 +38,10 @@ pub struct AclState {
     /// `default` and the `aclfile` users.
     local: BTreeMap<String, Arc<AclUser>>,
     log: Mutex<AclLog>,
+    /// INFO stats `acl_access_denied_auth` / `_cmd` / `_key`.
+    pub denied_auth: Counter,
+    pub denied_cmd: Counter,
+    pub denied_key: Counter,
 }
 
 #[derive(Debug, Default)]
@@ -80,10 +84,25 @@ impl AclState {
         AclState {
             local,
             log: Mutex::new(AclLog::default()),
+            denied_auth: Counter::default(),
+            denied_cmd: Counter::default(),
+            denied_key: Counter::default(),
+        }
+    }
+
+    /// CONFIG RESETSTAT.
+    pub fn reset_stats(&self) {
+        for c in [&self.denied_auth, &self.denied_cmd, &self.denied_key] {
+            c.reset();
         }
     }
 
     fn record(&self, reason: &'static str, object: &str, username: &str, client_info: String) {
+        match reason {
+            "auth" => self.denied_auth.incr(),
+            "key" => self.denied_key.incr(),
+            _ => self.denied_cmd.incr(),
+        }
         let now = unix_ms();
         let mut log = self.log.lock();
         if let Some(e) = log.entries.iter_mut().find(|e| {
