@@ -476,6 +476,10 @@ mod tests {
         );
         assert_eq!(users.get("bob"), Some(&None));
         assert_eq!(users.len(), 2);
+        // The digest covers the users: replicas that differ only in them
+        // differ.
+        assert_eq!(back.digest(), ks.digest());
+        assert_ne!(Keyspace::new().digest(), ks.digest());
     }
 
     #[test]

@@ -946,7 +946,7 @@ impl Keyspace {
         self.heap + tables + self.expires.capacity() * std::mem::size_of::<(Key, u64)>()
     }
 
-    /// Order-independent digest of the contents (keys, values, deadlines), so
+    /// Order-independent digest of the contents (keys, values, deadlines, replicated ACL users), so
     /// replicas at the same applied index can be compared. Uses a fixed,
     /// hand-written hash (not the maps' random seeds) so every node agrees.
     pub fn digest(&self) -> u64 {
@@ -955,6 +955,11 @@ impl Keyspace {
             for (k, e) in m.iter() {
                 acc = acc.wrapping_add(snapshot::entry_hash(k.as_bytes(), e, self.deadline(e)));
             }
+        }
+        // Replicated ACL users count too (nothing when there are none, so
+        // a keyspace's digest is what it always was).
+        for (name, user) in self.acl.iter() {
+            acc = acc.wrapping_add(snapshot::acl_hash(name, user.as_deref()));
         }
         snapshot::fmix64(acc ^ self.len as u64)
     }

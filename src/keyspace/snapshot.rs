@@ -84,6 +84,20 @@ pub(crate) fn entry_hash(key: &[u8], e: &Entry, deadline: u64) -> u64 {
     fmix64(h ^ deadline.wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
+/// Hash of one replicated ACL user (or tombstone) for `Keyspace::digest`.
+pub(crate) fn acl_hash(name: &str, user: Option<&AclUser>) -> u64 {
+    let mut h = hash_bytes(0xAC1, name.as_bytes());
+    match user {
+        Some(u) => {
+            for r in u.rules() {
+                h = hash_bytes(h, r.as_bytes());
+            }
+        }
+        None => h = hash_bytes(h, b"deleted"),
+    }
+    fmix64(h)
+}
+
 // ---- writing ------------------------------------------------------------------
 
 struct CrcWriter<W: Write> {
