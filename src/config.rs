@@ -921,6 +921,10 @@ knobs! {
     /// Password clients must AUTH with; empty = no password.
     // Not listed by CONFIG GET (it never was; Redis shows it in clear).
     requirepass: Option<String> as OptString = None, get: false, set: false;
+    /// ACL file (Redis format: `user alice on >secret ~cache:* +@read` per line), loaded at startup; empty = none.
+    aclfile: Option<String> as OptString = None, get: true, set: false;
+    /// While the default user has no password, serve loopback clients only (others get -DENIED).
+    protected_mode: bool = true, get: true, set: false;
     /// Memory limit for the data set, in bytes or units; 0 = no limit.
     maxmemory: u64 as Memory = 0, get: true, set: false;
     /// What to do at maxmemory: noeviction, allkeys-lru/-lfu/-random, volatile-lru/-lfu/-random/-ttl.

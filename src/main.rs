@@ -125,6 +125,11 @@ async fn start(c: Config) -> anyhow::Result<()> {
             })
         },
         requirepass: c.requirepass.clone(),
+        acl_users: match &c.aclfile {
+            Some(path) => load_acl_file(path)?,
+            None => Vec::new(),
+        },
+        protected_mode: c.protected_mode,
         config_pairs: c.config_get_pairs(),
         node_id: c.node_id,
         me,
@@ -142,4 +147,12 @@ async fn start(c: Config) -> anyhow::Result<()> {
     };
     boot::run(boot, raft, server).await?;
     Ok(())
+}
+
+/// Read and parse the `aclfile` (command and category names checked
+/// against the command table); any error stops startup, as in Redis.
+fn load_acl_file(path: &str) -> anyhow::Result<Vec<raftcache::keyspace::acl::AclUser>> {
+    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("aclfile {path}: {e}"))?;
+    raftcache::keyspace::acl::parse_acl_file(&text, &raftcache::command::acl::known_name)
+        .map_err(|e| anyhow::anyhow!("aclfile {path}: {e}"))
 }

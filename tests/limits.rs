@@ -7,12 +7,12 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{free_port, raw_exchange_closed, wait_for, Cluster, Node};
+use common::{free_port, non_loopback_ip, raw_exchange_closed, wait_for, Cluster, Node};
 
 const MB: u64 = 1 << 20;
 
@@ -35,48 +35,6 @@ fn resp(args: &[&[u8]]) -> Vec<u8> {
         out.extend_from_slice(b"\r\n");
     }
     out
-}
-
-/// `test` cannot run here for `reason`: as tests/common does for a missing
-/// tool, fail where everything is required (`RAFTCACHE_REQUIRE_TOOLS=1` or
-/// `CI`), else print the skip and add it to `$RAFTCACHE_SKIP_LOG`.
-fn skip(test: &str, reason: &str) {
-    let required = std::env::var("RAFTCACHE_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
-        || std::env::var("CI").is_ok_and(|v| !v.is_empty());
-    assert!(
-        !required,
-        "{test}: {reason} (RAFTCACHE_REQUIRE_TOOLS/CI is set)"
-    );
-    let line = format!("{test}: {reason}");
-    eprintln!("SKIP {line}");
-    if let Ok(log) = std::env::var("RAFTCACHE_SKIP_LOG") {
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-        {
-            let _ = writeln!(f, "{line}");
-        }
-    }
-}
-
-/// A non-loopback IPv4 address of this machine (`hostname -I`), or None
-/// after recording a skip.
-fn non_loopback_ip(test: &str) -> Option<IpAddr> {
-    let out = std::process::Command::new("hostname").arg("-I").output();
-    let found = out.ok().and_then(|o| {
-        String::from_utf8_lossy(&o.stdout)
-            .split_whitespace()
-            .filter_map(|w| w.parse::<IpAddr>().ok())
-            .find(|ip| ip.is_ipv4() && !ip.is_loopback() && !ip.is_unspecified())
-    });
-    if found.is_none() {
-        skip(
-            test,
-            "no non-loopback IPv4 address (`hostname -I`) to probe",
-        );
-    }
-    found
 }
 
 /// `GET /metrics` on `addr`: the response if something answers there.
@@ -110,6 +68,9 @@ fn metrics_listen_on_loopback_unless_told() {
         &port.to_string(),
         "--cluster-secret",
         "limits-test",
+        // The premise below pings over a non-loopback address.
+        "--protected-mode",
+        "no",
     ]);
     let node = &c.nodes[0];
     // The premise: clients do reach this node on the other address.

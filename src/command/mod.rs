@@ -8,6 +8,7 @@
 //! function over an `Args` cursor. Whatever goes wrong becomes the Redis
 //! error reply to send; the connection stays open.
 
+pub mod acl;
 pub mod args;
 pub mod table;
 
@@ -153,6 +154,10 @@ pub enum ServerCmd {
     },
     /// RAFTCACHE DIGEST: `[applied-index, digest]` of the keyspace.
     RaftDigest,
+
+    // ---- ACL ----
+    /// ACL WHOAMI / LIST / USERS / SETUSER / DELUSER / GETUSER / LOG.
+    Acl(acl::AclCmd),
 }
 
 /// CLIENT SETINFO attributes.

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::args::Args;
-use super::{cluster, connection, expire, introspection, keys, server, string, Plan};
+use super::{acl, cluster, connection, expire, introspection, keys, server, string, Plan};
 use crate::keyspace::Outcome;
 use crate::protocol::Reply;
 
@@ -710,6 +710,128 @@ pub static COMMANDS: &[CommandSpec] = {
         cmd("raftcache", -2, &[], Group::Cluster, introspection::container_alone)
             .doc("A container for raftcache's raft group commands.", "0.1.0", "Depends on subcommand.")
             .subs(RAFTCACHE_SUBS),
+        cmd("acl", -2, &[], Group::Server, introspection::container_alone)
+            .doc("A container for Access List Control commands.", "6.0.0", "Depends on subcommand.")
+            .subs(ACL_SUBS),
+    ]
+};
+
+static ACL_SUBS: &[CommandSpec] = {
+    use Flag::*;
+    &[
+        cmd(
+            "acl|cat",
+            -2,
+            &[NoScript, Loading, Stale],
+            Group::Server,
+            acl::cat,
+        )
+        .doc(
+            "Lists the ACL categories, or the commands inside a category.",
+            "6.0.0",
+            "O(1) since the categories and commands are a fixed set.",
+        )
+        .syntax("[category]"),
+        cmd(
+            "acl|deluser",
+            -3,
+            &[Admin, NoScript, Loading, Stale],
+            Group::Server,
+            acl::deluser,
+        )
+        .doc(
+            "Deletes ACL users, and terminates their connections.",
+            "6.0.0",
+            "O(1) amortized time considering the typical user.",
+        )
+        .syntax("username [username ...]"),
+        cmd(
+            "acl|getuser",
+            3,
+            &[Admin, NoScript, Loading, Stale],
+            Group::Server,
+            acl::getuser,
+        )
+        .doc(
+            "Lists the ACL rules of a user.",
+            "6.0.0",
+            "O(N). Where N is the number of password, command and pattern rules that the user has.",
+        )
+        .syntax("username"),
+        cmd(
+            "acl|list",
+            2,
+            &[Admin, NoScript, Loading, Stale],
+            Group::Server,
+            acl::list,
+        )
+        .doc(
+            "Dumps the effective rules in ACL file format.",
+            "6.0.0",
+            "O(N). Where N is the number of configured users.",
+        ),
+        cmd(
+            "acl|log",
+            -2,
+            &[Admin, NoScript, Loading, Stale],
+            Group::Server,
+            acl::log,
+        )
+        .doc(
+            "Lists recent security events generated due to ACL rules.",
+            "6.0.0",
+            "O(N) with N being the number of entries shown.",
+        )
+        .syntax("[count | RESET]"),
+        cmd(
+            "acl|setuser",
+            -3,
+            &[Admin, NoScript, Loading, Stale],
+            Group::Server,
+            acl::setuser,
+        )
+        .doc(
+            "Creates and modifies an ACL user and its rules.",
+            "6.0.0",
+            "O(N). Where N is the number of rules provided.",
+        )
+        .syntax("username [rule [rule ...]]"),
+        cmd(
+            "acl|users",
+            2,
+            &[Admin, NoScript, Loading, Stale],
+            Group::Server,
+            acl::users,
+        )
+        .doc(
+            "Lists all ACL users.",
+            "6.0.0",
+            "O(N). Where N is the number of configured users.",
+        ),
+        cmd(
+            "acl|whoami",
+            2,
+            &[NoScript, Loading, Stale],
+            Group::Server,
+            acl::whoami,
+        )
+        .doc(
+            "Returns the authenticated username of the current connection.",
+            "6.0.0",
+            "O(1)",
+        ),
+        cmd(
+            "acl|help",
+            2,
+            &[Loading, Stale],
+            Group::Server,
+            introspection::help,
+        )
+        .doc(
+            "Returns helpful text about the different subcommands.",
+            "6.0.0",
+            "O(1)",
+        ),
     ]
 };
 

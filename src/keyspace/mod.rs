@@ -13,6 +13,7 @@
 //! randomly seeded hasher: keys are client-chosen, and a fixed seed would let
 //! a client craft collisions.
 
+pub mod acl;
 mod ops;
 mod snapshot;
 mod value;
@@ -87,6 +88,9 @@ pub struct Keyspace {
     /// Estimated heap bytes owned by keys and values (tables excluded,
     /// those are computed from capacities on demand).
     heap: usize,
+    /// Users set by ACL SETUSER / deleted by ACL DELUSER (replicated, in
+    /// snapshots); shared like the slots.
+    acl: Arc<acl::AclMap>,
 }
 
 impl std::fmt::Debug for Keyspace {
@@ -156,7 +160,13 @@ impl Keyspace {
             len: 0,
             expires: Arc::default(),
             heap: 0,
+            acl: Arc::default(),
         }
+    }
+
+    /// The replicated ACL users (see `acl`).
+    pub fn acl_users(&self) -> Arc<acl::AclMap> {
+        self.acl.clone()
     }
 
     // ---- internal storage primitives -------------------------------------
@@ -469,6 +479,19 @@ impl Keyspace {
                 }
                 _ => Ok(Outcome::Int(0)),
             },
+            WriteOp::AclSetUser { name, rules } => {
+                let name = String::from_utf8_lossy(name).into_owned();
+                let user = acl::AclUser::from_rules(&name, rules);
+                Arc::make_mut(&mut self.acl).insert(name, Some(Arc::new(user)));
+                Ok(Outcome::Ok)
+            }
+            WriteOp::AclDelUser { names } => {
+                let map = Arc::make_mut(&mut self.acl);
+                for n in names {
+                    map.insert(String::from_utf8_lossy(n).into_owned(), None);
+                }
+                Ok(Outcome::Ok)
+            }
             WriteOp::FlushAll => {
                 let hasher = foldhash::fast::RandomState::default();
                 for m in self.slots.iter_mut() {
@@ -923,7 +946,7 @@ impl Keyspace {
         self.heap + tables + self.expires.capacity() * std::mem::size_of::<(Key, u64)>()
     }
 
-    /// Order-independent digest of the contents (keys, values, deadlines), so
+    /// Order-independent digest of the contents (keys, values, deadlines, replicated ACL users), so
     /// replicas at the same applied index can be compared. Uses a fixed,
     /// hand-written hash (not the maps' random seeds) so every node agrees.
     pub fn digest(&self) -> u64 {
@@ -932,6 +955,11 @@ impl Keyspace {
             for (k, e) in m.iter() {
                 acc = acc.wrapping_add(snapshot::entry_hash(k.as_bytes(), e, self.deadline(e)));
             }
+        }
+        // Replicated ACL users count too (nothing when there are none, so
+        // a keyspace's digest is what it always was).
+        for (name, user) in self.acl.iter() {
+            acc = acc.wrapping_add(snapshot::acl_hash(name, user.as_deref()));
         }
         snapshot::fmix64(acc ^ self.len as u64)
     }

@@ -130,6 +130,12 @@ pub enum WriteOp {
         ms: i64,
         cond: ExpireCond,
     },
+    /// ACL SETUSER: replace (or create) user `name` with the user its full
+    /// rule list describes (`keyspace::acl::AclUser::rules`). OK.
+    AclSetUser { name: Bytes, rules: Vec<Bytes> },
+    /// ACL DELUSER: delete these users (tombstones, so a user of the same
+    /// name in a node's `aclfile` is gone too). OK.
+    AclDelUser { names: Vec<Bytes> },
 }
 
 /// How TTL/PTTL/EXPIRETIME/PEXPIRETIME report a deadline.

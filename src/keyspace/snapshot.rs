@@ -5,6 +5,7 @@
 //! ```text
 //! header  "RCKS\r\n\x1a\n" (8 bytes) | version u32
 //! entry*  tag u8 (1 = string) | deadline u64 (0 = none) | key len | key | value len | value
+//!       | tag u8 (2 = ACL user) | name len | name | rule count (0 = deleted) | (rule len | rule)*
 //! end     tag 0xFF | entry count u64
 //! trailer crc32 (IEEE) u32 of every byte before it
 //! ```
@@ -20,12 +21,18 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 
 use crc32fast::Hasher as Crc32;
 
+use std::sync::Arc;
+
+use super::acl::AclUser;
 use super::value::{Compact, Entry, Key, Value};
 use super::Keyspace;
 
 const MAGIC: &[u8; 8] = b"RCKS\r\n\x1a\n";
 const VERSION: u32 = 1;
 const TAG_STR: u8 = 1;
+/// A replicated ACL user (ACL SETUSER/DELUSER); a rule count of 0 is a
+/// deleted user (a live user always has at least `on`/`off`).
+const TAG_ACL: u8 = 2;
 const TAG_END: u8 = 0xFF;
 /// Values are read in pieces of at most this size, so a corrupt length
 /// costs at most this much memory before the input runs out.
@@ -75,6 +82,20 @@ pub(crate) fn entry_hash(key: &[u8], e: &Entry, deadline: u64) -> u64 {
         h = hash_bytes(h, s);
     }
     fmix64(h ^ deadline.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// Hash of one replicated ACL user (or tombstone) for `Keyspace::digest`.
+pub(crate) fn acl_hash(name: &str, user: Option<&AclUser>) -> u64 {
+    let mut h = hash_bytes(0xAC1, name.as_bytes());
+    match user {
+        Some(u) => {
+            for r in u.rules() {
+                h = hash_bytes(h, r.as_bytes());
+            }
+        }
+        None => h = hash_bytes(h, b"deleted"),
+    }
+    fmix64(h)
 }
 
 // ---- writing ------------------------------------------------------------------
@@ -136,6 +157,20 @@ pub(super) fn write<W: Write>(ks: &Keyspace, w: W) -> io::Result<()> {
             }
             count += 1;
         }
+    }
+    for (name, user) in ks.acl.iter() {
+        buf.clear();
+        buf.push(TAG_ACL);
+        push_varint(&mut buf, name.len() as u64);
+        buf.extend_from_slice(name.as_bytes());
+        let rules = user.as_ref().map(|u| u.rules()).unwrap_or_default();
+        push_varint(&mut buf, rules.len() as u64);
+        for r in &rules {
+            push_varint(&mut buf, r.len() as u64);
+            buf.extend_from_slice(r.as_bytes());
+        }
+        w.put(&buf)?;
+        count += 1;
     }
     w.put(&[TAG_END])?;
     w.put(&count.to_le_bytes())?;
@@ -272,6 +307,21 @@ pub(super) fn read<R: Read>(r: R) -> io::Result<Keyspace> {
                     return Err(bad("duplicate key"));
                 }
                 ks.insert_new(key, value, deadline);
+                count += 1;
+            }
+            TAG_ACL => {
+                let nlen = r.len(cap, "user name")?;
+                let name = String::from_utf8(r.bytes(nlen)?).map_err(|_| bad("user name"))?;
+                let n = r.varint()?;
+                let mut rules = Vec::new();
+                for _ in 0..n {
+                    let len = r.len(cap, "acl rule")?;
+                    rules.push(r.bytes(len)?);
+                }
+                let user = (n > 0).then(|| Arc::new(AclUser::from_rules(&name, &rules)));
+                if Arc::make_mut(&mut ks.acl).insert(name, user).is_some() {
+                    return Err(bad("duplicate ACL user"));
+                }
                 count += 1;
             }
             TAG_END => break,

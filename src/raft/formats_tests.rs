@@ -131,6 +131,8 @@ fn tag(op: &WriteOp) -> u8 {
         WriteOp::FlushAll => 12,
         WriteOp::DeleteExpired { .. } => 13,
         WriteOp::ExpireIn { .. } => 14,
+        WriteOp::AclSetUser { .. } => 15,
+        WriteOp::AclDelUser { .. } => 16,
     }
 }
 
@@ -227,6 +229,19 @@ fn write_op_goldens() -> Vec<(WriteOp, &'static [u8])> {
                 cond: ExpireCond::Nx,
             },
             b"\x0e\x03key\x01\x01",
+        ),
+        (
+            WriteOp::AclSetUser {
+                name: b("al"),
+                rules: vec![b("on"), b("~c:*")],
+            },
+            b"\x0f\x02al\x02\x02on\x04~c:*",
+        ),
+        (
+            WriteOp::AclDelUser {
+                names: vec![b("al")],
+            },
+            b"\x10\x01\x02al",
         ),
     ]
 }

@@ -385,6 +385,11 @@ impl RaftNode {
         }
     }
 
+    /// The users set by ACL SETUSER / DELUSER, as applied on this node.
+    pub fn acl_users(&self) -> Arc<crate::keyspace::acl::AclMap> {
+        self.data.read().keyspace.acl_users()
+    }
+
     /// `(last applied index, keyspace digest)`, read together: replicas at
     /// the same index must have the same digest (RAFTCACHE DIGEST).
     pub fn digest(&self) -> (u64, u64) {

@@ -31,6 +31,8 @@ pub struct Session {
     /// READONLY was sent (Redis Cluster replica reads).
     readonly: AtomicBool,
     authenticated: AtomicBool,
+    /// The ACL user this connection runs as (`default` until AUTH).
+    user: Mutex<Arc<str>>,
     /// Set by QUIT: close after this batch's replies are written.
     closing: AtomicBool,
     /// The last command's table row (null before the first). Only compared
@@ -59,6 +61,7 @@ impl Session {
             resp: AtomicU8::new(2),
             readonly: AtomicBool::new(false),
             authenticated: AtomicBool::new(authenticated),
+            user: Mutex::new(Arc::from("default")),
             closing: AtomicBool::new(false),
             last_cmd: AtomicPtr::new(std::ptr::null_mut()),
             last_active_ms: AtomicU64::new(0),
@@ -92,6 +95,15 @@ impl Session {
 
     pub fn set_authenticated(&self, on: bool) {
         self.authenticated.store(on, Ordering::Relaxed);
+    }
+
+    /// The ACL user's name.
+    pub fn user(&self) -> Arc<str> {
+        self.user.lock().clone()
+    }
+
+    pub fn set_user(&self, name: &str) {
+        *self.user.lock() = Arc::from(name);
     }
 
     pub fn closing(&self) -> bool {
@@ -138,6 +150,7 @@ impl Session {
         self.set_resp(2);
         self.set_readonly(false);
         self.set_authenticated(authenticated);
+        self.set_user("default");
         self.names.lock().name.clear();
     }
 
@@ -154,7 +167,7 @@ impl Session {
             }
         };
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -163,6 +176,7 @@ impl Session {
             idle,
             if self.readonly() { "r" } else { "N" },
             self.last_cmd().unwrap_or("NULL"),
+            self.user(),
             self.resp(),
             names.lib_name,
             names.lib_ver,

@@ -121,7 +121,15 @@ pub async fn handle<S: ClientStream>(
     laddr: SocketAddr,
 ) {
     let settings = &server.settings;
-    let authenticated = settings.requirepass.is_none();
+    if settings.protected_mode
+        && !peer.ip().is_loopback()
+        && crate::server::commands::acl::default_has_no_password(&server)
+    {
+        let mut stream = stream;
+        let _ = stream.write_all(PROTECTED_MODE_DENIED.as_bytes()).await;
+        return;
+    }
+    let authenticated = crate::server::commands::acl::default_is_open(&server);
     let Some(session) = server
         .clients
         .register(peer, laddr, settings.maxclients, authenticated)
@@ -313,6 +321,9 @@ async fn write_out<S: ClientStream>(
     Ok(WriteEnd::Done)
 }
 
+/// Redis's protected-mode refusal (networking.c), word for word.
+const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
 fn slot_of(key: &Bytes) -> u16 {
     crate::slot::key_slot(key)
 }
@@ -326,6 +337,22 @@ async fn execute(server: &Arc<Server>, session: &Session, batch: &mut Batch, arg
     let parsed = match command::parse(&args, now) {
         Ok(p) => p,
         Err(reply) => {
+            // As in Redis, a known command with a valid arity is refused
+            // for NOAUTH / NOPERM before its arguments are judged: a client
+            // learns nothing about a command it may not run.
+            let reply = match command::resolve(&args) {
+                Ok((spec, _)) => match admit(server, session, spec, &args) {
+                    Ok(()) => reply,
+                    Err(refusal) => {
+                        server.stats.error_replies.incr();
+                        if let Some(r) = refusal {
+                            batch.push(r, resp3);
+                        }
+                        return;
+                    }
+                },
+                Err(_) => reply,
+            };
             server.stats.error_replies.incr();
             batch.push(reply, resp3);
             return;
@@ -333,8 +360,10 @@ async fn execute(server: &Arc<Server>, session: &Session, batch: &mut Batch, arg
     };
     let spec = parsed.spec;
     session.touch(spec);
-    if !session.authenticated() && !command::allowed_before_auth(spec) {
-        batch.push(Reply::error("NOAUTH Authentication required."), resp3);
+    if let Err(refusal) = admit(server, session, spec, &args) {
+        if let Some(r) = refusal {
+            batch.push(r, resp3);
+        }
         return;
     }
     // The slot of every key: the router checks they all belong to one group.
@@ -374,6 +403,26 @@ async fn execute(server: &Arc<Server>, session: &Session, batch: &mut Batch, arg
             batch.push(reply, session.resp3());
         }
     }
+}
+
+/// Whether `session` may run this command line: authenticated (or a
+/// `no_auth` command), then the ACL check (the user's commands, categories
+/// and key patterns; once per command). `Err(None)`: no reply, the
+/// connection closes (its user was deleted, as Redis closes them).
+fn admit(
+    server: &Server,
+    session: &Session,
+    spec: &'static CommandSpec,
+    args: &[Bytes],
+) -> Result<(), Option<Reply>> {
+    if !session.authenticated() && !command::allowed_before_auth(spec) {
+        return Err(Some(Reply::error("NOAUTH Authentication required.")));
+    }
+    crate::server::commands::acl::check(server, session, spec, args).inspect_err(|denied| {
+        if denied.is_none() {
+            session.close_after_reply();
+        }
+    })
 }
 
 fn push_redirect(server: &Server, batch: &mut Batch, r: Redirect, resp3: bool) {

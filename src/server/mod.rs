@@ -32,6 +32,11 @@ pub struct ServerSettings {
     /// for this long is closed (`None` = no soft limit).
     pub client_output_buffer_soft: Option<(usize, Duration)>,
     pub requirepass: Option<String>,
+    /// Users loaded from the `aclfile` (besides `default`).
+    pub acl_users: Vec<crate::keyspace::acl::AclUser>,
+    /// `protected-mode`: while the default user has no password, serve
+    /// loopback clients only.
+    pub protected_mode: bool,
     /// `CONFIG GET` answers: name -> value, as redis.conf spells them.
     pub config_pairs: Vec<(String, String)>,
     pub node_id: u64,
@@ -136,11 +141,20 @@ pub struct Server {
     pub stats: Stats,
     pub started: Instant,
     pub run_id: String,
+    /// Local ACL users and the ACL LOG (`commands::acl`).
+    pub acl: commands::acl::AclState,
+    /// When CLUSTER FAILOVER FORCE/TAKEOVER last started an election here
+    /// (at most one per election timeout).
+    pub forced_failover: parking_lot::Mutex<Option<Instant>>,
 }
 
 impl Server {
     pub fn new(settings: ServerSettings, router: Router) -> Arc<Server> {
+        let acl =
+            commands::acl::AclState::new(&settings.acl_users, settings.requirepass.as_deref());
         Arc::new(Server {
+            acl,
+            forced_failover: parking_lot::Mutex::new(None),
             settings,
             router,
             clients: clients::Registry::default(),

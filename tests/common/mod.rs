@@ -75,18 +75,25 @@ pub fn tool_available_as(tool: &str, version_args: &[&str], package: &str, test:
     false
 }
 
-/// `test` cannot run because `what` (Debian package `package`) is missing:
-/// fail where tools are required (CI), else print the skip and add it to
-/// the list `scripts/test` shows at the end.
+/// `test` cannot run because `what` (Debian package `package`) is missing.
 fn skip_missing(test: &str, what: &str, package: &str) {
+    skip(
+        test,
+        &format!("{what} not installed (apt-get install {package}; .ci/run installs it)"),
+    );
+}
+
+/// `test` cannot run here, for `reason`: fail where everything is required
+/// (`RAFTCACHE_REQUIRE_TOOLS=1` or `CI`), else print the skip and add it to
+/// the list `scripts/test` shows at the end.
+pub fn skip(test: &str, reason: &str) {
     let required = std::env::var("RAFTCACHE_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
         || std::env::var("CI").is_ok_and(|v| !v.is_empty());
     assert!(
         !required,
-        "{test}: {what} is required here (RAFTCACHE_REQUIRE_TOOLS/CI is set); \
-         .ci/run installs it (Debian package {package})"
+        "{test}: {reason} (RAFTCACHE_REQUIRE_TOOLS/CI is set)"
     );
-    let line = format!("{test}: {what} not installed (apt-get install {package})");
+    let line = format!("{test}: {reason}");
     eprintln!("SKIP {line}");
     if let Ok(log) = std::env::var("RAFTCACHE_SKIP_LOG") {
         if let Ok(mut f) = std::fs::OpenOptions::new()
@@ -97,6 +104,26 @@ fn skip_missing(test: &str, what: &str, package: &str) {
             let _ = writeln!(f, "{line}");
         }
     }
+}
+
+/// A non-loopback IPv4 address of this machine (`hostname -I`), to reach a
+/// node bound to 0.0.0.0 the way a remote client would; `None` (a recorded
+/// skip, a failure in CI) if it has none.
+pub fn non_loopback_ip(test: &str) -> Option<std::net::IpAddr> {
+    let out = Command::new("hostname").arg("-I").output();
+    let found = out.ok().and_then(|o| {
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .filter_map(|w| w.parse::<std::net::IpAddr>().ok())
+            .find(|ip| ip.is_ipv4() && !ip.is_loopback() && !ip.is_unspecified())
+    });
+    if found.is_none() {
+        skip(
+            test,
+            "no non-loopback IPv4 address (`hostname -I`) to probe",
+        );
+    }
+    found
 }
 
 /// Debian's multi-threaded libfaketime (package `faketime`), wherever the

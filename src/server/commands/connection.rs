@@ -21,7 +21,7 @@ pub(super) fn hello(
     setname: Option<Bytes>,
 ) -> Reply {
     if let Some((user, pass)) = auth {
-        if let Err(e) = authenticate(server, session, Some(&user), &pass) {
+        if let Err(e) = super::acl::authenticate(server, session, Some(&user), &pass, "hello") {
             return e;
         }
     } else if !session.authenticated() {
@@ -57,7 +57,7 @@ pub(super) fn quit(session: &Session) -> Reply {
 
 /// RESET: back to a fresh connection's state.
 pub(super) fn reset(server: &Server, session: &Session) -> Reply {
-    session.reset(server.settings.requirepass.is_none());
+    session.reset(super::acl::default_is_open(server));
     Reply::Status("RESET".into())
 }
 
@@ -121,29 +121,13 @@ fn authenticate(
     user: Option<&[u8]>,
     pass: &[u8],
 ) -> Result<(), Reply> {
-    let Some(expected) = &server.settings.requirepass else {
+    // Redis: `AUTH <password>` alone while the default user needs none.
+    if user.is_none() && super::acl::default_has_no_password(server) {
         return Err(Reply::error(
             "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
         ));
-    };
-    let user_ok = user.is_none_or(|u| u == b"default");
-    if user_ok && constant_time_eq(pass, expected.as_bytes()) {
-        session.set_authenticated(true);
-        Ok(())
-    } else {
-        Err(Reply::error(
-            "WRONGPASS invalid username-password pair or user is disabled.",
-        ))
     }
-}
-
-/// Compare without an early exit, so timing does not reveal the prefix.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for (i, x) in a.iter().enumerate() {
-        diff |= usize::from(x ^ b.get(i).copied().unwrap_or(0));
-    }
-    diff == 0
+    super::acl::authenticate(server, session, user, pass, "auth")
 }
 
 fn hello_reply(server: &Server, session: &Session) -> Reply {

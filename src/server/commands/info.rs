@@ -73,7 +73,7 @@ pub(super) fn info(server: &Server, sections: &[String]) -> String {
         let s = &server.stats;
         let _ = write!(
             out,
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_error_replies:{}\r\nraftcache_redirects:{}\r\n\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_error_replies:{}\r\nraftcache_redirects:{}\r\nacl_access_denied_auth:{}\r\nacl_access_denied_cmd:{}\r\nacl_access_denied_key:{}\r\nacl_access_denied_channel:0\r\n\r\n",
             s.connections.since_reset(),
             s.commands.since_reset(),
             s.rejected_connections.since_reset(),
@@ -81,6 +81,9 @@ pub(super) fn info(server: &Server, sections: &[String]) -> String {
             s.net_output_bytes.since_reset(),
             s.error_replies.since_reset(),
             s.redirects.since_reset(),
+            server.acl.denied_auth.since_reset(),
+            server.acl.denied_cmd.since_reset(),
+            server.acl.denied_key.since_reset(),
         );
     }
     if want("replication") {
@@ -278,5 +281,6 @@ pub(super) fn config_set(pairs: &[(String, Bytes)]) -> Reply {
 /// CONFIG RESETSTAT.
 pub(super) fn config_resetstat(server: &Server) -> Reply {
     server.stats.reset();
+    server.acl.reset_stats();
     Reply::ok()
 }

@@ -4,10 +4,12 @@
 //!
 //! * `connection` — HELLO, AUTH, QUIT, RESET, CLIENT, READONLY/READWRITE/ASKING;
 //! * `info` — INFO and CONFIG;
-//! * `cluster` — CLUSTER topology and membership, RAFTCACHE.
+//! * `cluster` — CLUSTER topology and membership, RAFTCACHE;
+//! * `acl` — users, the permission check, ACL LOG and the ACL commands.
 //!
 //! `execute` is the dispatch table: one line per `ServerCmd` variant.
 
+pub mod acl;
 mod cluster;
 mod connection;
 mod info;
@@ -69,6 +71,7 @@ pub async fn execute(server: &Arc<Server>, session: &Session, cmd: ServerCmd) ->
         ServerCmd::RaftSnapshot => cluster::snapshot(server).await,
         ServerCmd::RaftTransfer { node_id } => cluster::transfer(server, node_id).await,
         ServerCmd::RaftDigest => cluster::digest(server),
+        ServerCmd::Acl(cmd) => acl::execute(server, session, cmd).await,
     }
 }
 
