@@ -547,3 +547,39 @@ fn cluster_forget_right_after_a_leader_change() {
     }
     c.wait_members(2);
 }
+
+/// A cluster whose clients need a password still forms, replicates and
+/// fails over: nodes talk to each other on the bus, never through the
+/// client port's AUTH (a node-to-node helper on the client port, without
+/// AUTH, once kept such a cluster from forming at all).
+#[test]
+fn a_cluster_with_requirepass_forms_and_fails_over() {
+    let mut c = Cluster::start(3, &["--requirepass", "cluster-pw"]);
+    // Without the password: NOAUTH, even on the leader.
+    let l = c.leader();
+    assert_eq!(
+        String::from_utf8_lossy(&raw_exchange(
+            &c.nodes[l].addr(),
+            b"SET k v\r\n",
+            Duration::from_secs(2)
+        )),
+        "-NOAUTH Authentication required.\r\n"
+    );
+    let _: () = c.nodes[l].conn().set("before", "kill").unwrap();
+    c.nodes[l].kill9();
+    let nl = wait_for("a write on a new leader", Duration::from_secs(30), || {
+        let nl = c.try_leader().filter(|n| *n != l)?;
+        let _: () = c.nodes[nl].try_conn()?.set("after", "kill").ok()?;
+        Some(nl)
+    });
+    let before: String = c.nodes[nl].conn().get("before").unwrap();
+    assert_eq!(before, "kill");
+    c.nodes[l].start();
+    let mut ro = c.nodes[l].conn();
+    let _: () = redis::cmd("READONLY").query(&mut ro).unwrap();
+    wait_for(
+        "the old leader to catch up",
+        Duration::from_secs(30),
+        || ro.get::<_, Option<String>>("after").ok()?,
+    );
+}
