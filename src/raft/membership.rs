@@ -295,9 +295,18 @@ pub async fn transfer(node: &RaftNode, to: NodeId) -> Result<(), MembershipError
 }
 
 /// CLUSTER FAILOVER on a follower: without `force`, ask the leader over
-/// the bus to hand leadership to this node; with `force` (or no leader
-/// known), start an election here.
+/// the bus to hand leadership to this node; with `force` (FORCE/TAKEOVER),
+/// start an election here without asking it.
+///
+/// A forced election deposes a healthy leader, so repeated ones could keep
+/// the cluster leaderless: `force` is refused while a leader is known and
+/// was heard from within the election timeout (the plain form hands over
+/// cleanly), and this node starts at most one forced election per
+/// election timeout.
 pub async fn failover(node: &RaftNode, force: bool) -> Result<(), MembershipError> {
+    if force {
+        check_forced_election(node)?;
+    }
     match node.view().leader_info() {
         Some((lid, leader)) if !force && lid != node.id => {
             let mut client = node.network.peer(lid, &leader);
@@ -322,6 +331,34 @@ pub async fn failover(node: &RaftNode, force: bool) -> Result<(), MembershipErro
             .await
             .map_err(|e| MembershipError::Raft(e.to_string())),
     }
+}
+
+/// Whether a forced election may start here now; records it if so.
+fn check_forced_election(node: &RaftNode) -> Result<(), MembershipError> {
+    let timeout = node.election_timeout;
+    let view = node.view();
+    if let (Some(leader), Some(since)) = (view.leader, node.leader_contact().since()) {
+        if leader != node.id && since < timeout {
+            return Err(MembershipError::Conflict(format!(
+                "the leader (node {leader}) was heard from {}ms ago; CLUSTER FAILOVER FORCE|TAKEOVER \
+                 only starts an election when the leader is unreachable. Use CLUSTER FAILOVER \
+                 (no option) for a handover",
+                since.as_millis()
+            )));
+        }
+    }
+    let mut last = node.forced_election.lock();
+    if let Some(t) = *last {
+        if t.elapsed() < timeout {
+            return Err(MembershipError::Conflict(format!(
+                "a forced failover was started {}ms ago; at most one per election timeout ({}ms)",
+                t.elapsed().as_millis(),
+                timeout.as_millis()
+            )));
+        }
+    }
+    *last = Some(std::time::Instant::now());
+    Ok(())
 }
 
 /// Add node `id` as a learner (waiting until it has caught up) and, with

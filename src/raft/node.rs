@@ -208,6 +208,11 @@ pub struct RaftNode {
     /// twice the longest election timeout (at least 1 s), so a loaded
     /// machine's late heartbeat does not flap the status.
     pub link_timeout: Duration,
+    /// `election-timeout-max`: how long a follower waits for a leader.
+    pub election_timeout: Duration,
+    /// When this node last started an election by CLUSTER FAILOVER
+    /// FORCE/TAKEOVER (`membership::failover` allows one per election timeout).
+    pub(super) forced_election: parking_lot::Mutex<Option<std::time::Instant>>,
 }
 
 /// The follower's side of the replication link: the time of the last
@@ -294,6 +299,8 @@ impl RaftNode {
             clock: clock.clone(),
             leader_contact: Arc::default(),
             link_timeout: Duration::from_millis((2 * s.election_timeout_max_ms).max(1000)),
+            election_timeout: Duration::from_millis(s.election_timeout_max_ms),
+            forced_election: parking_lot::Mutex::new(None),
             identity: s.identity.clone(),
         });
         tokio::spawn(watch_metrics(

@@ -143,9 +143,6 @@ pub struct Server {
     pub run_id: String,
     /// Local ACL users and the ACL LOG (`commands::acl`).
     pub acl: commands::acl::AclState,
-    /// When CLUSTER FAILOVER FORCE/TAKEOVER last started an election here
-    /// (at most one per election timeout).
-    pub forced_failover: parking_lot::Mutex<Option<Instant>>,
 }
 
 impl Server {
@@ -154,7 +151,6 @@ impl Server {
             commands::acl::AclState::new(&settings.acl_users, settings.requirepass.as_deref());
         Arc::new(Server {
             acl,
-            forced_failover: parking_lot::Mutex::new(None),
             settings,
             router,
             clients: clients::Registry::default(),

@@ -3,7 +3,6 @@
 //! cluster membership verbs, and RAFTCACHE (parsed in `command/cluster.rs`).
 
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
 
 use super::{bulk, host_port, ok_or_err};
 use crate::command::FailoverMode;
@@ -229,56 +228,14 @@ pub(super) async fn forget(server: &Server, node_id: &[u8]) -> Reply {
     membership_reply(membership::forget(&node, &wanted).await)
 }
 
-/// The longest election timeout (`election-timeout-max`), as configured.
-fn election_timeout(server: &Server) -> Duration {
-    let ms = server
-        .settings
-        .config_pairs
-        .iter()
-        .find(|(k, _)| k == "election-timeout-max")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(400);
-    Duration::from_millis(ms)
-}
-
-/// CLUSTER FAILOVER [FORCE|TAKEOVER], sent to a follower.
-///
-/// FORCE/TAKEOVER start an election here without asking the leader, which
-/// deposes a healthy leader: repeated, they keep the cluster leaderless.
-/// So they are refused while a leader is known and was heard from within
-/// the election timeout (a plain CLUSTER FAILOVER hands over cleanly), and
-/// at most one forced election per election timeout is started per node.
+/// CLUSTER FAILOVER [FORCE|TAKEOVER], sent to a follower (see
+/// `membership::failover` for when FORCE/TAKEOVER is refused).
 pub(super) async fn failover(server: &Server, mode: FailoverMode) -> Reply {
     let node = server.router.local_node().clone();
     if node.is_leader() {
         return Reply::error("ERR You should send CLUSTER FAILOVER to a replica");
     }
     let force = mode != FailoverMode::Default;
-    if force {
-        let timeout = election_timeout(server);
-        let view = node.view();
-        let heard = node.leader_contact().since();
-        if let (Some(leader), Some(since)) = (view.leader, heard) {
-            if leader != node.id && since < timeout {
-                return Reply::Error(format!(
-                    "ERR the leader (node {leader}) was heard from {}ms ago; CLUSTER FAILOVER {} only starts an election when the leader is unreachable. Use CLUSTER FAILOVER (no option) for a handover",
-                    since.as_millis(),
-                    if mode == FailoverMode::Force { "FORCE" } else { "TAKEOVER" },
-                ));
-            }
-        }
-        let mut last = server.forced_failover.lock();
-        if let Some(t) = *last {
-            if t.elapsed() < timeout {
-                return Reply::Error(format!(
-                    "ERR a forced failover was started {}ms ago; at most one per election timeout ({}ms)",
-                    t.elapsed().as_millis(),
-                    timeout.as_millis()
-                ));
-            }
-        }
-        *last = Some(Instant::now());
-    }
     membership_reply(membership::failover(&node, force).await)
 }
 
