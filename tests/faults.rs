@@ -783,6 +783,11 @@ enum Fault {
     /// log is compacted or refuses writes (-OOM); needs a small
     /// lmdb-map-size (`campaign` arranges it).
     MapPressure,
+    /// `CLUSTER FAILOVER FORCE` and `TAKEOVER` in a loop to every node for
+    /// at least 5 s: forced elections must not keep the cluster leaderless
+    /// (they are refused while the leader is alive, and limited to one per
+    /// election timeout per node).
+    FailoverStorm,
 }
 
 /// `lmdb-map-size` of campaigns with [`Fault::MapPressure`].
@@ -1026,7 +1031,53 @@ fn inject(c: &mut FaultCluster, fault: Fault, hold: Duration, h: &Histories) -> 
         Fault::WipeAndRejoin => wipe_and_rejoin(c, l),
         Fault::ClockJump => clock_jump(c, l, hold),
         Fault::MapPressure => map_pressure(c, hold),
+        Fault::FailoverStorm => failover_storm(c, hold),
     }
+}
+
+/// See [`Fault::FailoverStorm`].
+fn failover_storm(c: &mut FaultCluster, hold: Duration) -> String {
+    let hold = hold.max(Duration::from_secs(5));
+    let term0 = raft_max(c, "raft_term");
+    let deadline = Instant::now() + hold;
+    let mut cons: Vec<Option<redis::Connection>> = c.nodes.iter().map(|_| None).collect();
+    let (mut sent, mut started, mut refused) = (0u64, 0u64, 0u64);
+    let mut i = 0usize;
+    while Instant::now() < deadline {
+        let target = i % cons.len();
+        let mode = if i % 2 == 0 { "FORCE" } else { "TAKEOVER" };
+        i += 1;
+        if cons[target].is_none() {
+            cons[target] = c.nodes[target].try_conn();
+        }
+        let Some(con) = cons[target].as_mut() else {
+            continue;
+        };
+        sent += 1;
+        match redis::cmd("CLUSTER")
+            .arg("FAILOVER")
+            .arg(mode)
+            .query::<()>(con)
+        {
+            Ok(()) => started += 1,
+            Err(e) if e.kind() == redis::ErrorKind::IoError => cons[target] = None,
+            Err(_) => refused += 1,
+        }
+    }
+    assert!(
+        sent >= 20,
+        "only {sent} CLUSTER FAILOVER FORCE/TAKEOVER could be sent in {hold:?}"
+    );
+    // Elections the storm could cause at most: one per node per election
+    // timeout (200 ms at least, the default minimum), plus slack for the
+    // ones a loaded machine holds anyway. Unguarded, every FORCE is one.
+    let terms = raft_max(c, "raft_term") - term0;
+    let bound = c.nodes.len() as u64 * (hold.as_millis() as u64 / 200 + 1) + 5;
+    assert!(
+        terms <= bound,
+        "the term rose by {terms} during a {hold:?} failover storm ({started} forced elections started): forced failovers kept deposing leaders"
+    );
+    format!("{sent} CLUSTER FAILOVER FORCE/TAKEOVER in {hold:?}: {started} started an election, {refused} refused; term +{terms}")
 }
 
 /// `CLUSTER MYID` of node `i`.
@@ -1707,6 +1758,25 @@ fn wipe_clock_and_map_pressure_3_nodes() {
     assert_clean(NAME, &s);
 }
 
+/// Forced failovers in a loop (an operator's script gone wrong, or an
+/// attacker with `@admin`), around a leader kill: the workload stays
+/// linearizable and the cluster keeps a leader and makes progress.
+#[test]
+fn failover_storm_3_nodes() {
+    let s = campaign(
+        3,
+        &[],
+        &[
+            Fault::FailoverStorm,
+            Fault::KillLeader,
+            Fault::FailoverStorm,
+        ],
+        8,
+        Duration::from_secs(2),
+    );
+    assert_clean("failover_storm_3_nodes", &s);
+}
+
 #[test]
 fn lease_reads_under_pauses_and_partitions_3_nodes() {
     let s = campaign(
@@ -2058,6 +2128,7 @@ fn long_campaign() {
         Fault::WipeAndRejoin,
         Fault::ClockJump,
         Fault::MapPressure,
+        Fault::FailoverStorm,
     ];
     // Without libfaketime (skipped and recorded locally, fatal in CI) the
     // clock jumps are left out.
