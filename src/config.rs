@@ -351,17 +351,23 @@ impl Knob for bool {
     }
 }
 
+/// A three-way knob: `yes`/`no` in any spelling `bool` accepts, or `word`.
+fn yes_no_or<T>(s: &str, yes: T, no: T, (word, other): (&str, T)) -> Result<T, String> {
+    if s.trim().eq_ignore_ascii_case(word) {
+        return Ok(other);
+    }
+    match bool::parse(s) {
+        Ok(true) => Ok(yes),
+        Ok(false) => Ok(no),
+        Err(_) => Err(format!("expected yes, no or {word}")),
+    }
+}
+
 impl Knob for TlsAuthClients {
     type Value = TlsAuthClients;
     fn parse(s: &str) -> Result<TlsAuthClients, String> {
-        if s.trim().eq_ignore_ascii_case("optional") {
-            return Ok(TlsAuthClients::Optional);
-        }
-        match bool::parse(s) {
-            Ok(true) => Ok(TlsAuthClients::Yes),
-            Ok(false) => Ok(TlsAuthClients::No),
-            Err(_) => Err("expected yes, no or optional".into()),
-        }
+        use TlsAuthClients::*;
+        yes_no_or(s, Yes, No, ("optional", Optional))
     }
     fn render(v: &TlsAuthClients) -> String {
         match v {
@@ -376,14 +382,8 @@ impl Knob for TlsAuthClients {
 impl Knob for Bootstrap {
     type Value = Bootstrap;
     fn parse(s: &str) -> Result<Bootstrap, String> {
-        if s.trim().eq_ignore_ascii_case("auto") {
-            return Ok(Bootstrap::Auto);
-        }
-        match bool::parse(s) {
-            Ok(true) => Ok(Bootstrap::Yes),
-            Ok(false) => Ok(Bootstrap::No),
-            Err(_) => Err("expected yes, no or auto".into()),
-        }
+        use Bootstrap::*;
+        yes_no_or(s, Yes, No, ("auto", Auto))
     }
     fn render(v: &Bootstrap) -> String {
         match v {

@@ -12,29 +12,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{free_port, non_loopback_ip, raw_exchange_closed, wait_for, Cluster, Node};
+use common::{
+    free_port, non_loopback_ip, pinged_conn, raw_exchange_closed, resp_command, wait_for, Cluster,
+    Node,
+};
 
 const MB: u64 = 1 << 20;
 
-/// Resident memory of process `pid`, bytes (`VmRSS`).
+/// `VmRSS` of process `pid`, bytes.
 fn vm_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/pid/status");
-    kb * 1024
-}
-
-fn resp(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
+    common::proc_status_bytes(pid, "VmRSS")
 }
 
 /// `GET /metrics` on `addr`: the response if something answers there.
@@ -119,15 +106,9 @@ fn metrics_listen_on_loopback_unless_told() {
         .contains("/metrics listens on a non-loopback address"));
 }
 
-/// Peak resident memory of process `pid` so far, bytes (`VmHWM`).
+/// `VmHWM` of process `pid`, bytes.
 fn vm_hwm(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM in /proc/pid/status");
-    kb * 1024
+    common::proc_status_bytes(pid, "VmHWM")
 }
 
 /// One INFO field over a fresh connection.
@@ -277,14 +258,7 @@ fn connection_flood_is_refused_and_bounded() {
             wait_for(
                 "a client slot after the flood",
                 Duration::from_secs(10),
-                || {
-                    let mut s = TcpStream::connect(&addr).unwrap();
-                    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                    s.write_all(b"PING\r\n").ok()?;
-                    let mut buf = [0u8; 7];
-                    s.read_exact(&mut buf).ok()?;
-                    (&buf == b"+PONG\r\n").then_some(s)
-                },
+                || pinged_conn(&addr),
             )
         })
         .collect();
@@ -300,6 +274,21 @@ fn connection_flood_is_refused_and_bounded() {
         peak / MB,
         base / MB
     );
+}
+
+/// Read from `s` until the server closes it; the bytes read. Panics with
+/// `why` if it neither closes nor answers within the read timeout.
+fn read_until_closed(s: &mut TcpStream, why: &str) -> u64 {
+    let mut received = 0u64;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return received,
+            Ok(n) => received += n as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return received,
+            Err(e) => panic!("{why}: {e}"),
+        }
+    }
 }
 
 const CLOSED_LINE: &str = "scheduled to be closed ASAP for overcoming of output buffer limits.";
@@ -372,7 +361,7 @@ fn pipelined_gets_without_reading_hit_the_output_limit() {
     let abuser = TcpStream::connect(node.addr()).unwrap();
     let writer = pipeline_without_reading(
         &abuser,
-        resp(&[b"GET", b"big"]),
+        resp_command(&[b"GET", b"big"]),
         200_000,
         Duration::from_secs(30),
     );
@@ -398,16 +387,7 @@ fn pipelined_gets_without_reading_hit_the_output_limit() {
     abuser
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    let mut received = 0u64;
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        match abuser.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => received += n as u64,
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
-            Err(e) => panic!("the abuser was neither answered nor closed: {e}"),
-        }
-    }
+    let received = read_until_closed(&mut abuser, "the abuser was neither answered nor closed");
     assert!(
         received <= hard,
         "{received} reply bytes past a {hard}-byte limit"
@@ -439,8 +419,8 @@ fn pipelined_requests_without_reading_are_throttled() {
     let base = vm_rss(pid);
 
     let abuser = TcpStream::connect(node.addr()).unwrap();
-    let mut request = resp(&[b"SET", b"k", b"v"]);
-    request.extend(resp(&[b"GET", b"medium"]));
+    let mut request = resp_command(&[b"SET", b"k", b"v"]);
+    request.extend(resp_command(&[b"GET", b"medium"]));
     let writer = pipeline_without_reading(&abuser, request, 100_000, Duration::from_secs(5));
     let (sent, error) = writer.join().unwrap();
     eprintln!("abuser: {} requests written, then {error:?}", 2 * sent);
@@ -535,7 +515,7 @@ fn a_client_that_stops_reading_is_closed_after_timeout() {
     // only TCP (and `timeout`) stand between the node and the client.
     let writer = pipeline_without_reading(
         &abuser,
-        resp(&[b"GET", b"medium"]),
+        resp_command(&[b"GET", b"medium"]),
         50_000,
         Duration::from_secs(20),
     );
@@ -549,16 +529,10 @@ fn a_client_that_stops_reading_is_closed_after_timeout() {
     abuser
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    let mut received = 0u64;
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        match abuser.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => received += n as u64,
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
-            Err(e) => panic!("the client that stopped reading was not closed: {e}"),
-        }
-    }
+    let received = read_until_closed(
+        &mut abuser,
+        "the client that stopped reading was not closed",
+    );
     let all = 50_000 * (4096 + 12);
     assert!(
         received < all / 2,
@@ -617,7 +591,7 @@ fn query_buffer_limit_cuts_a_trickled_request() {
     let mset: Vec<&[u8]> = vec![
         b"MSET", b"a", &value, b"b", &value, b"c", &value, b"d", &value,
     ];
-    let request = resp(&mset);
+    let request = resp_command(&mset);
     let mut s = TcpStream::connect(&addr).unwrap();
     s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
     let sent = trickle(&mut s, &request);
@@ -636,7 +610,7 @@ fn query_buffer_limit_cuts_a_trickled_request() {
     // Just under the limit: served.
     let mut s = TcpStream::connect(&addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let request = resp(&[b"SET", b"k", &vec![b'x'; 2_000_000]]);
+    let request = resp_command(&[b"SET", b"k", &vec![b'x'; 2_000_000]]);
     assert_eq!(trickle(&mut s, &request), request.len());
     let mut ok = [0u8; 5];
     s.read_exact(&mut ok).unwrap();
@@ -660,7 +634,7 @@ fn unauthenticated_output_is_limited() {
     let abuser = TcpStream::connect(node.addr()).unwrap();
     let writer = pipeline_without_reading(
         &abuser,
-        resp(&[b"GET", b"big"]),
+        resp_command(&[b"GET", b"big"]),
         1_000_000,
         Duration::from_secs(10),
     );
@@ -694,7 +668,7 @@ fn unauthenticated_output_is_limited() {
     let mut s = TcpStream::connect(node.addr()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut req = b"AUTH pw\r\n".to_vec();
-    req.extend(resp(&[b"GET", b"big"]));
+    req.extend(resp_command(&[b"GET", b"big"]));
     s.write_all(&req).unwrap();
     let head = format!("+OK\r\n${MB}\r\n");
     let mut reply = vec![0u8; head.len() + MB as usize + 2];

@@ -20,7 +20,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{wait_for, Cluster, Node};
+use common::{resp_command, wait_for, Cluster, Node};
 use proxy::Proxy;
 use redis::Commands;
 
@@ -52,15 +52,9 @@ fn wait_info(node: &Node, field: &str, want: &str) {
     );
 }
 
-/// Peak resident memory of a process (`VmHWM`), in bytes.
+/// `VmHWM` of process `pid`, bytes.
 fn vm_hwm(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM in /proc/pid/status");
-    kb * 1024
+    common::proc_status_bytes(pid, "VmHWM")
 }
 
 /// A connection with long timeouts (a follower read may wait for the
@@ -130,16 +124,6 @@ fn drain(s: &mut TcpStream) -> usize {
             Err(e) => panic!("the server neither answered nor closed: {e} after {got} bytes"),
         }
     }
-}
-
-fn resp_command(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
 }
 
 /// `SET big <20 MB>`, then 200 pipelined `GET big` and one `MGET` of 200

@@ -8,7 +8,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{raw_exchange, raw_exchange_closed, raw_expect, wait_for, Cluster};
+use common::{
+    pinged_conn, raw_exchange, raw_exchange_closed, raw_expect, resp_command, wait_for, Cluster,
+};
 
 fn server() -> Cluster {
     Cluster::single(&[])
@@ -323,16 +325,7 @@ fn maxclients_is_enforced() {
     // for a moment by a harness connection that has just closed, and a
     // client refused then must try again.
     let _keep: Vec<TcpStream> = (0..3)
-        .map(|_| {
-            wait_for("a client slot", Duration::from_secs(30), || {
-                let mut s = TcpStream::connect(&a).unwrap();
-                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                s.write_all(b"PING\r\n").ok()?;
-                let mut buf = [0u8; 7];
-                s.read_exact(&mut buf).ok()?;
-                (&buf == b"+PONG\r\n").then_some(s)
-            })
-        })
+        .map(|_| wait_for("a client slot", Duration::from_secs(30), || pinged_conn(&a)))
         .collect();
     let (out, closed) = raw_exchange_closed(&a, b"PING\r\n", Duration::from_secs(5));
     assert_eq!(
@@ -419,15 +412,7 @@ fn query_buffer_is_bounded_before_auth() {
 fn unauthenticated_limits_at_their_edges() {
     let c = Cluster::single(&["--requirepass", "pw"]);
     let a = c.nodes[0].addr();
-    let command = |args: &[&[u8]]| {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for arg in args {
-            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-            out.extend_from_slice(arg);
-            out.extend_from_slice(b"\r\n");
-        }
-        out
-    };
+    let command = resp_command;
     let del10: Vec<&[u8]> = std::iter::once(&b"DEL"[..])
         .chain(std::iter::repeat_n(&b"k"[..], 9))
         .collect();

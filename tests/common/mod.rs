@@ -106,6 +106,40 @@ pub fn skip(test: &str, reason: &str) {
     }
 }
 
+/// One command as a RESP multibulk request.
+pub fn resp_command(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// A connection to `addr` that has been answered `+PONG`: it holds a
+/// client slot (`maxclients`). `None` if it was refused or not answered.
+pub fn pinged_conn(addr: &str) -> Option<std::net::TcpStream> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"PING\r\n").ok()?;
+    let mut buf = [0u8; 7];
+    s.read_exact(&mut buf).ok()?;
+    (&buf == b"+PONG\r\n").then_some(s)
+}
+
+/// A byte count from `/proc/<pid>/status` (`field`: `VmRSS`, `VmHWM`, ...).
+pub fn proc_status_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"));
+    kb * 1024
+}
+
 /// A non-loopback IPv4 address of this machine (`hostname -I`), to reach a
 /// node bound to 0.0.0.0 the way a remote client would; `None` (a recorded
 /// skip, a failure in CI) if it has none.
