@@ -676,3 +676,39 @@ fn unauthenticated_output_is_limited() {
     assert!(reply.starts_with(head.as_bytes()));
     assert_eq!(node.log_text().matches(CLOSED_LINE).count(), 1);
 }
+
+/// The timer of the node's end of the TCP connection whose client end is
+/// `client` (`/proc/net/tcp` column `tr`: 0 none, 1 retransmit,
+/// 2 keepalive, ...).
+fn server_side_timer(node_port: u16, client: SocketAddr) -> Option<u8> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let port_of = |hex: &str| u16::from_str_radix(hex.rsplit(':').next()?, 16).ok();
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (local, remote, timer) = (f.get(1)?, f.get(2)?, f.get(5)?);
+        (port_of(local)? == node_port && port_of(remote)? == client.port())
+            .then(|| timer.split(':').next()?.parse().ok())?
+    })
+}
+
+/// `tcp-keepalive` (default 300 s) really arms keepalive on client sockets:
+/// the kernel's keepalive timer runs on the node's end of an idle
+/// connection; with `tcp-keepalive 0` it does not.
+#[test]
+fn tcp_keepalive_is_set_on_client_sockets() {
+    for (args, want) in [(&[][..], 2u8), (&["--tcp-keepalive", "0"][..], 0u8)] {
+        let c = Cluster::single(args);
+        let node = &c.nodes[0];
+        let s = pinged_conn(&node.addr()).expect("a client connection");
+        let client = s.local_addr().unwrap();
+        let timer = wait_for(
+            "the connection in /proc/net/tcp",
+            Duration::from_secs(5),
+            || server_side_timer(node.port, client),
+        );
+        assert_eq!(
+            timer, want,
+            "timer of the node's socket with {args:?} (2 = keepalive, 0 = none)"
+        );
+    }
+}

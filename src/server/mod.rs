@@ -227,6 +227,16 @@ impl Server {
     ) {
         let laddr = stream.local_addr().unwrap_or(peer);
         let _ = stream.set_nodelay(true);
+        if let Some(interval) = self.settings.tcp_keepalive {
+            // As Redis: probes start after `interval` of silence and repeat
+            // every `interval`, so a dead peer is found in about 2×.
+            let ka = socket2::TcpKeepalive::new()
+                .with_time(interval)
+                .with_interval(interval);
+            if let Err(e) = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka) {
+                tracing::debug!(%peer, error = %e, "cannot set TCP keepalive");
+            }
+        }
         let Some((acceptor, handshakes)) = tls else {
             return connection::handle(self, stream, peer, laddr).await;
         };
