@@ -755,7 +755,7 @@ macro_rules! knobs {
             get: $get:literal, set: $set:literal $(, check: $check:expr)?;
     )*) => {
         /// The resolved configuration: every knob has its final value.
-        #[derive(Debug, Clone, PartialEq)]
+        #[derive(Clone, PartialEq)]
         pub struct Config {
             /// Where the config came from (`--config`), if a file was read.
             pub config_file: Option<PathBuf>,
@@ -763,6 +763,23 @@ macro_rules! knobs {
                 $(#[doc = $doc])*
                 pub $field: $ty,
             )*
+        }
+
+        /// Knobs CONFIG GET does not show (the passwords and secrets) are
+        /// not shown here either, so logging a `Config` cannot leak them.
+        impl fmt::Debug for Config {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let mut d = f.debug_struct("Config");
+                d.field("config_file", &self.config_file);
+                $(
+                    if $get {
+                        d.field(stringify!($field), &self.$field);
+                    } else {
+                        d.field(stringify!($field), &"<redacted>");
+                    }
+                )*
+                d.finish()
+            }
         }
 
         /// Command line. Every field is optional so "not given" is visible.
@@ -1387,6 +1404,21 @@ mod tests {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(text.as_bytes()).unwrap();
         f
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let c = load_ok(
+            &["--requirepass", "pw-123", "--cluster-secret", "cs-456"],
+            &[],
+        );
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("pw-123") && !shown.contains("cs-456"),
+            "{shown}"
+        );
+        assert!(shown.contains("requirepass: \"<redacted>\""), "{shown}");
+        assert!(shown.contains("port: 6379"), "{shown}");
     }
 
     #[test]
