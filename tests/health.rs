@@ -221,3 +221,35 @@ fn a_silent_follower_is_flagged_left_out_of_slots_and_recovers() {
         || all_healthy(&c),
     );
 }
+
+#[test]
+fn a_killed_follower_is_flagged_and_listed_again_after_restart() {
+    let mut c = Cluster::start(3, &[]);
+    let l = wait_for("a healthy cluster", Duration::from_secs(30), || {
+        all_healthy(&c)
+    });
+    let f = (l + 1) % 3;
+    let fport = c.nodes[f].port;
+    c.nodes[f].kill9();
+    wait_for(
+        "the leader to flag the killed follower `fail`, out of SLOTS",
+        Duration::from_secs(30),
+        || {
+            let leader = &c.nodes[c.try_leader()?];
+            let nodes = text(&cluster(leader, "NODES")?);
+            let line = nodes_line(&nodes, fport);
+            let failed = flags(&line).contains(&"fail") && line[7] == "disconnected";
+            let shard_fail = shards_health(&cluster(leader, "SHARDS")?)
+                .iter()
+                .any(|(p, h)| *p == fport && h == "fail");
+            let ports = slots_ports(&cluster(leader, "SLOTS")?);
+            (failed && shard_fail && ports.len() == 2 && !ports.contains(&fport)).then_some(())
+        },
+    );
+    c.nodes[f].start();
+    wait_for(
+        "the restarted follower to be healthy again",
+        Duration::from_secs(60),
+        || all_healthy(&c),
+    );
+}
