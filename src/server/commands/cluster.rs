@@ -9,7 +9,7 @@ use crate::command::FailoverMode;
 use crate::protocol::Reply;
 use crate::raft::membership::{self, MemberAddr, MembershipError};
 use crate::raft::types::NodeInfo;
-use crate::raft::{ClusterView, Role};
+use crate::raft::{ClusterView, RaftNode, Role};
 use crate::server::Server;
 use crate::slot::SLOTS;
 
@@ -30,14 +30,106 @@ pub(super) fn ordered_nodes(view: &ClusterView) -> Vec<(u64, NodeInfo, &'static 
     out
 }
 
-/// `CLUSTER SLOTS`: one range, leader first.
+/// A node's health as this node knows it (Redis's PFAIL and FAIL flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Health {
+    Online,
+    /// `fail?`: silent for at least the election timeout.
+    PFail,
+    /// `fail`: silent for at least `link_timeout` (only the leader, which
+    /// hears every follower, declares it).
+    Fail,
+}
+
+/// What CLUSTER NODES/SHARDS/SLOTS say about one node's liveness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Liveness {
+    pub health: Health,
+    /// Link state: down once silent for `link_timeout` (as INFO's
+    /// replication section counts links).
+    pub connected: bool,
+    /// Unix ms (wall clock) of the unanswered ping: the
+    /// last ack, after which heartbeats went unanswered; 0 while healthy.
+    pub ping_sent: u64,
+    /// Unix ms of the last ack (leader) or append (follower); 0: unknown.
+    pub pong_recv: u64,
+}
+
+const HEALTHY: Liveness = Liveness {
+    health: Health::Online,
+    connected: true,
+    ping_sent: 0,
+    pong_recv: 0,
+};
+
+/// `id`'s liveness as seen from `node`. The leader knows every follower
+/// (openraft's per-follower ack times, `view.acked`); a follower knows
+/// only the leader (`leader_contact`) and flags it at most `fail?` (one
+/// node's opinion is PFAIL; in Redis FAIL takes a majority, and a silent
+/// leader is replaced by an election, not by a flag). Nodes a follower
+/// has no link to (other followers) are shown healthy: ask the leader.
+pub(super) fn liveness(node: &RaftNode, view: &ClusterView, id: u64) -> Liveness {
+    let leading = view.leader == Some(node.id);
+    let silent = if id == node.id {
+        return HEALTHY;
+    } else if leading {
+        view.acked.get(&id).copied().flatten().map(|t| t.elapsed())
+    } else if Some(id) == view.leader {
+        node.leader_contact().since()
+    } else {
+        return HEALTHY;
+    };
+    let Some(silent) = silent else {
+        // Never heard from (since this node leads / since it started).
+        return Liveness {
+            health: Health::PFail,
+            connected: false,
+            ..HEALTHY
+        };
+    };
+    let mut health = if silent >= node.link_timeout {
+        Health::Fail
+    } else if silent >= node.election_timeout {
+        Health::PFail
+    } else {
+        Health::Online
+    };
+    if !leading && health == Health::Fail {
+        health = Health::PFail;
+    }
+    // This machine's wall clock, as Redis's `mstime()`: an observation
+    // time for operators, not the replicated clock TTLs run on.
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let pong_recv = u64::try_from(wall.saturating_sub(silent).as_millis()).unwrap_or(0);
+    Liveness {
+        health,
+        connected: silent < node.link_timeout,
+        ping_sent: if health == Health::Online {
+            0
+        } else {
+            pong_recv
+        },
+        pong_recv,
+    }
+}
+
+/// `CLUSTER SLOTS`: one range, leader first. As Redis does
+/// (`clusterReplyMultiBulkSlots` skips failing replicas), a replica
+/// flagged `fail` is left out, so cluster clients stop reading from it;
+/// the leader is always listed.
 pub(super) fn slots(server: &Server, resp3: bool) -> Reply {
-    let view = server.router.local_node().view();
+    let node = server.router.local_node();
+    let view = node.view();
     if view.leader_info().is_none() {
         return Reply::Array(vec![]);
     }
     let mut range = vec![Reply::Int(0), Reply::Int(LAST_SLOT)];
-    for (_, info, _) in ordered_nodes(&view) {
+    for (id, info, role) in ordered_nodes(&view) {
+        if role != "master" && liveness(node, &view, id).health == Health::Fail {
+            continue;
+        }
         let (host, port) = host_port(&info.addr);
         let meta = if resp3 {
             Reply::Map(vec![])
@@ -55,7 +147,9 @@ pub(super) fn slots(server: &Server, resp3: bool) -> Reply {
 }
 
 /// `CLUSTER SHARDS`. As in Redis, an advertised TLS port (`tls-cluster`)
-/// is listed as `tls-port`.
+/// is listed as `tls-port`, and `health` is `fail` for a node flagged
+/// `fail` (Redis's source says "fail"; its docs say "failed"), otherwise
+/// `online` (a `fail?` node is still online, as in Redis).
 pub(super) fn shards(server: &Server) -> Reply {
     let port_field = match server.settings.tls_cluster {
         true => "tls-port",
@@ -79,7 +173,13 @@ pub(super) fn shards(server: &Server) -> Reply {
                 (bulk("endpoint"), bulk(ip)),
                 (bulk("role"), bulk(role)),
                 (bulk("replication-offset"), Reply::Int(offset as i64)),
-                (bulk("health"), bulk("online")),
+                (
+                    bulk("health"),
+                    bulk(match liveness(node, &view, id).health {
+                        Health::Fail => "fail",
+                        Health::Online | Health::PFail => "online",
+                    }),
+                ),
             ])
         })
         .collect();
@@ -92,7 +192,8 @@ pub(super) fn shards(server: &Server) -> Reply {
     ])])
 }
 
-/// `CLUSTER NODES` text.
+/// `CLUSTER NODES` text, with `fail?`/`fail` flags, ping-sent/pong-recv
+/// and the link state from `liveness`.
 pub(super) fn nodes(server: &Server) -> String {
     let node = server.router.local_node();
     let view = node.view();
@@ -111,6 +212,12 @@ pub(super) fn nodes(server: &Server) -> String {
             flags.push("myself");
         }
         flags.push(if is_leader { "master" } else { "slave" });
+        let live = liveness(node, &view, id);
+        match live.health {
+            Health::Online => {}
+            Health::PFail => flags.push("fail?"),
+            Health::Fail => flags.push("fail"),
+        }
         let master = if is_leader {
             "-".to_string()
         } else {
@@ -123,13 +230,20 @@ pub(super) fn nodes(server: &Server) -> String {
         };
         let _ = writeln!(
             out,
-            "{} {}@{} {} {} 0 0 {} connected{}",
+            "{} {}@{} {} {} {} {} {} {}{}",
             info.name,
             info.addr,
             bus_port,
             flags.join(","),
             master,
+            live.ping_sent,
+            live.pong_recv,
             view.term,
+            if live.connected {
+                "connected"
+            } else {
+                "disconnected"
+            },
             slots
         );
     }
