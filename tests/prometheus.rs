@@ -1,5 +1,7 @@
 //! A real Prometheus scrapes a 3-node cluster's `/metrics`, and `promtool
-//! check metrics` accepts what each node serves.
+//! check metrics` accepts what each node serves; the shipped
+//! config/prometheus.yml and config/alerts.yml pass `promtool`, and every
+//! series the alerts use exists.
 
 mod common;
 
@@ -105,6 +107,41 @@ fn values(json: &str) -> Vec<f64> {
         .collect()
 }
 
+/// The `raftcache_*` names in a rules file.
+fn series_names(text: &str) -> std::collections::BTreeSet<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("raftcache_") && w.len() > "raftcache_".len())
+        .map(str::to_string)
+        .collect()
+}
+
+/// config/prometheus.yml (and the config/alerts.yml it loads) are what
+/// Prometheus accepts.
+#[test]
+fn shipped_prometheus_config_and_alerts_pass_promtool() {
+    let test = "prometheus::shipped_prometheus_config_and_alerts_pass_promtool";
+    if !tool_available_as("promtool", &["--version"], "prometheus", test) {
+        return;
+    }
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/config");
+    for args in [
+        ["check", "rules", "alerts.yml"],
+        ["check", "config", "prometheus.yml"],
+    ] {
+        let out = Command::new("promtool")
+            .args(args)
+            .current_dir(config)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 #[test]
 fn prometheus_scrapes_every_node() {
     let test = "prometheus::prometheus_scrapes_every_node";
@@ -187,4 +224,24 @@ fn prometheus_scrapes_every_node() {
     wait_for("one leader in Prometheus", Duration::from_secs(10), || {
         (values(&prom.query("sum(raftcache_raft_is_leader)")?) == [1.0]).then_some(())
     });
+    // The lag expression of config/alerts.yml sees both followers.
+    let lag = "raftcache_raft_last_log_index - on (instance, job) group_right \
+               raftcache_raft_follower_matched_index";
+    wait_for("a lag per follower", Duration::from_secs(10), || {
+        (values(&prom.query(lag)?).len() == 2).then_some(())
+    });
+
+    // Every series config/alerts.yml names is served by the leader.
+    let body = http_get(&targets[leader], "/metrics").unwrap();
+    let rules =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/alerts.yml")).unwrap();
+    let names = series_names(&rules);
+    assert!(names.len() >= 4, "{names:?}");
+    for name in names {
+        assert!(
+            body.lines()
+                .any(|l| l.starts_with(&format!("{name} ")) || l.starts_with(&format!("{name}{{"))),
+            "config/alerts.yml uses {name}, which the leader does not serve:\n{body}"
+        );
+    }
 }
