@@ -153,6 +153,23 @@ pub static SNAPSHOTS_INSTALLED: std::sync::atomic::AtomicU64 = std::sync::atomic
 mod tests {
     use super::*;
 
+    /// docs/operations.md lists every series with its help text.
+    #[test]
+    fn operations_doc_lists_every_series() {
+        let doc = include_str!("../docs/operations.md");
+        for s in SERIES {
+            let row = doc
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", s.name)))
+                .unwrap_or_else(|| panic!("docs/operations.md does not list {}", s.name));
+            assert!(
+                row.contains(&s.help.replace('|', "/")),
+                "docs/operations.md: {} has help text other than src/metrics.rs's",
+                s.name
+            );
+        }
+    }
+
     #[test]
     fn series_follow_prometheus_conventions() {
         let mut names = std::collections::BTreeSet::new();
