@@ -60,6 +60,7 @@ pub async fn run(
                 addr: addr.to_string(),
                 source: std::io::Error::other(e.to_string()),
             })?;
+        crate::metrics::describe();
         if !addr.ip().is_loopback() {
             tracing::warn!(%addr, "/metrics listens on a non-loopback address and has no authentication: restrict who can reach it (metrics-bind)");
         }

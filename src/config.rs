@@ -951,7 +951,10 @@ knobs! {
     /// Milliseconds a follower read may wait for the leader's read index and local apply; then CLUSTERDOWN.
     read_index_timeout: u64 = 2000, get: true, set: false, check: within(1.., "must be at least 1");
     /// Port for the Prometheus /metrics HTTP endpoint (on metrics-bind); 0 = disabled.
-    metrics_port: Option<u16> as OptionalPort = None, get: true, set: false;
+    metrics_port: Option<u16> as OptionalPort = metrics_port_default(match port {
+        0 => tls_port.unwrap_or(0),
+        p => p,
+    })? => "port + 20000 (tls-port + 20000 if port is 0)", get: true, set: false;
     /// Address the /metrics endpoint listens on; loopback by default, whatever 'bind' says (the endpoint has no authentication).
     metrics_bind: IpAddr = Ipv4Addr::LOCALHOST.into(), get: true, set: false;
     /// Log output format: text or json.
@@ -1094,6 +1097,19 @@ fn bus_port_default(port: u16) -> Result<u16, ConfigError> {
     port.checked_add(10000).ok_or_else(|| {
         ConfigError::Conflict(format!(
             "bus-port defaults to port + 10000, which is above 65535 for port {port}; set bus-port"
+        ))
+    })
+}
+
+/// Default of `metrics-port`: the client port + 20000, so that nodes on one
+/// machine (each on its own client port) do not collide.
+fn metrics_port_default(port: u16) -> Result<Option<u16>, ConfigError> {
+    if port == 0 {
+        return Ok(None);
+    }
+    port.checked_add(20000).map(Some).ok_or_else(|| {
+        ConfigError::Conflict(format!(
+            "metrics-port defaults to port + 20000, which is above 65535 for port {port}; set metrics-port (0 = off)"
         ))
     })
 }
@@ -1443,9 +1459,9 @@ mod tests {
         assert_eq!(c.maxmemory, 0);
         assert_eq!(c.maxmemory_policy, MaxmemoryPolicy::NoEviction);
         assert_eq!(c.read_consistency, ReadConsistency::Linearizable);
-        assert_eq!(c.metrics_port, None);
+        assert_eq!(c.metrics_port, Some(26379));
         assert_eq!(c.metrics_bind, IpAddr::V4(Ipv4Addr::LOCALHOST));
-        assert_eq!(c.metrics_addr(), None);
+        assert_eq!(c.metrics_addr(), Some("127.0.0.1:26379".parse().unwrap()));
         assert_eq!(c.log_format, LogFormat::Text);
         assert_eq!(c.log_level, "info");
         assert_eq!(
@@ -1586,7 +1602,18 @@ mod tests {
         assert_eq!(c.announce_bus_addr(), "[::1]:16379");
         assert!(load_err(&["--port", "60000"], &[]).contains("set bus-port"));
         assert_eq!(
-            load_ok(&["--port", "60000", "--bus-port", "60001"], &[]).bus_port,
+            load_ok(
+                &[
+                    "--port",
+                    "60000",
+                    "--bus-port",
+                    "60001",
+                    "--metrics-port",
+                    "0"
+                ],
+                &[]
+            )
+            .bus_port,
             60001
         );
     }
@@ -1747,6 +1774,20 @@ mod tests {
         let c = load_ok(&["--metrics-bind", "::1", "--metrics-port", "1"], &[]);
         assert_eq!(c.metrics_addr(), Some("[::1]:1".parse().unwrap()));
         assert!(load_err(&["--metrics-bind", "localhost"], &[]).contains("metrics-bind"));
+    }
+
+    #[test]
+    fn metrics_port_defaults_to_port_plus_20000() {
+        assert_eq!(load_ok(&["--port", "7001"], &[]).metrics_port, Some(27001));
+        let c = load_ok(&["--port", "7001", "--metrics-port", "0"], &[]);
+        assert_eq!((c.metrics_port, c.metrics_addr()), (None, None));
+        let e = load_err(&["--port", "50000", "--bus-port", "1"], &[]);
+        assert!(e.contains("set metrics-port"), "{e}");
+        let c = load_ok(
+            &["--port", "50000", "--bus-port", "1", "--metrics-port", "9"],
+            &[],
+        );
+        assert_eq!(c.metrics_port, Some(9));
     }
 
     #[test]
@@ -1928,7 +1969,7 @@ mod tests {
         );
         assert_eq!(get("clock-max-skew"), "1000");
         assert_eq!(get("bus-port"), "16379");
-        assert_eq!(get("metrics-port"), "0");
+        assert_eq!(get("metrics-port"), "26379");
         assert_eq!(get("join"), "");
         assert_eq!(get("cluster-bootstrap"), "yes");
         assert_eq!(get("bus-route"), "2=10.0.0.2:16379,3=h3:1");

@@ -62,6 +62,7 @@ impl Armed {
             .arg(node.port.to_string())
             .arg("--bus-port")
             .arg(node.bus_port.to_string())
+            .args(["--metrics-port", "0"])
             .arg("--dir")
             .arg(&node.dir)
             .args(&node.extra)

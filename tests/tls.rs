@@ -365,6 +365,7 @@ fn port_0_serves_tls_only() {
     let dir = tempfile::tempdir().unwrap();
     let child = Command::new(BIN)
         .args(["--port", "0", "--bus-port", &bus.to_string()])
+        .args(["--metrics-port", "0"])
         .arg("--dir")
         .arg(dir.path().join("data"))
         .args(certs.server_args(tls, "no"))
@@ -409,6 +410,7 @@ fn bad_certificate_files_stop_the_node_naming_knob_and_file() {
         let out = Command::new(BIN)
             .args(["--port", &free_port().to_string()])
             .args(["--bus-port", &free_port().to_string()])
+            .args(["--metrics-port", "0"])
             .arg("--dir")
             .arg(dir.path().join("data"))
             .args(args)

@@ -276,7 +276,12 @@ impl Shared {
     /// The forced env sync (through the durable image when a test asked for
     /// one, see `image`).
     fn sync(&self) -> io::Result<()> {
-        let sync = || self.env.force_sync().map_err(|e| self.io_err(e));
+        let sync = || {
+            let started = std::time::Instant::now();
+            let r = self.env.force_sync().map_err(|e| self.io_err(e));
+            metrics::histogram!(crate::metrics::LOG_FSYNC_SECONDS).record(started.elapsed());
+            r
+        };
         match &self.image {
             Some(image) => image.sync_and_copy(&self.env, sync),
             None => sync(),

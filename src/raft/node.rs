@@ -691,7 +691,10 @@ async fn run_read_barrier(
             waiters.push(w);
         }
         metrics::counter!(crate::metrics::READ_BARRIERS_TOTAL).increment(1);
-        let result = match confirm.confirm(lease, true).await {
+        let started = std::time::Instant::now();
+        let confirmed = confirm.confirm(lease, true).await;
+        metrics::histogram!(crate::metrics::READ_BARRIER_SECONDS).record(started.elapsed());
+        let result = match confirmed {
             Ok(_) => Ok(()),
             Err(Refused::Unconfirmed) => Err(RaftError::NoQuorum),
             Err(Refused::Raft(e)) => Err(match e.api_error() {
@@ -714,6 +717,7 @@ async fn watch_metrics(
     view: Arc<RwLock<Arc<ClusterView>>>,
 ) {
     let mut rx = raft.metrics();
+    let mut last_leader = None;
     loop {
         let v = {
             let m = rx.borrow_watched();
@@ -756,17 +760,50 @@ async fn watch_metrics(
             }
         };
         is_leader.store(v.state == Some(Role::Leader), Ordering::Release);
-        metrics::gauge!(crate::metrics::RAFT_TERM).set(v.term as f64);
-        metrics::gauge!(crate::metrics::RAFT_LAST_APPLIED).set(v.last_applied as f64);
-        metrics::gauge!(crate::metrics::RAFT_IS_LEADER).set(if v.state == Some(Role::Leader) {
-            1.0
-        } else {
-            0.0
-        });
+        if v.leader != last_leader {
+            metrics::counter!(crate::metrics::RAFT_LEADER_CHANGES_TOTAL).increment(1);
+            last_leader = v.leader;
+        }
+        export_view(&v);
         *view.write() = Arc::new(v);
         if rx.changed().await.is_err() {
             return;
         }
+    }
+}
+
+/// Copy what the raft metrics say to the `/metrics` gauges.
+fn export_view(v: &ClusterView) {
+    use crate::metrics as m;
+    let flag = |b: bool| if b { 1.0 } else { 0.0 };
+    metrics::gauge!(m::RAFT_TERM).set(v.term as f64);
+    metrics::gauge!(m::RAFT_LAST_APPLIED).set(v.last_applied as f64);
+    metrics::gauge!(m::RAFT_LAST_LOG_INDEX).set(v.last_log_index as f64);
+    metrics::gauge!(m::RAFT_COMMITTED).set(v.committed as f64);
+    metrics::gauge!(m::RAFT_SNAPSHOT_INDEX).set(v.snapshot_index as f64);
+    metrics::gauge!(m::RAFT_IS_LEADER).set(flag(v.state == Some(Role::Leader)));
+    for role in [
+        Role::Learner,
+        Role::Follower,
+        Role::Candidate,
+        Role::Leader,
+        Role::Shutdown,
+    ] {
+        let name = role.to_string().to_ascii_lowercase();
+        metrics::gauge!(m::RAFT_ROLE, "role" => name).set(flag(v.state == Some(role)));
+    }
+    metrics::gauge!(m::RAFT_LEADER_ID).set(v.leader.unwrap_or(0) as f64);
+    metrics::gauge!(m::RAFT_VOTERS).set(v.voters.len() as f64);
+    metrics::gauge!(m::RAFT_LEARNERS).set(v.learners.len() as f64);
+    metrics::gauge!(m::RAFT_JOINT_CONFIG).set(flag(v.joint));
+    // One series per follower of the membership: bounded by its size.
+    for (id, matched) in v
+        .replication
+        .iter()
+        .filter(|(id, _)| Some(**id) != v.leader)
+    {
+        metrics::gauge!(m::RAFT_FOLLOWER_MATCHED_INDEX, "follower" => id.to_string())
+            .set(*matched as f64);
     }
 }
 

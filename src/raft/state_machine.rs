@@ -398,6 +398,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             while let Some(Some(item)) = entries.next().now_or_never() {
                 batch.push(item?);
             }
+            let started = std::time::Instant::now();
             {
                 let mut d = self.data.write();
                 for (entry, responder) in batch.drain(..) {
@@ -427,6 +428,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 }
             }
             metrics::counter!(crate::metrics::APPLIED_BATCHES).increment(1);
+            metrics::histogram!(crate::metrics::APPLY_SECONDS).record(started.elapsed());
             for (r, applied) in replies.drain(..) {
                 r.send(applied);
             }

@@ -178,6 +178,8 @@ impl Server {
                     return;
                 };
                 server.stats.export(server.clients.len());
+                let keyspace = server.router.local_node().keyspace_stats();
+                crate::metrics::export_keyspace(&keyspace);
             }
         });
         let tls = tls.map(|(listener, acceptor)| {

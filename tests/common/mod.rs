@@ -303,6 +303,11 @@ impl Node {
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
+        if !self.extra.iter().any(|a| a.starts_with("--metrics-port")) {
+            // The default (port + 20000) may be another test's free port,
+            // or above 65535: a test that wants /metrics asks for a port.
+            cmd.arg("--metrics-port").arg("0");
+        }
         if let Some(j) = &self.join {
             cmd.arg("--join").arg(j);
         } else if !self

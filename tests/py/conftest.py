@@ -76,7 +76,7 @@ class Node:
         self.tls_cluster = tls_cluster
 
     def start(self):
-        args = [BIN, "--node-id", str(self.id), "--port", str(self.port), "--bus-port", str(self.bus_port), "--dir", self.dir]
+        args = [BIN, "--node-id", str(self.id), "--port", str(self.port), "--bus-port", str(self.bus_port), "--metrics-port", "0", "--dir", self.dir]
         if self.join:
             args += ["--join", self.join]
         else:
