@@ -1290,3 +1290,25 @@ pub fn all_specs() -> impl Iterator<Item = &'static CommandSpec> {
         .iter()
         .flat_map(|c| std::iter::once(c).chain(c.subcommands.iter()))
 }
+
+/// Number of rows in `all_specs()`.
+pub fn row_count() -> usize {
+    rows().len()
+}
+
+/// This row's position in `all_specs()`: per-command statistics are kept
+/// in a table in that order (`server::cmdstats`).
+pub fn row(spec: &CommandSpec) -> usize {
+    let at = std::ptr::from_ref(spec) as usize;
+    rows().get(&at).copied().unwrap_or(0)
+}
+
+fn rows() -> &'static HashMap<usize, usize, foldhash::fast::FixedState> {
+    static ROWS: OnceLock<HashMap<usize, usize, foldhash::fast::FixedState>> = OnceLock::new();
+    ROWS.get_or_init(|| {
+        all_specs()
+            .enumerate()
+            .map(|(i, s)| (std::ptr::from_ref(s) as usize, i))
+            .collect()
+    })
+}

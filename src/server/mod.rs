@@ -2,6 +2,7 @@
 //! commands that need server state (INFO, CLIENT, CONFIG, CLUSTER, ...).
 
 pub mod clients;
+pub mod cmdstats;
 pub mod commands;
 pub mod connection;
 pub mod tls;
@@ -97,17 +98,28 @@ pub struct Stats {
     pub redirects: Counter,
     pub net_input_bytes: Counter,
     pub net_output_bytes: Counter,
+    /// INFO commandstats / errorstats.
+    pub per_command: cmdstats::CommandStats,
 }
 
 /// How often `/metrics` is refreshed from `Stats`.
 pub const METRICS_EXPORT_PERIOD: Duration = Duration::from_secs(1);
 
 impl Stats {
+    /// One error reply sent: `total_error_replies` and its type's count.
+    pub fn error_reply(&self, reply: &crate::protocol::Reply) {
+        if let crate::protocol::Reply::Error(text) = reply {
+            self.error_replies.incr();
+            self.per_command.error(text);
+        }
+    }
+
     /// CONFIG RESETSTAT (INFO restarts from zero; `/metrics` does not).
     pub fn reset(&self) {
         for (_, c) in self.counters() {
             c.reset();
         }
+        self.per_command.reset();
     }
 
     /// Every counter with its Prometheus name.
