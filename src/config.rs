@@ -282,7 +282,7 @@ macro_rules! knob_int {
         }
     )*};
 }
-knob_int!(u16, u32, u64);
+knob_int!(u16, u32, u64, i64);
 
 /// Text; an empty string means the knob's default.
 impl Knob for String {
@@ -942,6 +942,12 @@ knobs! {
     /// Log filter: a level (error, warn, info, debug, trace) or tracing directives.
     log_level: String = "info".into(), get: true, set: false,
         check: |f| tracing_subscriber::EnvFilter::try_new(f).map(drop).map_err(|e| e.to_string());
+    /// SLOWLOG: log commands that take at least this many microseconds; -1 = none, 0 = every command.
+    #[arg(allow_hyphen_values = true)]
+    slowlog_log_slower_than: i64 = 10000, get: true, set: false,
+        check: within(-1.., "must be -1 (off) or more");
+    /// SLOWLOG: most entries kept (the oldest are dropped).
+    slowlog_max_len: u64 = 128, get: true, set: false;
     /// Raft: least election timeout, milliseconds.
     election_timeout_min: u64 = 200, get: true, set: false;
     /// Raft: greatest election timeout, milliseconds.

@@ -136,6 +136,8 @@ async fn start(c: Config) -> anyhow::Result<()> {
         tls_cluster: c.tls_cluster,
         bus_port: c.bus_port,
         dir: c.dir.clone(),
+        slowlog_log_slower_than: c.slowlog_log_slower_than,
+        slowlog_max_len: usize::try_from(c.slowlog_max_len).unwrap_or(usize::MAX),
     };
     let boot = BootSettings {
         client_listen: c.client_addr().map(|a| a.to_string()),

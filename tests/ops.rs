@@ -100,3 +100,99 @@ fn commandstats_and_errorstats() {
     assert_eq!(stats.len(), 1, "{lines:?}");
     assert!(stats[0].starts_with("cmdstat_config|resetstat:calls=1,"));
 }
+
+type SlowEntry = (i64, i64, i64, Vec<String>, String, String);
+
+fn slowlog_get(con: &mut redis::Connection, count: i64) -> Vec<SlowEntry> {
+    redis::cmd("SLOWLOG")
+        .arg("GET")
+        .arg(count)
+        .query(con)
+        .unwrap()
+}
+
+#[test]
+fn slowlog_logs_every_command_at_zero_and_keeps_the_newest() {
+    let c = Cluster::single(&["--slowlog-log-slower-than", "0", "--slowlog-max-len", "3"]);
+    let mut con = c.nodes[0].conn();
+    let _: () = redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg("ops-test")
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("SLOWLOG").arg("RESET").query(&mut con).unwrap();
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut con).unwrap();
+    let _: String = redis::cmd("GET").arg("k").query(&mut con).unwrap();
+    let _: Option<String> = redis::cmd("GET").arg("k2").query(&mut con).unwrap();
+
+    // Newest first, at most slowlog-max-len (3): the RESET fell off.
+    let entries = slowlog_get(&mut con, -1);
+    let args: Vec<Vec<String>> = entries.iter().map(|e| e.3.clone()).collect();
+    assert_eq!(
+        args,
+        [vec!["GET", "k2"], vec!["GET", "k"], vec!["SET", "k", "v"]]
+    );
+    for pair in entries.windows(2) {
+        assert_eq!(pair[0].0, pair[1].0 + 1, "ids count up: {entries:?}");
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    for e in &entries {
+        assert!((now - e.1).abs() < 60, "unix time: {e:?}");
+        assert!(e.2 >= 0);
+        assert!(e.4.starts_with("127.0.0.1:"), "client addr: {e:?}");
+        assert_eq!(e.5, "ops-test");
+    }
+    let len: i64 = redis::cmd("SLOWLOG").arg("LEN").query(&mut con).unwrap();
+    assert_eq!(len, 3);
+
+    // At most 32 arguments, each cut at 128 bytes, as Redis.
+    let big = "x".repeat(200);
+    let mut mset = redis::cmd("MSET");
+    mset.arg("{t}big").arg(&big);
+    for i in 0..20 {
+        mset.arg(format!("{{t}}{i}")).arg("v");
+    }
+    let _: () = mset.query(&mut con).unwrap();
+    let e = &slowlog_get(&mut con, 1)[0];
+    assert_eq!(e.3.len(), 32, "{e:?}");
+    assert_eq!(e.3[2], format!("{}... (72 more bytes)", "x".repeat(128)));
+    assert_eq!(e.3[31], "... (12 more arguments)");
+    assert_eq!(slowlog_get(&mut con, 1).len(), 1);
+
+    let err = redis::cmd("SLOWLOG")
+        .arg("GET")
+        .arg(-2)
+        .query::<redis::Value>(&mut con)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("greater than or equal to -1"),
+        "{err}"
+    );
+    let _: () = redis::cmd("SLOWLOG").arg("RESET").query(&mut con).unwrap();
+    let len: i64 = redis::cmd("SLOWLOG").arg("LEN").query(&mut con).unwrap();
+    assert_eq!(len, 1, "only the RESET itself");
+}
+
+#[test]
+fn slowlog_off_at_minus_one() {
+    let c = Cluster::single(&["--slowlog-log-slower-than", "-1"]);
+    let mut con = c.nodes[0].conn();
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut con).unwrap();
+    let _: String = redis::cmd("GET").arg("k").query(&mut con).unwrap();
+    assert!(slowlog_get(&mut con, -1).is_empty());
+    let len: i64 = redis::cmd("SLOWLOG").arg("LEN").query(&mut con).unwrap();
+    assert_eq!(len, 0);
+    let cfg: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("slowlog-*")
+        .query(&mut con)
+        .unwrap();
+    assert!(
+        cfg.windows(2)
+            .any(|w| w == ["slowlog-log-slower-than", "-1"]),
+        "{cfg:?}"
+    );
+}

@@ -108,6 +108,14 @@ pub enum ServerCmd {
     },
     /// CONFIG RESETSTAT: OK.
     ConfigResetStat,
+    /// SLOWLOG GET [count] (`None` = all): the newest entries.
+    SlowlogGet {
+        count: Option<usize>,
+    },
+    /// SLOWLOG LEN: Integer.
+    SlowlogLen,
+    /// SLOWLOG RESET: OK.
+    SlowlogReset,
 
     // ---- cluster topology (Redis Cluster reply shapes) ----
     ClusterSlots,

@@ -672,6 +672,9 @@ pub static COMMANDS: &[CommandSpec] = {
         cmd("config", -2, &[], Group::Server, introspection::container_alone)
             .doc("A container for server configuration commands.", "2.0.0", "Depends on subcommand.")
             .subs(CONFIG_SUBS),
+        cmd("slowlog", -2, &[], Group::Server, introspection::container_alone)
+            .doc("A container for slow log commands.", "2.2.12", "Depends on subcommand.")
+            .subs(SLOWLOG_SUBS),
         cmd("dbsize", 1, &[ReadOnly, Fast], Group::Server, server::dbsize)
             .doc("Returns the number of keys in the database.", "1.0.0", "O(1)")
             .acl(&[Acl::Keyspace])
@@ -915,6 +918,68 @@ static CLIENT_SUBS: &[CommandSpec] = {
         .doc(
             "Returns helpful text about the different subcommands.",
             "5.0.0",
+            "O(1)",
+        ),
+    ]
+};
+
+static SLOWLOG_SUBS: &[CommandSpec] = {
+    use Flag::*;
+    &[
+        cmd(
+            "slowlog|get",
+            -2,
+            &[Admin, Loading, Stale],
+            Group::Server,
+            server::slowlog_get,
+        )
+        .doc(
+            "Returns the slow log's entries.",
+            "2.2.12",
+            "O(N) where N is the number of entries returned",
+        )
+        .syntax("[count]")
+        .tips(&["request_policy:all_nodes", "nondeterministic_output"]),
+        cmd(
+            "slowlog|len",
+            2,
+            &[Admin, Loading, Stale],
+            Group::Server,
+            server::slowlog_len,
+        )
+        .doc(
+            "Returns the number of entries in the slow log.",
+            "2.2.12",
+            "O(1)",
+        )
+        .tips(&[
+            "request_policy:all_nodes",
+            "response_policy:agg_sum",
+            "nondeterministic_output",
+        ]),
+        cmd(
+            "slowlog|reset",
+            2,
+            &[Admin, Loading, Stale],
+            Group::Server,
+            server::slowlog_reset,
+        )
+        .doc(
+            "Clears all entries from the slow log.",
+            "2.2.12",
+            "O(N) where N is the number of entries in the slowlog",
+        )
+        .tips(&["request_policy:all_nodes", "response_policy:all_succeeded"]),
+        cmd(
+            "slowlog|help",
+            2,
+            &[Loading, Stale],
+            Group::Server,
+            introspection::help,
+        )
+        .doc(
+            "Show helpful text about the different subcommands",
+            "6.2.0",
             "O(1)",
         ),
     ]

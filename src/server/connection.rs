@@ -32,7 +32,7 @@ enum Pending {
     Ready(Reply),
     /// A queued write, and when it was executed (its time in `INFO
     /// commandstats` runs until its reply is resolved).
-    Write(&'static CommandSpec, Instant, WriteFuture),
+    Write(&'static CommandSpec, Instant, Vec<Bytes>, WriteFuture),
 }
 
 /// The replies of one pipeline batch, in request order. A reply is encoded
@@ -90,14 +90,14 @@ impl Batch {
 
     /// Wait for every queued write (so a following read observes them) and
     /// encode every reply held behind them.
-    async fn resolve_writes(&mut self, server: &Server, resp3: bool) {
+    async fn resolve_writes(&mut self, server: &Server, session: &Session, resp3: bool) {
         self.held = 0;
         for p in std::mem::take(&mut self.pending) {
             let reply = match p {
                 Pending::Ready(r) => r,
-                Pending::Write(spec, started, fut) => {
+                Pending::Write(spec, started, args, fut) => {
                     let reply = outcome_reply(spec, fut.await);
-                    finished(server, spec, started, &reply);
+                    finished(server, session, spec, started, &reply, &args);
                     reply
                 }
             };
@@ -204,7 +204,7 @@ async fn run<S: ClientStream>(
                 }
             }
         }
-        batch.resolve_writes(server, session.resp3()).await;
+        batch.resolve_writes(server, session, session.resp3()).await;
         if batch.overflow {
             log_output_limit_close(session);
             return Ok(());
@@ -335,14 +335,25 @@ fn slot_of(key: &Bytes) -> u16 {
 }
 
 /// A command ran and `reply` is its answer: `INFO commandstats` (call,
-/// time since `started`, failed if an error) and errorstats.
-fn finished(server: &Server, spec: &CommandSpec, started: Instant, reply: &Reply) {
+/// time since `started`, failed if an error), errorstats and SLOWLOG.
+fn finished(
+    server: &Server,
+    session: &Session,
+    spec: &CommandSpec,
+    started: Instant,
+    reply: &Reply,
+    args: &[Bytes],
+) {
+    let took = started.elapsed();
     let failed = matches!(reply, Reply::Error(_));
-    server
-        .stats
-        .per_command
-        .call(spec, started.elapsed(), failed);
+    server.stats.per_command.call(spec, took, failed);
     server.stats.error_reply(reply);
+    if server.slowlog.is_slow(took) && !spec.has(command::table::Flag::SkipSlowlog) {
+        let name = session.names().name;
+        server
+            .slowlog
+            .record(args, took, &session.addr.to_string(), &name);
+    }
 }
 
 /// A command refused before it ran (`rejected_calls`), with its error.
@@ -381,7 +392,7 @@ async fn execute(server: &Arc<Server>, session: &Session, batch: &mut Batch, arg
             match command::resolve(&args) {
                 Ok((spec, _)) => match admit(server, session, spec, &args) {
                     // Its arguments were judged: it ran and failed.
-                    Ok(()) => finished(server, spec, started, &reply),
+                    Ok(()) => finished(server, session, spec, started, &reply, &args),
                     Err(refusal) => {
                         rejected(server, Some(spec), refusal.as_ref());
                         if let Some(r) = refusal {
@@ -410,7 +421,7 @@ async fn execute(server: &Arc<Server>, session: &Session, batch: &mut Batch, arg
     let slots = command::keys(spec, &args).map(slot_of);
     match parsed.plan {
         Plan::Reply(r) => {
-            finished(server, spec, started, &r);
+            finished(server, session, spec, started, &r, &args);
             batch.push(r, resp3);
         }
         Plan::Write(op) => match server.router.route_write(slots) {
@@ -418,12 +429,12 @@ async fn execute(server: &Arc<Server>, session: &Session, batch: &mut Batch, arg
                 let fut = server.router.write(route, op);
                 batch
                     .pending
-                    .push(Pending::Write(spec, started, Box::pin(fut)));
+                    .push(Pending::Write(spec, started, args, Box::pin(fut)));
             }
             Err(redirect) => push_redirect(server, batch, spec, redirect, resp3),
         },
         Plan::Read(op) => {
-            batch.resolve_writes(server, resp3).await;
+            batch.resolve_writes(server, session, resp3).await;
             // Its time starts after the writes before it in the pipeline.
             let started = Instant::now();
             let route = match server.router.route_read(slots, session.readonly()) {
@@ -447,17 +458,17 @@ async fn execute(server: &Arc<Server>, session: &Session, batch: &mut Batch, arg
                 }
                 Ok(outcome) => {
                     let reply = command::render(spec, outcome);
-                    finished(server, spec, started, &reply);
+                    finished(server, session, spec, started, &reply, &args);
                     batch.push(reply, resp3);
                 }
                 Err(redirect) => push_redirect(server, batch, spec, redirect, resp3),
             }
         }
         Plan::Server(cmd) => {
-            batch.resolve_writes(server, resp3).await;
+            batch.resolve_writes(server, session, resp3).await;
             let started = Instant::now();
             let reply = crate::server::commands::execute(server, session, cmd).await;
-            finished(server, spec, started, &reply);
+            finished(server, session, spec, started, &reply, &args);
             // HELLO 3 answers in the protocol it switched to.
             batch.push(reply, session.resp3());
         }

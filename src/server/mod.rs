@@ -5,6 +5,7 @@ pub mod clients;
 pub mod cmdstats;
 pub mod commands;
 pub mod connection;
+pub mod slowlog;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -47,6 +48,9 @@ pub struct ServerSettings {
     pub tls_cluster: bool,
     pub bus_port: u16,
     pub dir: std::path::PathBuf,
+    /// SLOWLOG threshold in microseconds (-1 = off).
+    pub slowlog_log_slower_than: i64,
+    pub slowlog_max_len: usize,
 }
 
 /// One event counter, the only place the event is counted: INFO shows
@@ -155,14 +159,18 @@ pub struct Server {
     pub run_id: String,
     /// Local ACL users and the ACL LOG (`commands::acl`).
     pub acl: commands::acl::AclState,
+    pub slowlog: slowlog::SlowLog,
 }
 
 impl Server {
     pub fn new(settings: ServerSettings, router: Router) -> Arc<Server> {
         let acl =
             commands::acl::AclState::new(&settings.acl_users, settings.requirepass.as_deref());
+        let slowlog =
+            slowlog::SlowLog::new(settings.slowlog_log_slower_than, settings.slowlog_max_len);
         Arc::new(Server {
             acl,
+            slowlog,
             settings,
             router,
             clients: clients::Registry::default(),

@@ -53,6 +53,12 @@ pub async fn execute(server: &Arc<Server>, session: &Session, cmd: ServerCmd) ->
         ServerCmd::ConfigGet { patterns } => info::config_get(server, &patterns),
         ServerCmd::ConfigSet { pairs } => info::config_set(&pairs),
         ServerCmd::ConfigResetStat => info::config_resetstat(server),
+        ServerCmd::SlowlogGet { count } => server.slowlog.get(count),
+        ServerCmd::SlowlogLen => Reply::Int(server.slowlog.len() as i64),
+        ServerCmd::SlowlogReset => {
+            server.slowlog.reset();
+            Reply::ok()
+        }
         ServerCmd::ClusterSlots => cluster::slots(server, session.resp3()),
         ServerCmd::ClusterShards => cluster::shards(server),
         ServerCmd::ClusterNodes => text(cluster::nodes(server)),
