@@ -948,6 +948,8 @@ knobs! {
         check: within(-1.., "must be -1 (off) or more");
     /// SLOWLOG: most entries kept (the oldest are dropped).
     slowlog_max_len: u64 = 128, get: true, set: false;
+    /// LATENCY monitor: sample events (command, fast-command, fsync, apply) taking at least this many milliseconds; 0 = off.
+    latency_monitor_threshold: u64 = 0, get: true, set: false;
     /// Raft: least election timeout, milliseconds.
     election_timeout_min: u64 = 200, get: true, set: false;
     /// Raft: greatest election timeout, milliseconds.

@@ -105,6 +105,7 @@ async fn start(c: Config) -> anyhow::Result<()> {
         bus_route: c.bus_route.clone(),
         read_index_timeout_ms: c.read_index_timeout,
     };
+    raftcache::latency::set_threshold_ms(c.latency_monitor_threshold);
     let server = ServerSettings {
         maxclients: c.maxclients as usize,
         idle_timeout: c.timeout,

@@ -194,5 +194,60 @@ fn slowlog_off_at_minus_one() {
         cfg.windows(2)
             .any(|w| w == ["slowlog-log-slower-than", "-1"]),
         "{cfg:?}"
-    );
+    ); // The latency monitor is off by default.
+    let latest: Vec<redis::Value> = redis::cmd("LATENCY").arg("LATEST").query(&mut con).unwrap();
+    assert!(latest.is_empty(), "{latest:?}");
+}
+
+type LatestRow = (String, i64, i64, i64);
+
+#[test]
+fn latency_monitor_records_events_over_the_threshold() {
+    let c = Cluster::single(&["--latency-monitor-threshold", "1"]);
+    let mut con = c.nodes[0].conn();
+    // No timing is asserted: big writes (through raft, fsync and apply)
+    // until at least one event reached 1 ms.
+    let latest = common::wait_for("a latency event", Duration::from_secs(60), || {
+        let mut mset = redis::cmd("MSET");
+        for i in 0..5000 {
+            mset.arg(format!("{{t}}{i}")).arg("some value");
+        }
+        let _: () = mset.query(&mut con).unwrap();
+        let latest: Vec<LatestRow> = redis::cmd("LATENCY").arg("LATEST").query(&mut con).unwrap();
+        (!latest.is_empty()).then_some(latest)
+    });
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    for (name, t, ms, max) in &latest {
+        assert!(
+            ["command", "fast-command", "fsync", "apply"].contains(&name.as_str()),
+            "{latest:?}"
+        );
+        assert!((now - t).abs() < 120, "{latest:?}");
+        assert!(*ms >= 1 && max >= ms, "{latest:?}");
+    }
+    let event = &latest[0].0;
+    let history: Vec<(i64, i64)> = redis::cmd("LATENCY")
+        .arg("HISTORY")
+        .arg(event)
+        .query(&mut con)
+        .unwrap();
+    assert!(!history.is_empty());
+    assert!(history.iter().all(|&(_, ms)| ms >= 1), "{history:?}");
+    let unknown: Vec<redis::Value> = redis::cmd("LATENCY")
+        .arg("HISTORY")
+        .arg("no-such-event")
+        .query(&mut con)
+        .unwrap();
+    assert!(unknown.is_empty());
+    let reset: i64 = redis::cmd("LATENCY")
+        .arg("RESET")
+        .arg(event)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(reset, 1);
+    let help: Vec<String> = redis::cmd("LATENCY").arg("HELP").query(&mut con).unwrap();
+    assert!(help.iter().any(|l| l.starts_with("HISTORY")), "{help:?}");
 }

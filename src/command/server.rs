@@ -73,6 +73,23 @@ pub(super) fn slowlog_reset(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> 
     no_args(a, ServerCmd::SlowlogReset)
 }
 
+/// LATENCY LATEST
+pub(super) fn latency_latest(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
+    no_args(a, ServerCmd::LatencyLatest)
+}
+
+/// LATENCY HISTORY event
+pub(super) fn latency_history(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
+    let event = lower(&a.next_bytes()?);
+    no_args(a, ServerCmd::LatencyHistory { event })
+}
+
+/// LATENCY RESET [event ...]
+pub(super) fn latency_reset(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
+    let events = a.rest().iter().map(|s| lower(s)).collect();
+    Ok(Plan::Server(ServerCmd::LatencyReset { events }))
+}
+
 /// DBSIZE
 pub(super) fn dbsize(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
     a.finish()?;

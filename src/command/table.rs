@@ -675,6 +675,9 @@ pub static COMMANDS: &[CommandSpec] = {
         cmd("slowlog", -2, &[], Group::Server, introspection::container_alone)
             .doc("A container for slow log commands.", "2.2.12", "Depends on subcommand.")
             .subs(SLOWLOG_SUBS),
+        cmd("latency", -2, &[], Group::Server, introspection::container_alone)
+            .doc("A container for latency diagnostics commands.", "2.8.13", "Depends on subcommand.")
+            .subs(LATENCY_SUBS),
         cmd("dbsize", 1, &[ReadOnly, Fast], Group::Server, server::dbsize)
             .doc("Returns the number of keys in the database.", "1.0.0", "O(1)")
             .acl(&[Acl::Keyspace])
@@ -980,6 +983,73 @@ static SLOWLOG_SUBS: &[CommandSpec] = {
         .doc(
             "Show helpful text about the different subcommands",
             "6.2.0",
+            "O(1)",
+        ),
+    ]
+};
+
+static LATENCY_SUBS: &[CommandSpec] = {
+    use Flag::*;
+    &[
+        cmd(
+            "latency|latest",
+            2,
+            &[Admin, NoScript, Loading, Stale],
+            Group::Server,
+            server::latency_latest,
+        )
+        .doc(
+            "Returns the latest latency samples for all events.",
+            "2.8.13",
+            "O(1)",
+        )
+        .tips(&[
+            "nondeterministic_output",
+            "request_policy:all_nodes",
+            "response_policy:special",
+        ]),
+        cmd(
+            "latency|history",
+            3,
+            &[Admin, NoScript, Loading, Stale],
+            Group::Server,
+            server::latency_history,
+        )
+        .doc(
+            "Returns timestamp-latency samples for an event.",
+            "2.8.13",
+            "O(1)",
+        )
+        .syntax("event")
+        .tips(&[
+            "nondeterministic_output",
+            "request_policy:all_nodes",
+            "response_policy:special",
+        ]),
+        cmd(
+            "latency|reset",
+            -2,
+            &[Admin, NoScript, Loading, Stale],
+            Group::Server,
+            server::latency_reset,
+        )
+        .doc(
+            "Resets the latency data for one or more events.",
+            "2.8.13",
+            "O(1)",
+        )
+        .syntax("[event [event ...]]")
+        .tips(&["request_policy:all_nodes", "response_policy:agg_sum"]),
+        cmd(
+            "latency|help",
+            2,
+            &[Loading, Stale],
+            Group::Server,
+            introspection::help,
+        )
+        .doc(
+            "Returns helpful text about the different subcommands.",
+            "2.8.13",
             "O(1)",
         ),
     ]

@@ -277,10 +277,13 @@ impl Shared {
     /// one, see `image`).
     fn sync(&self) -> io::Result<()> {
         let sync = || self.env.force_sync().map_err(|e| self.io_err(e));
-        match &self.image {
+        let started = Instant::now();
+        let r = match &self.image {
             Some(image) => image.sync_and_copy(&self.env, sync),
             None => sync(),
-        }
+        };
+        crate::latency::record(crate::latency::FSYNC, started.elapsed());
+        r
     }
 
     fn read_txn(&self) -> io::Result<RoTxn<'_, WithoutTls>> {

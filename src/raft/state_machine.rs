@@ -398,6 +398,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             while let Some(Some(item)) = entries.next().now_or_never() {
                 batch.push(item?);
             }
+            let started = std::time::Instant::now();
             {
                 let mut d = self.data.write();
                 for (entry, responder) in batch.drain(..) {
@@ -426,6 +427,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     }
                 }
             }
+            crate::latency::record(crate::latency::APPLY, started.elapsed());
             metrics::counter!(crate::metrics::APPLIED_BATCHES).increment(1);
             for (r, applied) in replies.drain(..) {
                 r.send(applied);

@@ -347,6 +347,12 @@ fn finished(
     let took = started.elapsed();
     let failed = matches!(reply, Reply::Error(_));
     server.stats.per_command.call(spec, took, failed);
+    let event = if spec.has(command::table::Flag::Fast) {
+        crate::latency::FAST_COMMAND
+    } else {
+        crate::latency::COMMAND
+    };
+    crate::latency::record(event, took);
     server.stats.error_reply(reply);
     if server.slowlog.is_slow(took) && !spec.has(command::table::Flag::SkipSlowlog) {
         let name = session.names().name;
