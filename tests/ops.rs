@@ -82,10 +82,29 @@ fn commandstats_and_errorstats() {
         Some("total_error_replies:3")
     );
 
-    // Only when asked for (or with all / everything), as in Redis.
+    // Commandstats only when asked for (or with all / everything);
+    // errorstats is a default section, as in Redis 7.
     let default = info(&a, &[]);
     assert!(line(&default, "# Commandstats").is_none());
-    assert!(line(&default, "# Errorstats").is_none());
+    assert!(line(&default, "errorstat_ERR:count=3").is_some());
+    let stats = info(&a, &["stats"]);
+    assert!(line(&stats, "# Errorstats").is_none());
+    // INFO latencystats: percentiles per command called.
+    let lat = info(&a, &["latencystats"]);
+    let get = line(&lat, "latency_percentiles_usec_get:").expect("get percentiles");
+    let fields: Vec<&str> = get.split(':').nth(1).unwrap().split(',').collect();
+    let names: Vec<&str> = fields
+        .iter()
+        .map(|f| f.split('=').next().unwrap())
+        .collect();
+    assert_eq!(names, ["p50", "p99", "p99.9"], "{get}");
+    assert!(
+        fields
+            .iter()
+            .all(|f| f.split('=').nth(1).unwrap().parse::<f64>().is_ok()),
+        "{get}"
+    );
+    assert!(line(&default, "# Latencystats").is_none());
     let all = info(&a, &["all"]);
     assert!(line(&all, "# Commandstats").is_some());
     assert!(line(&all, "errorstat_ERR:count=3").is_some());

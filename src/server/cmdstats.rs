@@ -21,12 +21,74 @@ use crate::command::table::{self, CommandSpec};
 /// Distinct error types listed in `INFO errorstats` (Redis's limit).
 pub const MAX_ERROR_TYPES: usize = 128;
 
-#[derive(Debug, Default)]
+/// Histogram buckets: 0..=3 us exactly, then 4 per power of two (each
+/// bucket at most 25% wide), up to `u64::MAX`.
+const BUCKETS: usize = 4 + 62 * 4;
+
+/// The bucket of `usec`.
+fn bucket(usec: u64) -> usize {
+    if usec < 4 {
+        return usec as usize;
+    }
+    let e = 63 - usec.leading_zeros() as usize;
+    let sub = ((usec >> (e - 2)) & 3) as usize;
+    4 + (e - 2) * 4 + sub
+}
+
+/// The largest value in bucket `i`.
+fn bucket_top(i: usize) -> u64 {
+    if i < 4 {
+        return i as u64;
+    }
+    let e = (i - 4) / 4 + 2;
+    let sub = ((i - 4) % 4) as u64;
+    (((4 + sub + 1) as u128) << (e - 2)).saturating_sub(1) as u64
+}
+
+/// Percentiles shown by `INFO latencystats` (Redis's default
+/// `latency-tracking-info-percentiles`).
+const PERCENTILES: [(&str, f64); 3] = [("p50", 50.0), ("p99", 99.0), ("p99.9", 99.9)];
+
+#[derive(Debug)]
 struct Row {
     calls: AtomicU64,
     usec: AtomicU64,
     rejected: AtomicU64,
     failed: AtomicU64,
+    /// Call durations (`INFO latencystats`).
+    hist: [AtomicU64; BUCKETS],
+}
+
+impl Default for Row {
+    fn default() -> Self {
+        Row {
+            calls: AtomicU64::new(0),
+            usec: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            hist: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+impl Row {
+    /// The value at or below which `p` percent of calls fell (a bucket's
+    /// top); `None` without calls.
+    fn percentile(&self, counts: &[u64], p: f64) -> Option<u64> {
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let want = ((p / 100.0 * total as f64).ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        for (i, n) in counts.iter().enumerate() {
+            seen += n;
+            if seen >= want {
+                return Some(bucket_top(i));
+            }
+        }
+        self.hist.len().checked_sub(1).map(bucket_top)
+    }
 }
 
 #[derive(Debug)]
@@ -55,6 +117,7 @@ impl CommandStats {
         r.calls.fetch_add(1, Ordering::Relaxed);
         let usec = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         r.usec.fetch_add(usec, Ordering::Relaxed);
+        r.hist[bucket(usec)].fetch_add(1, Ordering::Relaxed);
         if failed {
             r.failed.fetch_add(1, Ordering::Relaxed);
         }
@@ -84,6 +147,9 @@ impl CommandStats {
             r.usec.store(0, Ordering::Relaxed);
             r.rejected.store(0, Ordering::Relaxed);
             r.failed.store(0, Ordering::Relaxed);
+            for b in &r.hist {
+                b.store(0, Ordering::Relaxed);
+            }
         }
         self.errors.lock().clear();
     }
@@ -115,6 +181,29 @@ impl CommandStats {
         out
     }
 
+    /// `# Latencystats`: `latency_percentiles_usec_get:p50=..,p99=..,p99.9=..`
+    /// for every command called since the last reset. Values are the top
+    /// of the histogram bucket the percentile falls in (at most 25% above
+    /// the true value).
+    pub fn latencystats_section(&self) -> String {
+        let mut out = String::from("# Latencystats\r\n");
+        for (spec, r) in table::all_specs().zip(self.rows.iter()) {
+            let counts: Vec<u64> = r.hist.iter().map(|b| b.load(Ordering::Relaxed)).collect();
+            if counts.iter().all(|&n| n == 0) {
+                continue;
+            }
+            let _ = write!(out, "latency_percentiles_usec_{}:", spec.name);
+            for (i, (label, p)) in PERCENTILES.iter().enumerate() {
+                let v = r.percentile(&counts, *p).unwrap_or(0);
+                let sep = if i == 0 { "" } else { "," };
+                let _ = write!(out, "{sep}{label}={v}.000");
+            }
+            out.push_str("\r\n");
+        }
+        out.push_str("\r\n");
+        out
+    }
+
     /// `# Errorstats`: `errorstat_ERR:count=N`, by name.
     pub fn errorstats_section(&self) -> String {
         let mut out = String::from("# Errorstats\r\n");
@@ -129,6 +218,18 @@ impl CommandStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buckets_cover_every_value_within_a_quarter() {
+        for v in (0..5000u64).chain([u64::MAX / 3, u64::MAX]) {
+            let i = bucket(v);
+            assert!(i < BUCKETS, "{v}");
+            let top = bucket_top(i);
+            assert!(top >= v, "{v} -> {i} top {top}");
+            assert!(i == 0 || bucket_top(i - 1) < v, "{v}");
+            assert!(top - v <= v / 4, "{v}: {top}");
+        }
+    }
 
     #[test]
     fn counts_and_resets() {
@@ -156,8 +257,13 @@ mod tests {
             s.errorstats_section(),
             "# Errorstats\r\nerrorstat_ERR:count=2\r\nerrorstat_MOVED:count=1\r\n\r\n"
         );
+        assert_eq!(
+            s.latencystats_section(),
+            "# Latencystats\r\nlatency_percentiles_usec_get:p50=3.000,p99=4.000,p99.9=4.000\r\n\r\n"
+        );
         s.reset();
         assert_eq!(s.commandstats_section(), "# Commandstats\r\n\r\n");
+        assert_eq!(s.latencystats_section(), "# Latencystats\r\n\r\n");
         assert_eq!(s.errorstats_section(), "# Errorstats\r\n\r\n");
     }
 }

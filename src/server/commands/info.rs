@@ -132,7 +132,11 @@ pub(super) fn info(server: &Server, sections: &[String]) -> String {
     if asked("commandstats") {
         out.push_str(&server.stats.per_command.commandstats_section());
     }
-    if asked("errorstats") {
+    if asked("latencystats") {
+        out.push_str(&server.stats.per_command.latencystats_section());
+    }
+    // Redis 7 lists errorstats among its default sections.
+    if want("errorstats") {
         out.push_str(&server.stats.per_command.errorstats_section());
     }
     if want("keyspace") {
