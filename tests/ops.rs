@@ -270,3 +270,65 @@ fn latency_monitor_records_events_over_the_threshold() {
     let help: Vec<String> = redis::cmd("LATENCY").arg("HELP").query(&mut con).unwrap();
     assert!(help.iter().any(|l| l.starts_with("HISTORY")), "{help:?}");
 }
+
+/// Run a node (without RUST_LOG, which would win over the knobs) until
+/// it answers PING and its raft role was logged, then stop it; return
+/// its log file.
+fn run_logging_node(extra: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let logfile = dir.path().join("node.log");
+    let port = common::free_port();
+    let mut child = std::process::Command::new(common::BIN)
+        .args(["--node-id", "1", "--cluster-bootstrap", "yes", "--port"])
+        .arg(port.to_string())
+        .arg("--bus-port")
+        .arg(common::free_port().to_string())
+        .arg("--dir")
+        .arg(dir.path().join("data"))
+        .arg("--logfile")
+        .arg(&logfile)
+        .args(extra)
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    common::wait_for("the node to answer", Duration::from_secs(20), || {
+        assert!(child.try_wait().unwrap().is_none(), "node exited");
+        common::pinged_conn(&addr)
+    });
+    // Leadership comes shortly after the port opens.
+    common::wait_for("the node to lead", Duration::from_secs(20), || {
+        let out = send(&addr, &[&["INFO", "replication"]]);
+        out.contains("role:master").then_some(())
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::read_to_string(&logfile).unwrap()
+}
+
+#[test]
+fn logfile_without_colours_and_redis_loglevels() {
+    let log = run_logging_node(&["--loglevel", "notice"]);
+    assert!(log.contains(" INFO "), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "no ANSI escapes in a log file: {log:?}"
+    );
+    assert!(log.contains("raft role changed"), "{log}");
+
+    let log = run_logging_node(&["--loglevel", "warning"]);
+    assert!(!log.contains(" INFO "), "warning hides info lines: {log}");
+
+    // A log file that cannot be opened is a startup error naming the knob.
+    let out = std::process::Command::new(common::BIN)
+        .args(["--logfile", "/nonexistent-dir/x.log"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("logfile"), "{err}");
+}

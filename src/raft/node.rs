@@ -714,6 +714,7 @@ async fn watch_metrics(
     view: Arc<RwLock<Arc<ClusterView>>>,
 ) {
     let mut rx = raft.metrics();
+    let mut role = None;
     loop {
         let v = {
             let m = rx.borrow_watched();
@@ -755,6 +756,10 @@ async fn watch_metrics(
                     .unwrap_or_default(),
             }
         };
+        if v.state != role {
+            role = v.state;
+            tracing::info!(role = ?v.state, term = v.term, leader = ?v.leader, "raft role changed");
+        }
         is_leader.store(v.state == Some(Role::Leader), Ordering::Release);
         metrics::gauge!(crate::metrics::RAFT_TERM).set(v.term as f64);
         metrics::gauge!(crate::metrics::RAFT_LAST_APPLIED).set(v.last_applied as f64);
