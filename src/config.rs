@@ -282,7 +282,7 @@ macro_rules! knob_int {
         }
     )*};
 }
-knob_int!(u16, u32, u64);
+knob_int!(u16, u32, u64, i64);
 
 /// Text; an empty string means the knob's default.
 impl Knob for String {
@@ -962,6 +962,22 @@ knobs! {
     /// Log filter: a level (error, warn, info, debug, trace) or tracing directives.
     log_level: String = "info".into(), get: true, set: false,
         check: |f| tracing_subscriber::EnvFilter::try_new(f).map(drop).map_err(|e| e.to_string());
+    /// Log level in Redis's words: debug, verbose, notice or warning (tracing's debug, info, info, warn); when set it replaces log-level. RUST_LOG, when set, wins over both.
+    loglevel: Option<String> as OptString = None, get: true, set: false,
+        check: |l| refuse(
+            l.as_deref().is_some_and(|l| redis_log_level(l).is_none()),
+            "expected debug, verbose, notice or warning",
+        );
+    /// Log file (appended to); empty = standard error.
+    logfile: Option<String> as OptString = None, get: true, set: false;
+    /// SLOWLOG: log commands that take at least this many microseconds; -1 = none, 0 = every command.
+    #[arg(allow_hyphen_values = true)]
+    slowlog_log_slower_than: i64 = 10000, get: true, set: false,
+        check: within(-1.., "must be -1 (off) or more");
+    /// SLOWLOG: most entries kept (the oldest are dropped).
+    slowlog_max_len: u64 = 128, get: true, set: false;
+    /// LATENCY monitor: sample events (command, fast-command, fsync, apply) taking at least this many milliseconds; 0 = off.
+    latency_monitor_threshold: u64 = 0, get: true, set: false;
     /// Raft: least election timeout, milliseconds.
     election_timeout_min: u64 = 200, get: true, set: false;
     /// Raft: greatest election timeout, milliseconds.
@@ -1071,6 +1087,16 @@ fn check_knob<K: Knob>(
 }
 
 /// A check: the value must lie in `range`.
+/// The tracing level of a Redis `loglevel` word.
+pub fn redis_log_level(word: &str) -> Option<&'static str> {
+    match word.to_ascii_lowercase().as_str() {
+        "debug" => Some("debug"),
+        "verbose" | "notice" => Some("info"),
+        "warning" => Some("warn"),
+        _ => None,
+    }
+}
+
 fn within<T: PartialOrd>(
     range: impl RangeBounds<T>,
     reason: &'static str,

@@ -26,6 +26,7 @@ pub mod config;
 pub mod failpoints;
 pub mod glob;
 pub mod keyspace;
+pub mod latency;
 pub mod metrics;
 pub mod num;
 pub mod protocol;

@@ -15,7 +15,10 @@ use raftcache::server::ServerSettings;
 
 fn main() {
     let config = Config::from_env_and_args().unwrap_or_else(|e| e.exit());
-    init_tracing(&config);
+    if let Err(e) = init_tracing(&config) {
+        eprintln!("raftcache: {e}");
+        std::process::exit(1);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("raftcache")
@@ -32,16 +35,42 @@ fn fatal(msg: &str) -> ! {
     std::process::exit(1);
 }
 
-fn init_tracing(config: &Config) {
+/// Logging: RUST_LOG, else `loglevel` (Redis's words), else `log-level`;
+/// to `logfile` (appended, no colours) or to stderr (colours only on a
+/// terminal).
+fn init_tracing(config: &Config) -> Result<(), String> {
+    use std::io::IsTerminal as _;
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
+
+    let level = match &config.loglevel {
+        Some(word) => raftcache::config::redis_log_level(word).unwrap_or("info"),
+        None => config.log_level.as_str(),
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log_level));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let (writer, ansi) = match &config.logfile {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("logfile: cannot open '{path}': {e}"))?;
+            (BoxMakeWriter::new(std::sync::Mutex::new(file)), false)
+        }
+        None => (
+            BoxMakeWriter::new(std::io::stderr),
+            std::io::stderr().is_terminal(),
+        ),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer)
+        .with_ansi(ansi);
     match config.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
+    Ok(())
 }
 
 async fn start(c: Config) -> anyhow::Result<()> {
@@ -105,6 +134,7 @@ async fn start(c: Config) -> anyhow::Result<()> {
         bus_route: c.bus_route.clone(),
         read_index_timeout_ms: c.read_index_timeout,
     };
+    raftcache::latency::set_threshold_ms(c.latency_monitor_threshold);
     let server = ServerSettings {
         maxclients: c.maxclients as usize,
         idle_timeout: c.timeout,
@@ -136,6 +166,8 @@ async fn start(c: Config) -> anyhow::Result<()> {
         tls_cluster: c.tls_cluster,
         bus_port: c.bus_port,
         dir: c.dir.clone(),
+        slowlog_log_slower_than: c.slowlog_log_slower_than,
+        slowlog_max_len: usize::try_from(c.slowlog_max_len).unwrap_or(usize::MAX),
     };
     let boot = BootSettings {
         client_listen: c.client_addr().map(|a| a.to_string()),

@@ -108,6 +108,24 @@ pub enum ServerCmd {
     },
     /// CONFIG RESETSTAT: OK.
     ConfigResetStat,
+    /// SLOWLOG GET [count] (`None` = all): the newest entries.
+    SlowlogGet {
+        count: Option<usize>,
+    },
+    /// SLOWLOG LEN: Integer.
+    SlowlogLen,
+    /// SLOWLOG RESET: OK.
+    SlowlogReset,
+    /// LATENCY LATEST: [event, unix-time, latest-ms, max-ms] per event.
+    LatencyLatest,
+    /// LATENCY HISTORY event (lowercase): [unix-time, ms] per sample.
+    LatencyHistory {
+        event: String,
+    },
+    /// LATENCY RESET [event ...] (lowercase; none = all): Integer.
+    LatencyReset {
+        events: Vec<String>,
+    },
 
     // ---- cluster topology (Redis Cluster reply shapes) ----
     ClusterSlots,

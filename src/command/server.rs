@@ -42,6 +42,54 @@ pub(super) fn config_resetstat(a: &mut Args<'_>, _now: u64) -> Result<Plan, Repl
     no_args(a, ServerCmd::ConfigResetStat)
 }
 
+/// SLOWLOG GET [count] (default 10; -1 = all)
+pub(super) fn slowlog_get(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
+    let count = match a.next_opt() {
+        None => Some(10),
+        Some(c) => {
+            let bad = || Reply::error("ERR count should be greater than or equal to -1");
+            let n: i64 = std::str::from_utf8(&c)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| Reply::error("ERR value is not an integer or out of range"))?;
+            match n {
+                -1 => None,
+                n if n < -1 => return Err(bad()),
+                n => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+            }
+        }
+    };
+    a.finish()?;
+    Ok(Plan::Server(ServerCmd::SlowlogGet { count }))
+}
+
+/// SLOWLOG LEN
+pub(super) fn slowlog_len(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
+    no_args(a, ServerCmd::SlowlogLen)
+}
+
+/// SLOWLOG RESET
+pub(super) fn slowlog_reset(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
+    no_args(a, ServerCmd::SlowlogReset)
+}
+
+/// LATENCY LATEST
+pub(super) fn latency_latest(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
+    no_args(a, ServerCmd::LatencyLatest)
+}
+
+/// LATENCY HISTORY event
+pub(super) fn latency_history(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
+    let event = lower(&a.next_bytes()?);
+    no_args(a, ServerCmd::LatencyHistory { event })
+}
+
+/// LATENCY RESET [event ...]
+pub(super) fn latency_reset(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
+    let events = a.rest().iter().map(|s| lower(s)).collect();
+    Ok(Plan::Server(ServerCmd::LatencyReset { events }))
+}
+
 /// DBSIZE
 pub(super) fn dbsize(a: &mut Args<'_>, _now: u64) -> Result<Plan, Reply> {
     a.finish()?;

@@ -672,6 +672,12 @@ pub static COMMANDS: &[CommandSpec] = {
         cmd("config", -2, &[], Group::Server, introspection::container_alone)
             .doc("A container for server configuration commands.", "2.0.0", "Depends on subcommand.")
             .subs(CONFIG_SUBS),
+        cmd("slowlog", -2, &[], Group::Server, introspection::container_alone)
+            .doc("A container for slow log commands.", "2.2.12", "Depends on subcommand.")
+            .subs(SLOWLOG_SUBS),
+        cmd("latency", -2, &[], Group::Server, introspection::container_alone)
+            .doc("A container for latency diagnostics commands.", "2.8.13", "Depends on subcommand.")
+            .subs(LATENCY_SUBS),
         cmd("dbsize", 1, &[ReadOnly, Fast], Group::Server, server::dbsize)
             .doc("Returns the number of keys in the database.", "1.0.0", "O(1)")
             .acl(&[Acl::Keyspace])
@@ -915,6 +921,135 @@ static CLIENT_SUBS: &[CommandSpec] = {
         .doc(
             "Returns helpful text about the different subcommands.",
             "5.0.0",
+            "O(1)",
+        ),
+    ]
+};
+
+static SLOWLOG_SUBS: &[CommandSpec] = {
+    use Flag::*;
+    &[
+        cmd(
+            "slowlog|get",
+            -2,
+            &[Admin, Loading, Stale],
+            Group::Server,
+            server::slowlog_get,
+        )
+        .doc(
+            "Returns the slow log's entries.",
+            "2.2.12",
+            "O(N) where N is the number of entries returned",
+        )
+        .syntax("[count]")
+        .tips(&["request_policy:all_nodes", "nondeterministic_output"]),
+        cmd(
+            "slowlog|len",
+            2,
+            &[Admin, Loading, Stale],
+            Group::Server,
+            server::slowlog_len,
+        )
+        .doc(
+            "Returns the number of entries in the slow log.",
+            "2.2.12",
+            "O(1)",
+        )
+        .tips(&[
+            "request_policy:all_nodes",
+            "response_policy:agg_sum",
+            "nondeterministic_output",
+        ]),
+        cmd(
+            "slowlog|reset",
+            2,
+            &[Admin, Loading, Stale],
+            Group::Server,
+            server::slowlog_reset,
+        )
+        .doc(
+            "Clears all entries from the slow log.",
+            "2.2.12",
+            "O(N) where N is the number of entries in the slowlog",
+        )
+        .tips(&["request_policy:all_nodes", "response_policy:all_succeeded"]),
+        cmd(
+            "slowlog|help",
+            2,
+            &[Loading, Stale],
+            Group::Server,
+            introspection::help,
+        )
+        .doc(
+            "Show helpful text about the different subcommands",
+            "6.2.0",
+            "O(1)",
+        ),
+    ]
+};
+
+static LATENCY_SUBS: &[CommandSpec] = {
+    use Flag::*;
+    &[
+        cmd(
+            "latency|latest",
+            2,
+            &[Admin, NoScript, Loading, Stale],
+            Group::Server,
+            server::latency_latest,
+        )
+        .doc(
+            "Returns the latest latency samples for all events.",
+            "2.8.13",
+            "O(1)",
+        )
+        .tips(&[
+            "nondeterministic_output",
+            "request_policy:all_nodes",
+            "response_policy:special",
+        ]),
+        cmd(
+            "latency|history",
+            3,
+            &[Admin, NoScript, Loading, Stale],
+            Group::Server,
+            server::latency_history,
+        )
+        .doc(
+            "Returns timestamp-latency samples for an event.",
+            "2.8.13",
+            "O(1)",
+        )
+        .syntax("event")
+        .tips(&[
+            "nondeterministic_output",
+            "request_policy:all_nodes",
+            "response_policy:special",
+        ]),
+        cmd(
+            "latency|reset",
+            -2,
+            &[Admin, NoScript, Loading, Stale],
+            Group::Server,
+            server::latency_reset,
+        )
+        .doc(
+            "Resets the latency data for one or more events.",
+            "2.8.13",
+            "O(1)",
+        )
+        .syntax("[event [event ...]]")
+        .tips(&["request_policy:all_nodes", "response_policy:agg_sum"]),
+        cmd(
+            "latency|help",
+            2,
+            &[Loading, Stale],
+            Group::Server,
+            introspection::help,
+        )
+        .doc(
+            "Returns helpful text about the different subcommands.",
+            "2.8.13",
             "O(1)",
         ),
     ]
@@ -1289,4 +1424,26 @@ pub fn all_specs() -> impl Iterator<Item = &'static CommandSpec> {
     COMMANDS
         .iter()
         .flat_map(|c| std::iter::once(c).chain(c.subcommands.iter()))
+}
+
+/// Number of rows in `all_specs()`.
+pub fn row_count() -> usize {
+    rows().len()
+}
+
+/// This row's position in `all_specs()`: per-command statistics are kept
+/// in a table in that order (`server::cmdstats`).
+pub fn row(spec: &CommandSpec) -> usize {
+    let at = std::ptr::from_ref(spec) as usize;
+    rows().get(&at).copied().unwrap_or(0)
+}
+
+fn rows() -> &'static HashMap<usize, usize, foldhash::fast::FixedState> {
+    static ROWS: OnceLock<HashMap<usize, usize, foldhash::fast::FixedState>> = OnceLock::new();
+    ROWS.get_or_init(|| {
+        all_specs()
+            .enumerate()
+            .map(|(i, s)| (std::ptr::from_ref(s) as usize, i))
+            .collect()
+    })
 }

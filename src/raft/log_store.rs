@@ -276,16 +276,16 @@ impl Shared {
     /// The forced env sync (through the durable image when a test asked for
     /// one, see `image`).
     fn sync(&self) -> io::Result<()> {
-        let sync = || {
-            let started = std::time::Instant::now();
-            let r = self.env.force_sync().map_err(|e| self.io_err(e));
-            metrics::histogram!(crate::metrics::LOG_FSYNC_SECONDS).record(started.elapsed());
-            r
-        };
-        match &self.image {
+        let sync = || self.env.force_sync().map_err(|e| self.io_err(e));
+        let started = Instant::now();
+        let r = match &self.image {
             Some(image) => image.sync_and_copy(&self.env, sync),
             None => sync(),
-        }
+        };
+        let took = started.elapsed();
+        metrics::histogram!(crate::metrics::LOG_FSYNC_SECONDS).record(took);
+        crate::latency::record(crate::latency::FSYNC, took);
+        r
     }
 
     fn read_txn(&self) -> io::Result<RoTxn<'_, WithoutTls>> {

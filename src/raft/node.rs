@@ -718,6 +718,7 @@ async fn watch_metrics(
 ) {
     let mut rx = raft.metrics();
     let mut last_leader = None;
+    let mut role = None;
     loop {
         let v = {
             let m = rx.borrow_watched();
@@ -759,6 +760,10 @@ async fn watch_metrics(
                     .unwrap_or_default(),
             }
         };
+        if v.state != role {
+            role = v.state;
+            tracing::info!(role = ?v.state, term = v.term, leader = ?v.leader, "raft role changed");
+        }
         is_leader.store(v.state == Some(Role::Leader), Ordering::Release);
         if v.leader != last_leader {
             metrics::counter!(crate::metrics::RAFT_LEADER_CHANGES_TOTAL).increment(1);

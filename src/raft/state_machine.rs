@@ -427,6 +427,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     }
                 }
             }
+            crate::latency::record(crate::latency::APPLY, started.elapsed());
             metrics::counter!(crate::metrics::APPLIED_BATCHES).increment(1);
             metrics::histogram!(crate::metrics::APPLY_SECONDS).record(started.elapsed());
             for (r, applied) in replies.drain(..) {

@@ -30,7 +30,9 @@ type WriteFuture = Pin<Box<dyn Future<Output = Result<Outcome, Redirect>> + Send
 
 enum Pending {
     Ready(Reply),
-    Write(&'static CommandSpec, WriteFuture),
+    /// A queued write, and when it was executed (its time in `INFO
+    /// commandstats` runs until its reply is resolved).
+    Write(&'static CommandSpec, Instant, Vec<Bytes>, WriteFuture),
 }
 
 /// The replies of one pipeline batch, in request order. A reply is encoded
@@ -88,12 +90,16 @@ impl Batch {
 
     /// Wait for every queued write (so a following read observes them) and
     /// encode every reply held behind them.
-    async fn resolve_writes(&mut self, resp3: bool) {
+    async fn resolve_writes(&mut self, server: &Server, session: &Session, resp3: bool) {
         self.held = 0;
         for p in std::mem::take(&mut self.pending) {
             let reply = match p {
                 Pending::Ready(r) => r,
-                Pending::Write(spec, fut) => outcome_reply(spec, fut.await),
+                Pending::Write(spec, started, args, fut) => {
+                    let reply = outcome_reply(spec, fut.await);
+                    finished(server, session, spec, started, &reply, &args);
+                    reply
+                }
             };
             self.push(reply, resp3);
         }
@@ -198,7 +204,7 @@ async fn run<S: ClientStream>(
                 }
             }
         }
-        batch.resolve_writes(session.resp3()).await;
+        batch.resolve_writes(server, session, session.resp3()).await;
         if batch.overflow {
             log_output_limit_close(session);
             return Ok(());
@@ -328,8 +334,57 @@ fn slot_of(key: &Bytes) -> u16 {
     crate::slot::key_slot(key)
 }
 
+/// A command ran and `reply` is its answer: `INFO commandstats` (call,
+/// time since `started`, failed if an error), errorstats and SLOWLOG.
+fn finished(
+    server: &Server,
+    session: &Session,
+    spec: &CommandSpec,
+    started: Instant,
+    reply: &Reply,
+    args: &[Bytes],
+) {
+    let took = started.elapsed();
+    let failed = matches!(reply, Reply::Error(_));
+    server.stats.per_command.call(spec, took, failed);
+    let event = if spec.has(command::table::Flag::Fast) {
+        crate::latency::FAST_COMMAND
+    } else {
+        crate::latency::COMMAND
+    };
+    crate::latency::record(event, took);
+    server.stats.error_reply(reply);
+    if server.slowlog.is_slow(took) && !spec.has(command::table::Flag::SkipSlowlog) {
+        let name = session.names().name;
+        server
+            .slowlog
+            .record(args, took, &session.addr.to_string(), &name);
+    }
+}
+
+/// A command refused before it ran (`rejected_calls`), with its error.
+fn rejected(server: &Server, spec: Option<&CommandSpec>, reply: Option<&Reply>) {
+    if let Some(spec) = spec {
+        server.stats.per_command.rejected(spec);
+    }
+    if let Some(r) = reply {
+        server.stats.error_reply(r);
+    }
+}
+
+/// The row a refused command line names, if any (an arity error of
+/// `CLIENT LIST x` is `client|list`'s).
+fn named_row(args: &[Bytes]) -> Option<&'static CommandSpec> {
+    let spec = command::table::lookup(args.first()?)?;
+    match args.get(1) {
+        Some(sub) if spec.is_container() => spec.subcommand(sub),
+        _ => Some(spec),
+    }
+}
+
 async fn execute(server: &Arc<Server>, session: &Session, batch: &mut Batch, args: Vec<Bytes>) {
     server.stats.commands.incr();
+    let started = Instant::now();
     // The replicated clock, not the wall clock (docs/time.md); the slot is
     // not known before parsing.
     let now = server.router.now_ms();
@@ -340,20 +395,21 @@ async fn execute(server: &Arc<Server>, session: &Session, batch: &mut Batch, arg
             // As in Redis, a known command with a valid arity is refused
             // for NOAUTH / NOPERM before its arguments are judged: a client
             // learns nothing about a command it may not run.
-            let reply = match command::resolve(&args) {
+            match command::resolve(&args) {
                 Ok((spec, _)) => match admit(server, session, spec, &args) {
-                    Ok(()) => reply,
+                    // Its arguments were judged: it ran and failed.
+                    Ok(()) => finished(server, session, spec, started, &reply, &args),
                     Err(refusal) => {
-                        server.stats.error_replies.incr();
+                        rejected(server, Some(spec), refusal.as_ref());
                         if let Some(r) = refusal {
                             batch.push(r, resp3);
                         }
                         return;
                     }
                 },
-                Err(_) => reply,
-            };
-            server.stats.error_replies.incr();
+                // Unknown command or subcommand, or a wrong arity.
+                Err(_) => rejected(server, named_row(&args), Some(&reply)),
+            }
             batch.push(reply, resp3);
             return;
         }
@@ -361,6 +417,7 @@ async fn execute(server: &Arc<Server>, session: &Session, batch: &mut Batch, arg
     let spec = parsed.spec;
     session.touch(spec);
     if let Err(refusal) = admit(server, session, spec, &args) {
+        rejected(server, Some(spec), refusal.as_ref());
         if let Some(r) = refusal {
             batch.push(r, resp3);
         }
@@ -369,19 +426,26 @@ async fn execute(server: &Arc<Server>, session: &Session, batch: &mut Batch, arg
     // The slot of every key: the router checks they all belong to one group.
     let slots = command::keys(spec, &args).map(slot_of);
     match parsed.plan {
-        Plan::Reply(r) => batch.push(r, resp3),
+        Plan::Reply(r) => {
+            finished(server, session, spec, started, &r, &args);
+            batch.push(r, resp3);
+        }
         Plan::Write(op) => match server.router.route_write(slots) {
             Ok(route) => {
                 let fut = server.router.write(route, op);
-                batch.pending.push(Pending::Write(spec, Box::pin(fut)));
+                batch
+                    .pending
+                    .push(Pending::Write(spec, started, args, Box::pin(fut)));
             }
-            Err(redirect) => push_redirect(server, batch, redirect, resp3),
+            Err(redirect) => push_redirect(server, batch, spec, redirect, resp3),
         },
         Plan::Read(op) => {
-            batch.resolve_writes(resp3).await;
+            batch.resolve_writes(server, session, resp3).await;
+            // Its time starts after the writes before it in the pipeline.
+            let started = Instant::now();
             let route = match server.router.route_read(slots, session.readonly()) {
                 Ok(route) => route,
-                Err(redirect) => return push_redirect(server, batch, redirect, resp3),
+                Err(redirect) => return push_redirect(server, batch, spec, redirect, resp3),
             };
             // A key listing is built only up to what the client's output
             // limit still allows.
@@ -391,14 +455,26 @@ async fn execute(server: &Arc<Server>, session: &Session, batch: &mut Batch, arg
                 .read(&route, &op, room, &mut batch.reads)
                 .await
             {
-                Ok(Outcome::Err(KeyspaceError::ReplyTooLarge)) => batch.overflow = true,
-                Ok(outcome) => batch.push(command::render(spec, outcome), resp3),
-                Err(redirect) => push_redirect(server, batch, redirect, resp3),
+                Ok(Outcome::Err(KeyspaceError::ReplyTooLarge)) => {
+                    server
+                        .stats
+                        .per_command
+                        .call(spec, started.elapsed(), false);
+                    batch.overflow = true;
+                }
+                Ok(outcome) => {
+                    let reply = command::render(spec, outcome);
+                    finished(server, session, spec, started, &reply, &args);
+                    batch.push(reply, resp3);
+                }
+                Err(redirect) => push_redirect(server, batch, spec, redirect, resp3),
             }
         }
         Plan::Server(cmd) => {
-            batch.resolve_writes(resp3).await;
+            batch.resolve_writes(server, session, resp3).await;
+            let started = Instant::now();
             let reply = crate::server::commands::execute(server, session, cmd).await;
+            finished(server, session, spec, started, &reply, &args);
             // HELLO 3 answers in the protocol it switched to.
             batch.push(reply, session.resp3());
         }
@@ -425,9 +501,12 @@ fn admit(
     })
 }
 
-fn push_redirect(server: &Server, batch: &mut Batch, r: Redirect, resp3: bool) {
+/// A redirect (MOVED, ASK, TRYAGAIN...) refuses the command, as in Redis.
+fn push_redirect(server: &Server, batch: &mut Batch, spec: &CommandSpec, r: Redirect, resp3: bool) {
     if matches!(r, Redirect::Moved { .. }) {
         server.stats.redirects.incr();
     }
-    batch.push(Reply::Error(r.error_text()), resp3);
+    let reply = Reply::Error(r.error_text());
+    rejected(server, Some(spec), Some(&reply));
+    batch.push(reply, resp3);
 }

@@ -2,8 +2,10 @@
 //! commands that need server state (INFO, CLIENT, CONFIG, CLUSTER, ...).
 
 pub mod clients;
+pub mod cmdstats;
 pub mod commands;
 pub mod connection;
+pub mod slowlog;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -46,6 +48,9 @@ pub struct ServerSettings {
     pub tls_cluster: bool,
     pub bus_port: u16,
     pub dir: std::path::PathBuf,
+    /// SLOWLOG threshold in microseconds (-1 = off).
+    pub slowlog_log_slower_than: i64,
+    pub slowlog_max_len: usize,
 }
 
 /// One event counter, the only place the event is counted: INFO shows
@@ -97,17 +102,28 @@ pub struct Stats {
     pub redirects: Counter,
     pub net_input_bytes: Counter,
     pub net_output_bytes: Counter,
+    /// INFO commandstats / errorstats.
+    pub per_command: cmdstats::CommandStats,
 }
 
 /// How often `/metrics` is refreshed from `Stats`.
 pub const METRICS_EXPORT_PERIOD: Duration = Duration::from_secs(1);
 
 impl Stats {
+    /// One error reply sent: `total_error_replies` and its type's count.
+    pub fn error_reply(&self, reply: &crate::protocol::Reply) {
+        if let crate::protocol::Reply::Error(text) = reply {
+            self.error_replies.incr();
+            self.per_command.error(text);
+        }
+    }
+
     /// CONFIG RESETSTAT (INFO restarts from zero; `/metrics` does not).
     pub fn reset(&self) {
         for (_, c) in self.counters() {
             c.reset();
         }
+        self.per_command.reset();
     }
 
     /// Every counter with its Prometheus name.
@@ -143,14 +159,18 @@ pub struct Server {
     pub run_id: String,
     /// Local ACL users and the ACL LOG (`commands::acl`).
     pub acl: commands::acl::AclState,
+    pub slowlog: slowlog::SlowLog,
 }
 
 impl Server {
     pub fn new(settings: ServerSettings, router: Router) -> Arc<Server> {
         let acl =
             commands::acl::AclState::new(&settings.acl_users, settings.requirepass.as_deref());
+        let slowlog =
+            slowlog::SlowLog::new(settings.slowlog_log_slower_than, settings.slowlog_max_len);
         Arc::new(Server {
             acl,
+            slowlog,
             settings,
             router,
             clients: clients::Registry::default(),

@@ -27,6 +27,14 @@ pub(super) fn info(server: &Server, sections: &[String]) -> String {
             })
             || (sections.iter().any(|w| w.eq_ignore_ascii_case("default")))
     };
+    // Shown only when asked for (or with all / everything), as in Redis.
+    let asked = |s: &str| {
+        sections.iter().any(|w| {
+            w.eq_ignore_ascii_case(s)
+                || w.eq_ignore_ascii_case("all")
+                || w.eq_ignore_ascii_case("everything")
+        })
+    };
     let mut out = String::new();
     let crate::raft::KeyspaceStats {
         keys,
@@ -120,6 +128,16 @@ pub(super) fn info(server: &Server, sections: &[String]) -> String {
             crate::metrics::SNAPSHOTS_INSTALLED.load(Ordering::Relaxed),
             log_bounds_lines(node),
         );
+    }
+    if asked("commandstats") {
+        out.push_str(&server.stats.per_command.commandstats_section());
+    }
+    if asked("latencystats") {
+        out.push_str(&server.stats.per_command.latencystats_section());
+    }
+    // Redis 7 lists errorstats among its default sections.
+    if want("errorstats") {
+        out.push_str(&server.stats.per_command.errorstats_section());
     }
     if want("keyspace") {
         out.push_str("# Keyspace\r\n");

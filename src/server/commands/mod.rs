@@ -53,6 +53,15 @@ pub async fn execute(server: &Arc<Server>, session: &Session, cmd: ServerCmd) ->
         ServerCmd::ConfigGet { patterns } => info::config_get(server, &patterns),
         ServerCmd::ConfigSet { pairs } => info::config_set(&pairs),
         ServerCmd::ConfigResetStat => info::config_resetstat(server),
+        ServerCmd::SlowlogGet { count } => server.slowlog.get(count),
+        ServerCmd::SlowlogLen => Reply::Int(server.slowlog.len() as i64),
+        ServerCmd::LatencyLatest => latency_latest(),
+        ServerCmd::LatencyHistory { event } => latency_history(&event),
+        ServerCmd::LatencyReset { events } => Reply::Int(crate::latency::reset(&events) as i64),
+        ServerCmd::SlowlogReset => {
+            server.slowlog.reset();
+            Reply::ok()
+        }
         ServerCmd::ClusterSlots => cluster::slots(server, session.resp3()),
         ServerCmd::ClusterShards => cluster::shards(server),
         ServerCmd::ClusterNodes => text(cluster::nodes(server)),
@@ -99,4 +108,37 @@ fn host_port(addr: &str) -> (String, u16) {
         Some((h, p)) => (h.to_string(), p.parse().unwrap_or(0)),
         None => (addr.to_string(), 0),
     }
+}
+
+/// LATENCY LATEST: `[event, unix-time, latest-ms, max-ms]` per event.
+fn latency_latest() -> Reply {
+    let int = |v: u64| Reply::Int(i64::try_from(v).unwrap_or(i64::MAX));
+    Reply::Array(
+        crate::latency::events()
+            .into_iter()
+            .filter_map(|(name, s)| {
+                let &(t, ms) = s.samples.back()?;
+                Some(Reply::Array(vec![
+                    Reply::Bulk(bytes::Bytes::from_static(name.as_bytes())),
+                    int(t),
+                    int(ms),
+                    int(s.max),
+                ]))
+            })
+            .collect(),
+    )
+}
+
+/// LATENCY HISTORY event: `[unix-time, ms]` per sample, oldest first.
+fn latency_history(event: &str) -> Reply {
+    let int = |v: u64| Reply::Int(i64::try_from(v).unwrap_or(i64::MAX));
+    let samples = crate::latency::history(event)
+        .map(|s| {
+            s.samples
+                .iter()
+                .map(|&(t, ms)| Reply::Array(vec![int(t), int(ms)]))
+                .collect()
+        })
+        .unwrap_or_default();
+    Reply::Array(samples)
 }
