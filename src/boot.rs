@@ -14,7 +14,9 @@ use crate::server::{Server, ServerSettings};
 pub enum StartError {
     #[error("{0}")]
     Io(#[from] std::io::Error),
-    #[error("cannot listen on {addr}: {source}")]
+    /// The OS error is the `source`: printed once, after this text, by
+    /// whoever prints the error chain (`main`).
+    #[error("cannot listen on {addr}")]
     Listen {
         addr: String,
         source: std::io::Error,

@@ -29,9 +29,17 @@ fn main() {
     }
 }
 
+/// Whether the log goes to a `logfile` (then a fatal error is also
+/// printed on stderr, so whoever started the node sees it).
+static LOG_TO_FILE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Say what failed once: in the log, and on stderr too only when the log
+/// is a file.
 fn fatal(msg: &str) -> ! {
     tracing::error!("{msg}");
-    eprintln!("raftcache: {msg}");
+    if LOG_TO_FILE.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("raftcache: {msg}");
+    }
     std::process::exit(1);
 }
 
@@ -55,6 +63,7 @@ fn init_tracing(config: &Config) -> Result<(), String> {
                 .append(true)
                 .open(path)
                 .map_err(|e| format!("logfile: cannot open '{path}': {e}"))?;
+            LOG_TO_FILE.store(true, std::sync::atomic::Ordering::Relaxed);
             (BoxMakeWriter::new(std::sync::Mutex::new(file)), false)
         }
         None => (

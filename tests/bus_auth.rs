@@ -536,7 +536,7 @@ fn a_captured_handshake_replayed_is_refused() {
 fn a_non_loopback_bind_without_a_secret_does_not_start() {
     let root = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(common::BIN)
-        .args(["--bind", "0.0.0.0", "--port"])
+        .args(["--bind", "0.0.0.0", "--metrics-port", "0", "--port"])
         .arg(common::free_port().to_string())
         .arg("--dir")
         .arg(root.path())

@@ -279,7 +279,15 @@ fn run_logging_node(extra: &[&str]) -> String {
     let logfile = dir.path().join("node.log");
     let port = common::free_port();
     let mut child = std::process::Command::new(common::BIN)
-        .args(["--node-id", "1", "--cluster-bootstrap", "yes", "--port"])
+        .args([
+            "--node-id",
+            "1",
+            "--cluster-bootstrap",
+            "yes",
+            "--metrics-port",
+            "0",
+        ])
+        .arg("--port")
         .arg(port.to_string())
         .arg("--bus-port")
         .arg(common::free_port().to_string())
@@ -331,4 +339,27 @@ fn logfile_without_colours_and_redis_loglevels() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("logfile"), "{err}");
+}
+
+/// A node that cannot listen says so once, with the address and the OS
+/// error once: in the log (stderr here), not again on stderr by itself.
+#[test]
+fn a_failed_listen_is_reported_once() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(common::BIN)
+        .args(["--port", &port, "--metrics-port", "0", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let what = format!("cannot listen on 127.0.0.1:{port}");
+    assert_eq!(stderr.matches(&what).count(), 1, "{stderr}");
+    assert_eq!(
+        stderr.matches("Address already in use").count(),
+        1,
+        "{stderr}"
+    );
 }
