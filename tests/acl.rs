@@ -233,32 +233,19 @@ fn passwords_are_never_shown() {
     );
     // redis-cli as a named user.
     if tool_available("redis-cli", "passwords_are_never_shown") {
-        let out = Command::new("redis-cli")
-            .args([
-                "-p",
-                &node.port.to_string(),
-                "--user",
-                "alice",
-                "--pass",
-                "secret",
-            ])
-            .args(["--no-auth-warning", "ACL", "WHOAMI"])
-            .output()
-            .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "alice");
-        let out = Command::new("redis-cli")
-            .args([
-                "-p",
-                &node.port.to_string(),
-                "--user",
-                "alice",
-                "--pass",
-                "secret",
-            ])
-            .args(["--no-auth-warning", "SET", "cache:x", "1"])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
+        // One redis-cli call as alice; its stdout.
+        let as_alice = |cmd: &[&str]| {
+            let port = node.port.to_string();
+            let out = Command::new("redis-cli")
+                .args(["-p", &port, "--user", "alice", "--pass", "secret"])
+                .arg("--no-auth-warning")
+                .args(cmd)
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        assert_eq!(as_alice(&["ACL", "WHOAMI"]).trim(), "alice");
+        let text = as_alice(&["SET", "cache:x", "1"]);
         assert!(
             text.contains("NOPERM User alice has no permissions to run the 'set' command"),
             "{text}"

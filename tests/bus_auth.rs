@@ -180,12 +180,7 @@ fn unauthenticated_bus_traffic_is_refused_and_the_cluster_keeps_going() {
     assert!(closed(&mut s));
     wait_log(target, "first bus frame was not a hello (a vote request");
     // The same after a hello, in place of the proof.
-    let mut s = TcpStream::connect(&addr).unwrap();
-    s.write_all(&frame(&guest_hello())).unwrap();
-    assert!(matches!(
-        read_response(&mut s),
-        Some(BusResponse::Challenge { .. })
-    ));
+    let mut s = challenged(&addr);
     s.write_all(&frame(&vote)).unwrap();
     assert!(closed(&mut s));
     wait_log(
@@ -212,12 +207,7 @@ fn unauthenticated_bus_traffic_is_refused_and_the_cluster_keeps_going() {
         target,
         "first bus frame was not a hello (a snapshot chunk request",
     );
-    let mut s = TcpStream::connect(&addr).unwrap();
-    s.write_all(&frame(&guest_hello())).unwrap();
-    assert!(matches!(
-        read_response(&mut s),
-        Some(BusResponse::Challenge { .. })
-    ));
+    let mut s = challenged(&addr);
     s.write_all(&frame(&chunk)).unwrap();
     assert!(closed(&mut s));
     wait_log(target, "(a snapshot chunk request instead)");
@@ -528,6 +518,18 @@ fn a_captured_handshake_replayed_is_refused() {
     );
     wait_log(&c.nodes[1], "bad MAC");
     still_serving(&c, "after-replay");
+}
+
+/// A connection to the bus at `addr` that sent a guest hello and was
+/// answered with a challenge (the next frame should be the proof).
+fn challenged(addr: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(&frame(&guest_hello())).unwrap();
+    assert!(matches!(
+        read_response(&mut s),
+        Some(BusResponse::Challenge { .. })
+    ));
+    s
 }
 
 /// A node bound to a non-loopback address without a cluster secret does
