@@ -276,6 +276,11 @@ fn connection_flood_is_refused_and_bounded() {
     );
 }
 
+/// `SET key value` on `con`, which must succeed.
+fn store(con: &mut redis::Connection, key: &str, value: Vec<u8>) {
+    let _: () = redis::cmd("SET").arg(key).arg(value).query(con).unwrap();
+}
+
 /// Read from `s` until the server closes it; the bytes read. Panics with
 /// `why` if it neither closes nor answers within the read timeout.
 fn read_until_closed(s: &mut TcpStream, why: &str) -> u64 {
@@ -334,11 +339,7 @@ fn pipelined_gets_without_reading_hit_the_output_limit() {
     let node = &c.nodes[0];
     let pid = node.pid().unwrap();
     let mut con = node.conn();
-    let _: () = redis::cmd("SET")
-        .arg("big")
-        .arg(vec![b'x'; MB as usize])
-        .query(&mut con)
-        .unwrap();
+    store(&mut con, "big", vec![b'x'; MB as usize]);
     let shown: Vec<String> = redis::cmd("CONFIG")
         .arg("GET")
         .arg("client-output-buffer-limit")
@@ -410,11 +411,7 @@ fn pipelined_requests_without_reading_are_throttled() {
     let node = &c.nodes[0];
     let pid = node.pid().unwrap();
     let mut con = node.conn();
-    let _: () = redis::cmd("SET")
-        .arg("medium")
-        .arg(vec![b'y'; 4096])
-        .query(&mut con)
-        .unwrap();
+    store(&mut con, "medium", vec![b'y'; 4096]);
     let bystander = Bystander::start(node);
     let base = vm_rss(pid);
 
@@ -505,11 +502,7 @@ fn a_client_that_stops_reading_is_closed_after_timeout() {
     let c = Cluster::single(&["--timeout", "1"]);
     let node = &c.nodes[0];
     let mut con = node.conn();
-    let _: () = redis::cmd("SET")
-        .arg("medium")
-        .arg(vec![b'y'; 4096])
-        .query(&mut con)
-        .unwrap();
+    store(&mut con, "medium", vec![b'y'; 4096]);
     let abuser = TcpStream::connect(node.addr()).unwrap();
     // 50 000 GETs of 4 KB: 200 MB of replies, under every output limit, so
     // only TCP (and `timeout`) stand between the node and the client.
@@ -626,11 +619,7 @@ fn unauthenticated_output_is_limited() {
     let c = Cluster::single(&["--requirepass", "pw"]);
     let node = &c.nodes[0];
     let mut con = node.conn();
-    let _: () = redis::cmd("SET")
-        .arg("big")
-        .arg(vec![b'x'; MB as usize])
-        .query(&mut con)
-        .unwrap();
+    store(&mut con, "big", vec![b'x'; MB as usize]);
     let abuser = TcpStream::connect(node.addr()).unwrap();
     let writer = pipeline_without_reading(
         &abuser,
